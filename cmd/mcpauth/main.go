@@ -1,0 +1,95 @@
+// Command mcpauth is the mcpauth authorization server for MCP servers and its
+// companion tools. main only calls run; every subcommand and all wiring live
+// in this package.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitError carries a process exit code. Its message, if any, was already
+// printed (or is printed by exitCode).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// usageError reports a command-line mistake: exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "mcpauth:", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "mcpauth:", err)
+	return 1
+}
+
+const rootUsage = `mcpauth: an OAuth 2.1 authorization server for MCP, built on Client ID Metadata Documents.
+
+Usage:
+  mcpauth <command> [flags]
+
+Commands:
+  client check URL   fetch and validate a client ID metadata document as the server would
+  version            print the version
+
+Run "mcpauth <command> --help" for the flags of a command.
+`
+
+// run is the whole program: it parses args (without the program name) and
+// dispatches to a subcommand. getenv supplies MCPAUTH_* fallbacks.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, rootUsage)
+		return &exitError{code: 2}
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, rootUsage)
+		return nil
+	case "version", "--version":
+		return runVersion(args[1:], stdout, stderr)
+	case "client":
+		return runClient(ctx, args[1:], getenv, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, rootUsage)
+		return usageError("unknown command %q", args[0])
+	}
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", "Usage: mcpauth version\n\nPrints the mcpauth version.", stderr)
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mcpauth %s\n", version)
+	return nil
+}

@@ -1,0 +1,47 @@
+package oauth
+
+import "fmt"
+
+// Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2
+// and RFC 8707 §2.
+const (
+	ErrInvalidRequest          = "invalid_request"
+	ErrInvalidClient           = "invalid_client"
+	ErrInvalidGrant            = "invalid_grant"
+	ErrUnauthorizedClient      = "unauthorized_client"
+	ErrUnsupportedGrantType    = "unsupported_grant_type"
+	ErrUnsupportedResponseType = "unsupported_response_type"
+	ErrInvalidScope            = "invalid_scope"
+	ErrAccessDenied            = "access_denied"
+	ErrServerError             = "server_error"
+	ErrTemporarilyUnavailable  = "temporarily_unavailable"
+	ErrInvalidTarget           = "invalid_target"
+	ErrInvalidToken            = "invalid_token"
+	ErrInsufficientScope       = "insufficient_scope"
+	ErrConsentRequired         = "consent_required"
+	ErrLoginRequired           = "login_required"
+	ErrInvalidRedirectURI      = "invalid_redirect_uri"
+	ErrInvalidClientMetadata   = "invalid_client_metadata"
+)
+
+// Error is an OAuth error response (RFC 6749 §5.2). Code is one of the Err*
+// constants; Description is a sentence a human can act on; URI optionally
+// points at documentation. Error is a plain value and safe to copy.
+type Error struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	URI         string `json:"error_uri,omitempty"`
+}
+
+// Error implements the error interface as "code: description".
+func (e *Error) Error() string {
+	if e.Description == "" {
+		return e.Code
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Description)
+}
+
+// NewError returns an *Error with the given code and a formatted description.
+func NewError(code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+}
