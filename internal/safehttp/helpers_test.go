@@ -2,8 +2,11 @@ package safehttp
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -132,11 +135,24 @@ func (r *recorder) last() http.Header {
 // recorded before h runs.
 func newTLSServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *recorder) {
 	t.Helper()
+	return startTLS(t, h, nil)
+}
+
+// startTLS starts a loopback httptest TLS server presenting cert (nil: the
+// httptest certificate) whose requests are recorded before h runs. Its
+// handshake-error log is discarded: the TLS tests fail handshakes on purpose.
+func startTLS(t *testing.T, h http.HandlerFunc, cert *tls.Certificate) (*httptest.Server, *recorder) {
+	t.Helper()
 	rec := &recorder{}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.record(r)
 		h(w, r)
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if cert != nil {
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, rec
 }
