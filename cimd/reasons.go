@@ -1,0 +1,158 @@
+package cimd
+
+import (
+	"fmt"
+
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// Reason is a machine-readable code naming the rule a client_id or client
+// metadata document broke. Each constant stands for one distinct rule; the
+// SPEC item it enforces is carried next to it in Problem.Spec. Values are
+// stable snake_case strings, safe to log, count in metrics and branch on.
+type Reason string
+
+// Reasons for rejecting a client_id URL (draft-ietf-oauth-client-id-metadata-document-02 §3,
+// SPEC A1-A10).
+const (
+	ReasonNotURL       Reason = "client_id_not_url"        // A1: not an absolute URL at all
+	ReasonNotHTTPS     Reason = "client_id_not_https"      // A1: a scheme other than https
+	ReasonUserinfo     Reason = "client_id_userinfo"       // A2: user name or password before the host
+	ReasonNoPath       Reason = "client_id_no_path"        // A3: no path component
+	ReasonRootPath     Reason = "client_id_root_path"      // A4: path is exactly "/"
+	ReasonDotSegment   Reason = "client_id_dot_segment"    // A5: "." or ".." segment, plain or percent-encoded
+	ReasonNonCanonical Reason = "client_id_non_canonical"  // A5: a URL parser would rewrite the input
+	ReasonFragment     Reason = "client_id_fragment"       // A6: fragment, even an empty one
+	ReasonIPLiteral    Reason = "client_id_ip_literal"     // A10: host is an IP address in any notation
+	ReasonUppercase    Reason = "client_id_uppercase"      // A10: uppercase letters in scheme or host
+	ReasonNonASCIIHost Reason = "client_id_non_ascii_host" // A10: IDN host not in punycode form
+	ReasonBadHost      Reason = "client_id_bad_host"       // A10: empty or malformed host name
+	ReasonBadPort      Reason = "client_id_bad_port"       // A8: port that is not a number from 1 to 65535
+	ReasonBadCharacter Reason = "client_id_bad_character"  // A10: whitespace, control, backslash or other raw byte not allowed in a URL
+	ReasonTooLong      Reason = "client_id_too_long"       // A10: longer than MaxClientIDLength bytes
+)
+
+// Reasons for rejecting a client metadata document (CIMD-02 §4, SPEC C1-C15).
+const (
+	ReasonInvalidJSON      Reason = "document_invalid_json"       // C1: not well-formed UTF-8 JSON, BOM, trailing data
+	ReasonNotJSONObject    Reason = "document_not_object"         // C1: valid JSON, but not an object
+	ReasonDuplicateKey     Reason = "document_duplicate_key"      // C1: the same member twice in one object
+	ReasonFieldType        Reason = "document_field_type"         // C1: a known member has the wrong JSON type
+	ReasonClientIDMissing  Reason = "document_client_id_missing"  // C2: no client_id member
+	ReasonClientIDMismatch Reason = "document_client_id_mismatch" // C2: client_id differs from the URL fetched
+	ReasonRedirectURIs     Reason = "redirect_uris_missing"       // C3: redirect_uris absent or empty
+	ReasonRedirectURI      Reason = "redirect_uri_invalid"        // C8: one redirect URI breaks a rule
+	ReasonClientSecret     Reason = "client_secret_present"       // C4: client_secret or client_secret_expires_at
+	ReasonAuthMethod       Reason = "auth_method_unsupported"     // C5: shared-secret or unknown auth method
+	ReasonPrivateKey       Reason = "jwks_private_key"            // C6: private or symmetric key material
+	ReasonJWKS             Reason = "jwks_invalid"                // C7: keys missing, both jwks and jwks_uri, bad jwks_uri
+	ReasonSigningAlg       Reason = "auth_signing_alg_invalid"    // C7: token_endpoint_auth_signing_alg none or HS*
+	ReasonGrantType        Reason = "grant_type_forbidden"        // C10: implicit, password, or no authorization_code
+	ReasonResponseType     Reason = "response_type_unsupported"   // C10: a response type other than code
+	ReasonApplicationType  Reason = "application_type_invalid"    // C15: neither web nor native
+)
+
+// Reasons the resolver adds around fetching and policy (SPEC A12, B).
+const (
+	ReasonFetch       Reason = "fetch_failed"       // B: the document could not be fetched
+	ReasonContentType Reason = "bad_content_type"   // B9: not application/json or application/*+json
+	ReasonBlocked     Reason = "client_blocked"     // A12: the trust policy blocks this client
+	ReasonNotAllowed  Reason = "client_not_allowed" // A12: allowlist-only policy without a match
+)
+
+// Warning codes: conditions that do not reject a client but that an operator
+// or the consent screen should show (SPEC A7, A8, C3, C13, E5, decision 1).
+const (
+	WarnQueryInClientID     = "query_in_client_id"       // A7: client_id has a query (SHOULD NOT)
+	WarnNonDefaultPort      = "non_default_port"         // A8: client_id names a port other than the scheme default
+	WarnLocalhostOnly       = "localhost_only_redirects" // E5: every redirect URI is on a loopback host
+	WarnMissingClientName   = "missing_client_name"      // C3: no client_name; show the host instead
+	WarnGrantTypeFiltered   = "grant_type_filtered"      // decision 1: a grant type a public client cannot use was dropped
+	WarnURIDropped          = "uri_dropped"              // C13: a display URI that is not https was dropped
+	WarnClientNameSanitized = "client_name_sanitized"    // attack 32: client_name needed cleaning for display
+)
+
+// Problem is one broken rule: its Reason, the SPEC item (e.g. "A3"), the
+// document member or URL part concerned (e.g. "redirect_uris[1]", empty
+// when the whole input is concerned) and a sentence telling the client
+// author what to fix. Messages never contain secrets; they may quote short
+// parts of the input.
+type Problem struct {
+	Reason  Reason `json:"reason"`
+	Spec    string `json:"spec"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Warning is a condition worth showing that does not reject the client.
+// Code is one of the Warn* constants.
+type Warning struct {
+	Code    string `json:"code"`
+	Spec    string `json:"spec"`
+	Message string `json:"message"`
+}
+
+// Error is every rejection cimd returns: a client_id that breaks a URL
+// rule, a document that breaks a content rule, a failed fetch or a policy
+// refusal. Reason, Spec and Message repeat the first of Problems, which
+// lists every problem found; Err is the underlying cause, if any (a network
+// error, say). Use errors.As to get at it. OAuth converts it to the error an
+// authorization server sends (CIMD-02 §5.1, SPEC B12).
+type Error struct {
+	Reason   Reason
+	Spec     string
+	Message  string
+	Problems []Problem
+	Err      error
+}
+
+// Error returns Message, followed by a count of further problems. The cause
+// in Err is not repeated, because Message is shown to client authors and
+// the cause may carry internal details such as the address dialled.
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = string(e.Reason)
+	}
+	switch n := len(e.Problems) - 1; {
+	case n == 1:
+		msg += " (and 1 more problem)"
+	case n > 1:
+		msg += fmt.Sprintf(" (and %d more problems)", n)
+	}
+	return msg
+}
+
+// Unwrap returns the underlying cause, or nil.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Has reports whether any of e's problems has reason r.
+func (e *Error) Has(r Reason) bool {
+	if e.Reason == r {
+		return true
+	}
+	for _, p := range e.Problems {
+		if p.Reason == r {
+			return true
+		}
+	}
+	return false
+}
+
+// OAuth returns the error response for the authorization or token
+// endpoint: invalid_client (RFC 6749 §5.2) with Message as the description.
+// Per RFC 6749 §4.1.2.1 the authorization endpoint must show it to the user
+// rather than redirect, since the client could not be validated.
+func (e *Error) OAuth() *oauth.Error {
+	return &oauth.Error{Code: oauth.ErrInvalidClient, Description: e.Message}
+}
+
+// newError builds an *Error from one or more problems; the first becomes
+// the headline.
+func newError(p ...Problem) *Error {
+	e := &Error{Problems: append([]Problem(nil), p...)}
+	if len(p) > 0 {
+		e.Reason, e.Spec, e.Message = p[0].Reason, p[0].Spec, p[0].Message
+	}
+	return e
+}
