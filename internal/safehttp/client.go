@@ -109,16 +109,15 @@ func (c *Client) Fetch(ctx context.Context, req Request) (*Response, error) {
 	resp, err := c.fetch(ctx, req)
 	attrs := []slog.Attr{slog.String("url", req.URL), slog.Duration("duration", time.Since(start))}
 	if err != nil {
-		e := err
-		attrs = append(attrs, slog.String("reason", string(e.Reason)), slog.String("err", e.Error()))
-		if e.Addr.IsValid() {
-			attrs = append(attrs, slog.String("addr", e.Addr.String()))
+		attrs = append(attrs, slog.String("reason", string(err.Reason)), slog.String("err", err.Error()))
+		if err.Addr.IsValid() {
+			attrs = append(attrs, slog.String("addr", err.Addr.String()))
 		}
-		if e.StatusCode != 0 {
-			attrs = append(attrs, slog.Int("status", e.StatusCode))
+		if err.StatusCode != 0 {
+			attrs = append(attrs, slog.Int("status", err.StatusCode))
 		}
 		c.log.LogAttrs(ctx, slog.LevelInfo, "untrusted fetch failed", attrs...)
-		return nil, e
+		return nil, err
 	}
 	attrs = append(attrs, slog.String("addr", resp.Addr.String()), slog.Int("status", resp.StatusCode), slog.Int("bytes", len(resp.Body)))
 	c.log.LogAttrs(ctx, slog.LevelDebug, "untrusted fetch", attrs...)
@@ -176,8 +175,8 @@ func (c *Client) header(req Request) (http.Header, *Error) {
 	}
 	for k, vs := range h {
 		for _, v := range vs {
-			if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
-				return nil, &Error{Reason: ReasonRequest, Err: fmt.Errorf("header %s contains a control character", k)}
+			if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r >= 0x7f }) {
+				return nil, &Error{Reason: ReasonRequest, Err: fmt.Errorf("header %s contains a control or non-ASCII character", k)}
 			}
 		}
 	}

@@ -94,14 +94,21 @@ func TestFetchRequestHeaders(t *testing.T) {
 			t.Errorf("headers the server saw (-want +got):\n%s", diff)
 		}
 	})
-	t.Run("B11 control character in a header is refused", func(t *testing.T) {
-		c, fake := publicClient(t, srv, Options{})
-		_, err := c.Fetch(context.Background(), Request{URL: "https://example.com/c.json", Accept: "a\r\nX-Evil: 1"})
-		wantError(t, err, ReasonRequest)
-		if _, dials := fake.recorded(); len(dials) != 0 {
-			t.Errorf("dialled %v", dials)
-		}
-	})
+	for name, req := range map[string]Request{
+		"B11 header injection in Accept is refused":         {Accept: "a\r\nX-Evil: 1"},
+		"B11 non-ASCII Accept is refused":                   {Accept: "application/jsön"},
+		"B11 control character in If-None-Match is refused": {Header: http.Header{"If-None-Match": {"\"v1\"\x00"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, fake := publicClient(t, srv, Options{})
+			req.URL = "https://example.com/c.json"
+			_, err := c.Fetch(context.Background(), req)
+			wantError(t, err, ReasonRequest)
+			if _, dials := fake.recorded(); len(dials) != 0 {
+				t.Errorf("dialled %v", dials)
+			}
+		})
+	}
 }
 
 func TestFetchIgnoresEnvironmentProxy(t *testing.T) {
