@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -130,13 +131,13 @@ func TestFetchIgnoresEnvironmentProxy(t *testing.T) {
 
 func TestFetchLoopback(t *testing.T) {
 	srv, rec := newTLSServer(t, serveDoc)
-	url := srv.URL + "/c.json" // https://127.0.0.1:port/c.json
+	docURL := srv.URL + "/c.json" // https://127.0.0.1:port/c.json
 	t.Run("B5 off by default", func(t *testing.T) {
 		c, err := New(Options{RootCAs: serverPool(srv)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.Fetch(context.Background(), Request{URL: url})
+		_, err = c.Fetch(context.Background(), Request{URL: docURL})
 		e := wantError(t, err, ReasonBlockedAddress)
 		if e.Addr != netip.MustParseAddr("127.0.0.1") {
 			t.Errorf("Addr = %s", e.Addr)
@@ -150,7 +151,7 @@ func TestFetchLoopback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := c.Fetch(context.Background(), Request{URL: url})
+		resp, err := c.Fetch(context.Background(), Request{URL: docURL})
 		if err != nil {
 			t.Fatalf("Fetch: %v", err)
 		}
@@ -206,7 +207,7 @@ func TestFetchBlockedTargets(t *testing.T) {
 	tests := []struct {
 		name     string
 		url      string
-		answers  []string // what example.com resolves to; nil = the public address
+		answers  []string // what the URL's host resolves to; nil = example.com is public, others NXDOMAIN
 		opts     Options
 		want     Reason
 		wantAddr string
@@ -223,9 +224,9 @@ func TestFetchBlockedTargets(t *testing.T) {
 		{name: "attack 9 [::ffff:a9fe:a9fe]", url: "https://[::ffff:a9fe:a9fe]/c", want: ReasonBlockedAddress, wantAddr: "::ffff:169.254.169.254"},
 		{name: "attack 9 0.0.0.0", url: "https://0.0.0.0/c", want: ReasonBlockedAddress, wantAddr: "0.0.0.0"},
 		{name: "attack 10 localhost", url: "https://localhost/c", want: ReasonBlockedAddress},
-		{name: "attack 10 localtest.me", url: "https://example.com/c", answers: []string{"127.0.0.1"}, want: ReasonBlockedAddress, wantAddr: "127.0.0.1", resolved: true},
-		{name: "attack 10 169.254.169.254.nip.io", url: "https://example.com/c", answers: []string{"169.254.169.254"}, want: ReasonBlockedAddress, wantAddr: "169.254.169.254", resolved: true},
-		{name: "attack 10 metadata.google.internal", url: "https://example.com/c", answers: []string{"169.254.169.254"}, want: ReasonBlockedAddress, wantAddr: "169.254.169.254", resolved: true},
+		{name: "attack 10 localtest.me", url: "https://localtest.me/c", answers: []string{"127.0.0.1"}, want: ReasonBlockedAddress, wantAddr: "127.0.0.1", resolved: true},
+		{name: "attack 10 169.254.169.254.nip.io", url: "https://169.254.169.254.nip.io/c", answers: []string{"169.254.169.254"}, want: ReasonBlockedAddress, wantAddr: "169.254.169.254", resolved: true},
+		{name: "attack 10 metadata.google.internal", url: "https://metadata.google.internal/c", answers: []string{"169.254.169.254"}, want: ReasonBlockedAddress, wantAddr: "169.254.169.254", resolved: true},
 		{name: "attack 10 resolves to ::1", url: "https://example.com/c", answers: []string{"::1"}, want: ReasonBlockedAddress, wantAddr: "::1", resolved: true},
 		{name: "attack 10 resolves to mapped private", url: "https://example.com/c", answers: []string{"::ffff:192.168.1.1"}, want: ReasonBlockedAddress, wantAddr: "::ffff:192.168.1.1", resolved: true},
 		{name: "attack 10 resolves to NAT64", url: "https://example.com/c", answers: []string{"64:ff9b::a9fe:a9fe"}, want: ReasonBlockedAddress, wantAddr: "64:ff9b::a9fe:a9fe", resolved: true},
@@ -247,7 +248,11 @@ func TestFetchBlockedTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, fake := publicClient(t, srv, tt.opts)
 			if tt.answers != nil {
-				fake.answer("example.com", tt.answers...)
+				u, err := url.Parse(tt.url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fake.answer(u.Hostname(), tt.answers...)
 			}
 			_, err := c.Fetch(context.Background(), Request{URL: tt.url})
 			e := wantError(t, err, tt.want)
