@@ -117,11 +117,16 @@ func defaultPort(raw string) string {
 	return "443"
 }
 
+// idProblem returns a Problem with the client_id, as Field.
+func idProblem(r Reason, spec, format string, args ...any) *Problem {
+	return &Problem{Reason: r, Spec: spec, Field: "client_id", Message: fmt.Sprintf(format, args...)}
+}
+
 // checkClientID applies the rules in the order a client author would fix
 // them and reports the first one broken.
 func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
 	bad := func(r Reason, spec, format string, args ...any) (ClientID, *Problem) {
-		return ClientID{}, &Problem{Reason: r, Spec: spec, Field: "client_id", Message: fmt.Sprintf(format, args...)}
+		return ClientID{}, idProblem(r, spec, format, args...)
 	}
 	if s == "" {
 		return bad(ReasonNotURL, "A1", "client_id is empty; use an https URL such as %s", exampleClientID)
@@ -178,7 +183,6 @@ func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
 	}
 	id := ClientID{raw: s}
 	if p := parseAuthority(authority, isHTTP, allowLoopback, &id); p != nil {
-		p.Field = "client_id"
 		return ClientID{}, p
 	}
 
@@ -196,7 +200,6 @@ func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
 		}
 	}
 	if p := checkURLChars(path, "path"); p != nil {
-		p.Field = "client_id"
 		return ClientID{}, p
 	}
 
@@ -206,7 +209,6 @@ func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
 			return bad(ReasonNonCanonical, "A5", "client_id ends in %q with no query; remove it", "?")
 		}
 		if p := checkURLChars(query, "query"); p != nil {
-			p.Field = "client_id"
 			return ClientID{}, p
 		}
 		id.hasQuery = true
@@ -222,9 +224,7 @@ func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
 
 // parseAuthority checks host and port and records them in id.
 func parseAuthority(authority string, isHTTP, allowLoopback bool, id *ClientID) *Problem {
-	bad := func(r Reason, spec, format string, args ...any) *Problem {
-		return &Problem{Reason: r, Spec: spec, Message: fmt.Sprintf(format, args...)}
-	}
+	bad := idProblem
 	if authority == "" {
 		return bad(ReasonBadHost, "A1", "client_id must name a host after ://, e.g. %s", exampleClientID)
 	}
@@ -279,21 +279,21 @@ func parseAuthority(authority string, isHTTP, allowLoopback bool, id *ClientID) 
 // rewritten by URL parsers, so they are non-canonical).
 func checkPort(p string) *Problem {
 	if p == "" {
-		return &Problem{Reason: ReasonNonCanonical, Spec: "A8", Message: "client_id has a \":\" after the host but no port; remove it"}
+		return idProblem(ReasonNonCanonical, "A8", "client_id has a %q after the host but no port; remove it", ":")
 	}
 	n := 0
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c < '0' || c > '9' || i >= 5 {
-			return &Problem{Reason: ReasonBadPort, Spec: "A8", Message: fmt.Sprintf("client_id port %q must be a number from 1 to 65535", truncate(p, 16))}
+			return idProblem(ReasonBadPort, "A8", "client_id port %q must be a number from 1 to 65535", truncate(p, 16))
 		}
 		n = n*10 + int(c-'0')
 	}
 	if n == 0 || n > 65535 {
-		return &Problem{Reason: ReasonBadPort, Spec: "A8", Message: fmt.Sprintf("client_id port %q must be a number from 1 to 65535", p)}
+		return idProblem(ReasonBadPort, "A8", "client_id port %q must be a number from 1 to 65535", p)
 	}
 	if p[0] == '0' {
-		return &Problem{Reason: ReasonNonCanonical, Spec: "A8", Message: fmt.Sprintf("client_id port %q must be written without leading zeros", p)}
+		return idProblem(ReasonNonCanonical, "A8", "client_id port %q must be written without leading zeros", p)
 	}
 	return nil
 }
@@ -303,7 +303,7 @@ func checkPort(p string) *Problem {
 // (RFC 1123 §2.1, SPEC A10).
 func checkHostName(h string) *Problem {
 	bad := func(r Reason, format string, args ...any) *Problem {
-		return &Problem{Reason: r, Spec: "A10", Message: fmt.Sprintf(format, args...)}
+		return idProblem(r, "A10", format, args...)
 	}
 	if h == "" {
 		return bad(ReasonBadHost, "client_id must name a host after ://, e.g. %s", exampleClientID)
@@ -378,7 +378,7 @@ func isDotSegment(seg string) bool {
 // (RFC 3986 §2.1, §2.3, §6.2.2.1, §6.2.2.2).
 func checkURLChars(s, part string) *Problem {
 	bad := func(r Reason, format string, args ...any) *Problem {
-		return &Problem{Reason: r, Spec: "A5", Message: fmt.Sprintf(format, args...)}
+		return idProblem(r, "A5", format, args...)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -57,9 +57,11 @@ type JWKS struct {
 	Keys []JWK `json:"keys"`
 }
 
-// JWK is one public JSON Web Key (RFC 7517 §4). Raw is the key exactly as
-// published (compacted), for handing to a JOSE library; Kty, Kid, Alg and
-// Use repeat the members of the same names for selecting a key.
+// JWK is one public JSON Web Key (RFC 7517 §4). Raw is the key as
+// published, re-encoded canonically (members sorted by name, no
+// insignificant whitespace, numbers as written), for handing to a JOSE
+// library; Kty, Kid, Alg and Use repeat the members of the same names for
+// selecting a key.
 type JWK struct {
 	Raw json.RawMessage
 	Kty string
@@ -76,7 +78,7 @@ func (k JWK) MarshalJSON() ([]byte, error) {
 	return k.Raw, nil
 }
 
-// UnmarshalJSON keeps b as Raw and fills Kty, Kid, Alg and Use. Member
+// UnmarshalJSON keeps b, canonically encoded, as Raw and fills Kty, Kid, Alg and Use. Member
 // names are matched exactly. It does not check for private key material;
 // ParseDocument does.
 func (k *JWK) UnmarshalJSON(b []byte) error {
@@ -84,11 +86,7 @@ func (k *JWK) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("jwk: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return fmt.Errorf("jwk: %w", err)
-	}
-	*k = JWK{Raw: buf.Bytes()}
+	*k = JWK{Raw: canonicalJSON(b)}
 	for name, dst := range map[string]*string{"kty": &k.Kty, "kid": &k.Kid, "alg": &k.Alg, "use": &k.Use} {
 		if raw, ok := m[name]; ok && !isNull(raw) {
 			if err := json.Unmarshal(raw, dst); err != nil {

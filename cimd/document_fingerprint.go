@@ -22,14 +22,14 @@ type securityField struct {
 // call for fresh consent or revocation (SPEC D6): redirect_uris,
 // token_endpoint_auth_method, jwks, jwks_uri, grant_types, scope,
 // client_name and logo_uri. Order that carries no meaning is removed:
-// redirect URIs, grant types, scope tokens and keys are sorted, and each
-// key's members are sorted by name.
+// redirect URIs, grant types, scope tokens and keys are sorted (JWK.Raw is
+// already canonical).
 func (d *Document) securityFields() [8]securityField {
 	var keys []string
 	if d.JWKS != nil {
 		keys = make([]string, 0, len(d.JWKS.Keys))
 		for _, k := range d.JWKS.Keys {
-			keys = append(keys, string(canonicalJSON(k.Raw)))
+			keys = append(keys, string(k.Raw))
 		}
 		slices.Sort(keys)
 	}
@@ -93,8 +93,9 @@ func sortedSet(list []string) []string {
 	return slices.Compact(out)
 }
 
-// canonicalJSON re-encodes a JSON value with object members sorted by name
-// and no insignificant whitespace; numbers keep their text.
+// canonicalJSON re-encodes a JSON value with object members sorted by name,
+// no insignificant whitespace and encoding/json's string escaping; numbers
+// keep their text. raw is returned unchanged if it does not decode.
 func canonicalJSON(raw json.RawMessage) []byte {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

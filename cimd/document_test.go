@@ -906,9 +906,21 @@ func TestJWKUnmarshal(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{ "kty": "EC", "kid": "a", "Kid": "b" }`), &k); err != nil {
 		t.Fatal(err)
 	}
-	want := JWK{Raw: json.RawMessage(`{"kty":"EC","kid":"a","Kid":"b"}`), Kty: "EC", Kid: "a"}
+	want := JWK{Raw: json.RawMessage(`{"Kid":"b","kid":"a","kty":"EC"}`), Kty: "EC", Kid: "a"}
 	if diff := cmp.Diff(want, k); diff != "" {
 		t.Errorf("C6 JWK (-want +got):\n%s", diff)
+	}
+	// Escaped and unescaped forms of one key are the same Raw, so a
+	// marshalled Document round-trips.
+	var a, b JWK
+	if err := json.Unmarshal([]byte(`{"kty":"EC","kid":"<a&b>","n":1.50}`), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(`{"n":1.50,"kid":"\u003ca\u0026b\u003e","kty":"EC"}`), &b); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(a, b); diff != "" || a.Kid != "<a&b>" {
+		t.Errorf("C6 JWK encodings differ (-a +b):\n%s", diff)
 	}
 	if err := json.Unmarshal([]byte(`{"kty": 1}`), &k); err == nil {
 		t.Errorf("numeric kty accepted")
