@@ -1,0 +1,417 @@
+package cimd
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/mcpauth/mcpauth/internal/safehttp"
+)
+
+// Accept is the Accept header sent with every document fetch (SPEC B10, decision 4).
+const Accept = "application/cimd+json, application/json;q=0.9"
+
+// Options configures a Resolver. Every zero value is a safe production default.
+type Options struct {
+	// Policy is the initial trust policy; nil allows every client as unverified.
+	// Replace it at run time with SetPolicy.
+	Policy *Policy
+	// Cache stores validated documents; nil means NewMemoryCache(0), 256 MiB.
+	Cache Cache
+	// Limits clamps cache lifetimes; zero fields take the defaults documented on Limits.
+	Limits Limits
+	// OnChange, if set, is called once per refetch whose document differs from
+	// the cached one in a security-relevant field (SPEC D6). It runs on the
+	// fetching goroutine and must not block.
+	OnChange func(ChangeEvent)
+
+	// AllowLoopback is the development exception (SPEC B5, decision 8):
+	// client_ids on loopback hosts, over http or https, are accepted and
+	// fetched. Never enable it in production.
+	AllowLoopback bool
+	// LenientContentType also accepts text/plain documents (decision 4). Off by default.
+	LenientContentType bool
+
+	// Fetch limits; zero means the safehttp defaults (5120 bytes, 5 s).
+	MaxBytes int64
+	Timeout  time.Duration
+	// RootCAs verifies document hosts; nil means the system roots.
+	RootCAs *x509.CertPool
+	// UserAgent overrides the default mcpauth User-Agent.
+	UserAgent string
+	// LookupNetIP and DialContext replace DNS resolution and dialling (tests).
+	// The dialled address is always one that passed the special-use check.
+	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives fetch failures and change events; nil discards.
+	Logger *slog.Logger
+}
+
+// ChangeEvent reports that a client's document changed in a security-relevant
+// field between two fetches (SPEC D6, attack 34). Servers use it to require
+// fresh consent or revoke grants bound to the old fingerprint.
+type ChangeEvent struct {
+	ClientID       string
+	OldFingerprint string
+	NewFingerprint string
+	Fields         []string // JSON names of the changed fields
+	At             time.Time
+}
+
+// Client is a resolved client: its validated document and what the policy
+// and cache say about it. A Client is a snapshot; do not modify it.
+type Client struct {
+	ID          ClientID
+	Document    *Document
+	Warnings    []Warning
+	Tier        Tier
+	Rule        string    // the policy rule that decided Tier, "" if none matched
+	Stale       bool      // served past its freshness because the host is down (bounded stale-if-error)
+	FetchedAt   time.Time // when the document (or its last revalidation) was received
+	FreshUntil  time.Time
+	Fingerprint string
+}
+
+// Resolver resolves CIMD client_ids to validated documents. It is safe for
+// concurrent use; concurrent calls for the same client_id share one fetch.
+type Resolver struct {
+	policy   atomic.Pointer[Policy]
+	cache    Cache
+	limits   Limits
+	fetcher  *safehttp.Client
+	group    singleflight.Group
+	onChange func(ChangeEvent)
+	loopback bool
+	lenient  bool
+	timeout  time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewResolver returns a Resolver configured by opts.
+func NewResolver(opts Options) (*Resolver, error) {
+	var resolver safehttp.Resolver
+	if opts.LookupNetIP != nil {
+		resolver = lookupFunc(opts.LookupNetIP)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	f, err := safehttp.New(safehttp.Options{
+		MaxBodyBytes:  opts.MaxBytes,
+		Timeout:       timeout,
+		AllowLoopback: opts.AllowLoopback,
+		RootCAs:       opts.RootCAs,
+		UserAgent:     opts.UserAgent,
+		Resolver:      resolver,
+		Dial:          opts.DialContext,
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cimd: %w", err)
+	}
+	r := &Resolver{
+		cache:    opts.Cache,
+		limits:   opts.Limits.withDefaults(),
+		fetcher:  f,
+		onChange: opts.OnChange,
+		loopback: opts.AllowLoopback,
+		lenient:  opts.LenientContentType,
+		timeout:  timeout,
+		now:      opts.Now,
+		log:      logger,
+	}
+	if r.cache == nil {
+		r.cache = NewMemoryCache(0)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.policy.Store(opts.Policy)
+	return r, nil
+}
+
+type lookupFunc func(ctx context.Context, network, host string) ([]netip.Addr, error)
+
+func (f lookupFunc) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return f(ctx, network, host)
+}
+
+// SetPolicy replaces the trust policy. It applies to the next Resolve call,
+// including calls answered from the cache.
+func (r *Resolver) SetPolicy(p *Policy) { r.policy.Store(p) }
+
+// Policy returns the current trust policy.
+func (r *Resolver) Policy() *Policy { return r.policy.Load() }
+
+// ParseClientID parses s with the resolver's rules (strict, or with the
+// development loopback exception when the resolver allows it).
+func (r *Resolver) ParseClientID(s string) (ClientID, error) {
+	return parseClientID(s, r.loopback)
+}
+
+// Resolve returns the validated client for clientID. The trust policy is
+// checked first, on every call, cache hit or not; then a fresh cached
+// document is returned without network activity; otherwise the document is
+// fetched (revalidated when the cache holds a copy), validated and cached per
+// its HTTP caching headers. While the client's host is down, the last good
+// document is served, flagged Stale, for a bounded time.
+//
+// Errors are *Error; (*Error).OAuth gives the invalid_client response.
+func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error) {
+	policy := r.policy.Load()
+	e, err := r.cache.Get(ctx, clientID)
+	if err == nil && e.client != nil {
+		tier, rule, perr := policy.check(e.client.ID)
+		if perr != nil {
+			return nil, perr
+		}
+		if r.now().Before(e.FreshUntil) {
+			c := *e.client
+			c.Tier, c.Rule = tier, rule
+			return &c, nil
+		}
+	} else if err != nil && !errors.Is(err, ErrCacheMiss) {
+		r.log.Warn("cimd cache read failed", "client_id", clientID, "err", err)
+	}
+
+	id, err := parseClientID(clientID, r.loopback)
+	if err != nil {
+		return nil, err
+	}
+	tier, rule, err := policy.check(id)
+	if err != nil {
+		return nil, err
+	}
+	ch := r.group.DoChan(clientID, func() (any, error) {
+		// The fetch outlives any single caller: one caller giving up must not
+		// fail the others (SPEC B13 single-flight).
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout+time.Second)
+		defer cancel()
+		return r.refresh(fctx, id)
+	})
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("resolve %q: %w", clientID, ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		c := *res.Val.(*Client)
+		c.Tier, c.Rule = tier, rule
+		return &c, nil
+	}
+}
+
+// refresh runs once per client_id at a time. It re-reads the cache (another
+// flight may have just filled it), then fetches or revalidates.
+func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
+	now := r.now()
+	old, err := r.cache.Get(ctx, id.String())
+	if err != nil {
+		old = nil
+	}
+	if old != nil {
+		if old.client == nil {
+			if c, perr := r.clientFromEntry(id, old); perr == nil {
+				old.client = c
+			} else {
+				old = nil // a shared cache handed us something we no longer accept
+			}
+		}
+		if old != nil && now.Before(old.FreshUntil) {
+			return old.client, nil
+		}
+	}
+
+	req := safehttp.Request{URL: id.String(), Accept: Accept}
+	if old != nil {
+		req.Header = http.Header{}
+		if old.ETag != "" {
+			req.Header.Set("If-None-Match", old.ETag)
+		}
+		if old.LastModified != "" {
+			req.Header.Set("If-Modified-Since", old.LastModified)
+		}
+	}
+	resp, err := r.fetcher.Fetch(ctx, req)
+	if err != nil {
+		var se *safehttp.Error
+		if old != nil && errors.As(err, &se) && se.Unavailable() && now.Before(old.StaleUntil) {
+			r.log.Warn("cimd host unavailable, serving stale document", "client_id", id.String(), "err", err)
+			c := *old.client
+			c.Stale = true
+			return &c, nil
+		}
+		if old != nil && errors.As(err, &se) && !se.Unavailable() {
+			// The host answered but not with the document (gone, redirect,
+			// too large, ...): stop serving the old copy.
+			_ = r.cache.Delete(ctx, id.String())
+		}
+		r.log.Info("cimd fetch failed", "client_id", id.String(), "err", err)
+		return nil, fetchError(id, err)
+	}
+
+	var e *Entry
+	var hdr http.Header
+	if resp.StatusCode == http.StatusNotModified {
+		if old == nil {
+			return nil, fetchError(id, fmt.Errorf("the server answered 304 Not Modified to an unconditional request"))
+		}
+		hdr = old.header(resp.Header)
+		e = newEntry(old.ClientID, old.Body, hdr, now)
+		e.Fingerprint = old.Fingerprint
+		c := *old.client
+		e.client = &c
+	} else {
+		if perr := r.checkContentType(id, resp.Header.Get("Content-Type")); perr != nil {
+			_ = r.cache.Delete(ctx, id.String())
+			return nil, perr
+		}
+		hdr = resp.Header
+		e = newEntry(id.String(), resp.Body, hdr, now)
+		c, perr := r.clientFromEntry(id, e)
+		if perr != nil {
+			_ = r.cache.Delete(ctx, id.String()) // SPEC D2: an invalid document replaces nothing and is never cached
+			return nil, perr
+		}
+		e.client = c
+		e.Fingerprint = c.Fingerprint
+		if old != nil && old.Fingerprint != e.Fingerprint {
+			r.changed(old, e, now)
+		}
+	}
+
+	f := ComputeFreshness(hdr, now, r.limits)
+	e.FreshUntil = now.Add(f.Lifetime)
+	e.StaleUntil = e.FreshUntil.Add(f.StaleIfError)
+	e.client.FetchedAt, e.client.FreshUntil = now, e.FreshUntil
+	if !f.Store {
+		// no-store: answer the callers of this fetch, keep nothing (decision 3).
+		_ = r.cache.Delete(ctx, id.String())
+		return e.client, nil
+	}
+	if _, local := r.cache.(inProcess); local {
+		e.Body = nil // the parsed document is kept instead
+	}
+	if err := r.cache.Put(ctx, e); err != nil {
+		r.log.Warn("cimd cache write failed", "client_id", id.String(), "err", err)
+	}
+	return e.client, nil
+}
+
+func newEntry(clientID string, body []byte, h http.Header, now time.Time) *Entry {
+	return &Entry{ClientID: clientID, Body: body, FetchedAt: now,
+		ETag: h.Get("Etag"), LastModified: h.Get("Last-Modified"),
+		CacheControl: strings.Join(h.Values("Cache-Control"), ", "), Expires: h.Get("Expires")}
+}
+
+// clientFromEntry validates e.Body for id and builds the Client.
+func (r *Resolver) clientFromEntry(id ClientID, e *Entry) (*Client, error) {
+	doc, warnings, err := ParseDocument(e.Body, id)
+	if err != nil {
+		return nil, err
+	}
+	doc.ClientID = id.String() // equal byte for byte (SPEC C2); share one copy
+	warnings = append(ClientIDWarnings(id), warnings...)
+	return &Client{
+		ID:          id,
+		Document:    doc,
+		Warnings:    warnings,
+		FetchedAt:   e.FetchedAt,
+		FreshUntil:  e.FreshUntil,
+		Fingerprint: doc.Fingerprint(),
+	}, nil
+}
+
+func (r *Resolver) changed(old, e *Entry, now time.Time) {
+	ev := ChangeEvent{
+		ClientID:       e.ClientID,
+		OldFingerprint: old.Fingerprint,
+		NewFingerprint: e.Fingerprint,
+		Fields:         ChangedFields(old.client.Document, e.client.Document),
+		At:             now,
+	}
+	r.log.Warn("cimd document changed", "client_id", ev.ClientID, "fields", ev.Fields,
+		"old_fingerprint", ev.OldFingerprint, "new_fingerprint", ev.NewFingerprint)
+	if r.onChange != nil {
+		r.onChange(ev)
+	}
+}
+
+// checkContentType enforces SPEC B9 / decision 4.
+func (r *Resolver) checkContentType(id ClientID, ct string) error {
+	mt, _, err := mime.ParseMediaType(ct)
+	ok := err == nil && (mt == "application/json" ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") ||
+		r.lenient && mt == "text/plain")
+	if ok {
+		return nil
+	}
+	if ct == "" {
+		ct = "no Content-Type"
+	}
+	return newError(Problem{Reason: ReasonContentType, Spec: "B9", Field: "Content-Type",
+		Message: fmt.Sprintf("%s was served as %q; serve it as application/json (or application/cimd+json)", id, ct)})
+}
+
+// fetchError turns a fetch failure into the rejection returned to callers.
+func fetchError(id ClientID, err error) *Error {
+	spec := "B12"
+	var se *safehttp.Error
+	if errors.As(err, &se) {
+		spec = fetchSpec(se.Reason)
+	}
+	e := newError(Problem{Reason: ReasonFetch, Spec: spec,
+		Message: fmt.Sprintf("the client metadata document at %s could not be fetched: %v", id, err)})
+	e.Err = err
+	return e
+}
+
+// fetchSpec names the SPEC item behind each fetch failure.
+func fetchSpec(r safehttp.Reason) string {
+	switch r {
+	case safehttp.ReasonScheme:
+		return "B6"
+	case safehttp.ReasonHost:
+		return "A10"
+	case safehttp.ReasonPort:
+		return "A8"
+	case safehttp.ReasonBlockedAddress:
+		return "B4"
+	case safehttp.ReasonTLS, safehttp.ReasonSetCookie:
+		return "B11"
+	case safehttp.ReasonTimeout:
+		return "B8"
+	case safehttp.ReasonRedirect:
+		return "B3"
+	case safehttp.ReasonStatus:
+		return "B2"
+	case safehttp.ReasonTooLarge, safehttp.ReasonEncoding:
+		return "B7"
+	case safehttp.ReasonRateLimited:
+		return "B13"
+	default:
+		return "B12"
+	}
+}
