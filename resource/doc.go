@@ -1,0 +1,28 @@
+// Package resource protects an MCP server (or any HTTP API) with OAuth
+// access tokens from any authorization server, mcpauth first. It is the
+// resource-server half of the MCP authorization spec (SPEC section H):
+//
+//   - RequireBearer is middleware that accepts a token only from the
+//     Authorization header (RFC 6750 §2.1), verifies it, checks the scopes
+//     the request needs, and answers failures with the challenges MCP
+//     clients act on: 401 with resource_metadata (RFC 9728 §5.1), 401
+//     invalid_token, and 403 insufficient_scope for step-up (SPEC H5-H7).
+//   - HandleMetadata serves the RFC 9728 protected resource metadata at the
+//     path-inserted well-known URL and at the root (SPEC H1-H4).
+//   - JWTVerifier checks RFC 9068 JWT access tokens with keys from the
+//     issuer's JWKS, found through its RFC 8414 metadata and cached;
+//     IntrospectionVerifier checks opaque tokens with RFC 7662; Cache
+//     remembers verified tokens.
+//   - TokenInfoFromContext gives handlers the subject, client, scopes and
+//     claims; ToolScopes and RequireScopes express per-tool scopes.
+//
+// Canonical resource URIs (SPEC H10) come from oauth.CanonicalResource, the
+// one helper every part of mcpauth uses.
+//
+// The package works with the official MCP Go SDK: wrap the SDK's
+// StreamableHTTPHandler with RequireBearer (see the example). Tokens are
+// never forwarded anywhere (SPEC H9) and never logged.
+//
+// Not supported: DPoP and mTLS sender-constrained tokens, tokens in the
+// query string or body (refused on purpose, SPEC H8).
+package resource
