@@ -193,7 +193,7 @@ type Store interface {
 	// CIMD clients seen and operator blocks.
 	RecordClientSeen(ctx context.Context, c ClientSeen) error // upsert; FirstSeen kept from the first call
 	ListClientsSeen(ctx context.Context) ([]ClientSeen, error)
-	PutBlock(ctx context.Context, b Block) error // upsert by pattern
+	PutBlock(ctx context.Context, b Block) error           // upsert by pattern
 	DeleteBlock(ctx context.Context, pattern string) error // ErrNotFound if absent
 	ListBlocks(ctx context.Context) ([]Block, error)
 
