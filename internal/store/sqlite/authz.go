@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+)
+
+// PutAuthRequest stores a pending authorization request, replacing one
+// with the same ID.
+func (db *DB) PutAuthRequest(ctx context.Context, r store.AuthRequest) error {
+	data := r.Data
+	if data == nil {
+		data = []byte{}
+	}
+	return db.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO auth_requests (id, data, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
+			r.ID, data, ts(r.ExpiresAt))
+		if err != nil {
+			return fmt.Errorf("put auth request: %w", err)
+		}
+		return nil
+	})
+}
+
+// GetAuthRequest returns the pending request, or store.ErrNotFound if there
+// is none or it has expired (now is not before ExpiresAt).
+func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	r := store.AuthRequest{ID: id}
+	err := db.row(ctx, "SELECT data, expires_at FROM auth_requests WHERE id = ? AND expires_at > ?", id, ts(now)).
+		Scan(&r.Data, tcol(&r.ExpiresAt))
+	if err != nil {
+		return store.AuthRequest{}, fmt.Errorf("get auth request: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// ConsumeAuthRequest deletes the pending request and returns it, in one
+// statement: of concurrent calls for one ID at most one succeeds, and a
+// replay gets store.ErrNotFound. An expired request is not returned
+// (store.ErrNotFound) and is left for DeleteExpired.
+func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	r := store.AuthRequest{ID: id}
+	err := db.w.do(ctx, func(t *wtx) error {
+		return notFound(t.row("DELETE FROM auth_requests WHERE id = ? AND expires_at > ? RETURNING data, expires_at",
+			id, ts(now)).Scan(&r.Data, tcol(&r.ExpiresAt)))
+	})
+	if err != nil {
+		return store.AuthRequest{}, fmt.Errorf("consume auth request: %w", err)
+	}
+	return r, nil
+}
+
+// PutConsent records a consent, replacing the one for the same user,
+// client and resource (SPEC E12).
+func (db *DB) PutConsent(ctx context.Context, c store.Consent) error {
+	return db.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO consents (user_id, client_id, resource, scopes, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, client_id, resource) DO UPDATE SET
+				scopes = excluded.scopes, fingerprint = excluded.fingerprint, created_at = excluded.created_at`,
+			c.UserID, c.ClientID, c.Resource, c.Scopes, c.Fingerprint, ts(c.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("put consent for client %q: %w", c.ClientID, err)
+		}
+		return nil
+	})
+}
+
+const consentColumns = "user_id, client_id, resource, scopes, fingerprint, created_at"
+
+func scanConsent(s scanner) (store.Consent, error) {
+	var c store.Consent
+	err := s.Scan(&c.UserID, &c.ClientID, &c.Resource, &c.Scopes, &c.Fingerprint, tcol(&c.CreatedAt))
+	return c, err
+}
+
+// GetConsent returns the user's consent for the client and resource, or
+// store.ErrNotFound.
+func (db *DB) GetConsent(ctx context.Context, userID, clientID, resource string) (store.Consent, error) {
+	c, err := scanConsent(db.row(ctx, "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
+		userID, clientID, resource))
+	if err != nil {
+		return store.Consent{}, fmt.Errorf("get consent for client %q: %w", clientID, notFound(err))
+	}
+	return c, nil
+}
+
+// ListConsents returns the user's consents ordered by client ID, then
+// resource.
+func (db *DB) ListConsents(ctx context.Context, userID string) ([]store.Consent, error) {
+	return list(ctx, db, "list consents", scanConsent,
+		"SELECT "+consentColumns+" FROM consents WHERE user_id = ? ORDER BY client_id, resource", userID)
+}
+
+// RevokeClient deletes the user's consents for the client (every
+// resource), deletes the codes issued to the client for the user that are
+// not redeemed yet, and revokes the user's refresh families of the client
+// at now. Families revoked before keep their RevokedAt. Revoking a client
+// the user never authorized is not an error.
+func (db *DB) RevokeClient(ctx context.Context, userID, clientID string, now time.Time) error {
+	return db.w.do(ctx, func(t *wtx) error {
+		for _, q := range []string{
+			"DELETE FROM consents WHERE user_id = ? AND client_id = ?",
+			"DELETE FROM codes WHERE user_id = ? AND client_id = ? AND used_at IS NULL",
+		} {
+			if _, err := t.exec(q, userID, clientID); err != nil {
+				return fmt.Errorf("revoke client %q: %w", clientID, err)
+			}
+		}
+		if _, err := t.exec("UPDATE families SET revoked_at = ? WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL",
+			ts(now), userID, clientID); err != nil {
+			return fmt.Errorf("revoke client %q: %w", clientID, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,196 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// busyTimeoutMillis is how long a connection waits for a lock held by
+// another process sharing the database before it fails with SQLITE_BUSY.
+const busyTimeoutMillis = 5000
+
+// DB is a store.Store on one SQLite database file. It is safe for
+// concurrent use, also by several processes opening the same file.
+type DB struct {
+	w *writer // the only connection that writes
+	r *sql.DB // read-only connection pool
+
+	rstmts sync.Map // query -> *sql.Stmt prepared on r
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens the SQLite database at path, creating the file with mode 0600
+// if it does not exist, and applies the embedded migrations. It fails with
+// [ErrSchemaTooNew] if the database was written by a newer mcpauth. The
+// caller must Close the DB.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open database %q: need a plain file path (no \":memory:\", \"file:\" URI, '?' or '#')", path)
+	}
+	// Create the file ourselves so that it (and the -wal and -shm files,
+	// which SQLite creates with the database file's mode) is private.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	w := newWriter(wdb, conn)
+	if err := w.migrate(ctx); err != nil {
+		w.closeConn()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		w.closeConn()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	rdb.SetConnMaxLifetime(0)
+	rdb.SetConnMaxIdleTime(0)
+
+	db := &DB{w: w, r: rdb}
+	if err := db.Ping(ctx); err != nil {
+		w.closeConn()
+		rdb.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	go w.run()
+	return db, nil
+}
+
+// dsn is the modernc.org/sqlite data source name for path. Every
+// connection gets busy_timeout and foreign keys; the writer sets WAL mode
+// (persistent in the file) and synchronous=FULL; readers are query_only.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
+	return path + "?" + q.Encode()
+}
+
+// Ping reports whether the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.row(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// Close stops the writer, waiting for the batch in progress to commit, and
+// closes every connection. Writes attempted after Close fail.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		err := db.w.stop()
+		db.rstmts.Range(func(_, v any) bool {
+			v.(*sql.Stmt).Close()
+			return true
+		})
+		db.closeErr = errors.Join(err, db.r.Close())
+	})
+	return db.closeErr
+}
+
+// rstmt returns the statement for query prepared on the read pool.
+func (db *DB) rstmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := db.rstmts.Load(query); ok {
+		return s.(*sql.Stmt), nil
+	}
+	s, err := db.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.rstmts.LoadOrStore(query, s); loaded {
+		s.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return s, nil
+}
+
+// row runs a query that returns at most one row on the read pool.
+func (db *DB) row(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := db.rstmt(ctx, query)
+	if err != nil {
+		// Unprepared, the query reports the same error through the Row.
+		return db.r.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+// rows runs a query on the read pool.
+func (db *DB) rows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := db.rstmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// list runs a query on the read pool and scans every row with scan.
+func list[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.rows(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,303 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/store/storetest"
+)
+
+// openTemp opens a new database in a temporary directory, closed at the
+// end of the test.
+func openTemp(tb testing.TB) (*DB, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "mcpauth.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return db, path
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, _ := openTemp(t)
+		return db
+	})
+}
+
+func TestFileModes(t *testing.T) {
+	db, path := openTemp(t)
+	// Open wrote the schema; one more write makes sure the WAL is in use.
+	if err := db.PutBlock(t.Context(), store.Block{Pattern: "evil.example", CreatedAt: time.Now()}); err != nil {
+		t.Fatalf("PutBlock: %v", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		t.Run(filepath.Base(p)+" is 0600", func(t *testing.T) {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("Stat: %v", err)
+			}
+			if got := fi.Mode().Perm(); got != 0o600 {
+				t.Errorf("mode of %s = %v, want -rw-------", filepath.Base(p), got)
+			}
+		})
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	want := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"foreign_keys": "1",
+		"busy_timeout": fmt.Sprint(busyTimeoutMillis),
+		"query_only":   "0",
+	}
+	t.Run("writer connection", func(t *testing.T) {
+		got := map[string]string{}
+		err := db.w.do(ctx, func(tx *wtx) error {
+			for name := range want {
+				var v string
+				if err := tx.row("PRAGMA " + name).Scan(&v); err != nil {
+					return err
+				}
+				got[name] = v
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read pragmas: %v", err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("writer pragmas (-want +got):\n%s", d)
+		}
+	})
+	t.Run("reader connections are query-only", func(t *testing.T) {
+		want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": want["busy_timeout"], "query_only": "1"}
+		got := map[string]string{}
+		for name := range want {
+			var v string
+			if err := db.row(ctx, "PRAGMA "+name).Scan(&v); err != nil {
+				t.Fatalf("PRAGMA %s: %v", name, err)
+			}
+			got[name] = v
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("reader pragmas (-want +got):\n%s", d)
+		}
+		if _, err := db.r.ExecContext(ctx, "DELETE FROM users"); err == nil {
+			t.Errorf("a write through the read pool succeeded")
+		}
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	versions := func(t *testing.T, path string) []int {
+		t.Helper()
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		rows, err := raw.QueryContext(t.Context(), "SELECT version FROM schema_version ORDER BY version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var vs []int
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, v)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return vs
+	}
+	var all []int
+	for _, m := range ms {
+		all = append(all, m.version)
+	}
+
+	t.Run("idempotent, data kept across reopen", func(t *testing.T) {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "mcpauth.db")
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		u := store.User{ID: "u1", Name: "alice", PasswordHash: "h", CreatedAt: time.Now()}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatalf("CreateUser: %v", err)
+		}
+		for range 2 {
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate on a current database: %v", err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		db, err = Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open again: %v", err)
+		}
+		defer db.Close()
+		if _, err := db.GetUserByName(ctx, "alice"); err != nil {
+			t.Errorf("GetUserByName after reopen: %v", err)
+		}
+		if got := versions(t, path); !slices.Equal(got, all) {
+			t.Errorf("schema_version = %v, want %v", got, all)
+		}
+	})
+
+	t.Run("newer schema is refused", func(t *testing.T) {
+		ctx := t.Context()
+		db, path := openTemp(t)
+		raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		newer := len(ms) + 1
+		if _, err := raw.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, 0)", newer); err != nil {
+			t.Fatalf("bump schema version: %v", err)
+		}
+		err = db.Migrate(ctx)
+		if !errors.Is(err, ErrSchemaTooNew) {
+			t.Errorf("Migrate = %v, want ErrSchemaTooNew", err)
+		}
+		_, err = Open(ctx, path)
+		if !errors.Is(err, ErrSchemaTooNew) {
+			t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+		}
+		if want := fmt.Sprintf("schema version %d", newer); !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error %q does not name the version (%q)", err, want)
+		}
+		if got := versions(t, path); !slices.Equal(got, append(all, newer)) {
+			t.Errorf("schema_version = %v after the refusal, want %v", got, append(all, newer))
+		}
+	})
+}
+
+func TestOpenRefusesNonFilePaths(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:x.db", "x.db?mode=memory", "x.db#frag"} {
+		t.Run(fmt.Sprintf("%q", path), func(t *testing.T) {
+			db, err := Open(t.Context(), path)
+			if err == nil {
+				db.Close()
+				t.Fatalf("Open(%q) succeeded, want an error", path)
+			}
+		})
+	}
+}
+
+// TestTwoProcesses shares one file between two DBs, as two mcpauth
+// processes would: their writers serialize on SQLite's lock.
+func TestTwoProcesses(t *testing.T) {
+	ctx := t.Context()
+	a, path := openTemp(t)
+	b, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open a second time: %v", err)
+	}
+	defer b.Close()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	code := store.Code{Hash: "code-1", ClientID: "c", UserID: "u1", FamilyID: "fam-1", AuthTime: now, ExpiresAt: now.Add(time.Minute)}
+	if err := a.CreateCode(ctx, code); err != nil {
+		t.Fatalf("CreateCode: %v", err)
+	}
+	t.Run("F2 redemptions through both: exactly one wins", func(t *testing.T) {
+		errs := make([]error, 20)
+		var wg sync.WaitGroup
+		for i := range errs {
+			db := a
+			if i%2 == 1 {
+				db = b
+			}
+			wg.Go(func() {
+				f := store.Family{ID: "fam-1", ClientID: "c", UserID: "u1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				rt := store.RefreshToken{Hash: fmt.Sprintf("rt-%d", i), FamilyID: "fam-1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				errs[i] = db.RedeemCode(ctx, "code-1", now, f, &rt)
+			})
+		}
+		wg.Wait()
+		var ok, used int
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrAlreadyUsed):
+				used++
+			}
+		}
+		if ok != 1 || used != len(errs)-1 {
+			t.Errorf("%d succeeded and %d got ErrAlreadyUsed, want 1 and %d: %v", ok, used, len(errs)-1, errs)
+		}
+	})
+	t.Run("a write through one is read through the other", func(t *testing.T) {
+		if err := b.PutBlock(ctx, store.Block{Pattern: "evil.example", CreatedAt: now}); err != nil {
+			t.Fatalf("PutBlock: %v", err)
+		}
+		got, err := a.ListBlocks(ctx)
+		if err != nil || len(got) != 1 {
+			t.Errorf("ListBlocks = %v, %v; want the block", got, err)
+		}
+	})
+}
+
+func TestClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcpauth.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := db.PutBlock(t.Context(), store.Block{Pattern: "x", CreatedAt: time.Now()}); !errors.Is(err, errClosed) {
+		t.Errorf("PutBlock after Close = %v, want %v", err, errClosed)
+	}
+}
+
+func TestCanceledContextWritesNothing(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := db.PutBlock(ctx, store.Block{Pattern: "x", CreatedAt: time.Now()}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PutBlock = %v, want context.Canceled", err)
+	}
+	got, err := db.ListBlocks(t.Context())
+	if err != nil || len(got) != 0 {
+		t.Errorf("ListBlocks = %v, %v; want none", got, err)
+	}
+}

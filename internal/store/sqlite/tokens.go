@@ -1,0 +1,202 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+)
+
+// CreateCode stores an authorization code (SPEC E10); store.ErrConflict if
+// its hash exists.
+func (db *DB) CreateCode(ctx context.Context, c store.Code) error {
+	return db.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO codes (hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
+				family_id, auth_time, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scopes,
+			c.FamilyID, ts(c.AuthTime), ts(c.ExpiresAt), ts(c.UsedAt))
+		if err != nil {
+			return fmt.Errorf("create code: %w", conflict(err))
+		}
+		return nil
+	})
+}
+
+// GetCode returns the code with this hash, used or expired alike, or
+// store.ErrNotFound.
+func (db *DB) GetCode(ctx context.Context, hash string) (store.Code, error) {
+	var c store.Code
+	err := db.row(ctx, `SELECT hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
+			family_id, auth_time, expires_at, used_at FROM codes WHERE hash = ?`, hash).
+		Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scopes,
+			&c.FamilyID, tcol(&c.AuthTime), tcol(&c.ExpiresAt), tcol(&c.UsedAt))
+	if err != nil {
+		return store.Code{}, fmt.Errorf("get code: %w", notFound(err))
+	}
+	return c, nil
+}
+
+// RedeemCode marks the code used at now, if it is unused and unexpired
+// (now before ExpiresAt), and in the same transaction creates the family f
+// and, unless rt is nil, its first refresh token (SPEC F1, F2). f.ID must be
+// the code's FamilyID and rt.FamilyID must be f.ID. It returns
+// store.ErrAlreadyUsed if the code was redeemed before (also once it has
+// expired since), and store.ErrNotFound if it is unknown or expired; then
+// nothing is written.
+func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, f store.Family, rt *store.RefreshToken) error {
+	if rt != nil && rt.FamilyID != f.ID {
+		return fmt.Errorf("redeem code: refresh token belongs to family %q, not %q", rt.FamilyID, f.ID)
+	}
+	err := db.w.do(ctx, func(t *wtx) error {
+		var familyID string
+		err := t.row("UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING family_id",
+			ts(now), hash, ts(now)).Scan(&familyID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return whyNotRedeemable(t, "SELECT used_at, NULL FROM codes WHERE hash = ?", hash)
+		}
+		if err != nil {
+			return err
+		}
+		if familyID != f.ID {
+			return fmt.Errorf("family %q is not the family %q the code was issued for", f.ID, familyID)
+		}
+		if err := insertFamily(t, f); err != nil {
+			return err
+		}
+		if rt != nil {
+			return insertRefreshToken(t, *rt)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redeem code: %w", err)
+	}
+	return nil
+}
+
+// whyNotRedeemable explains why a conditional UPDATE consuming a code or
+// refresh token changed nothing. query selects the value's used_at and its
+// family's revoked_at: used or revoked is store.ErrAlreadyUsed (a replay,
+// even past expiry); absent or expired is store.ErrNotFound.
+func whyNotRedeemable(t *wtx, query string, hash string) error {
+	var used, revoked sql.NullInt64
+	err := t.row(query, hash).Scan(&used, &revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case err != nil:
+		return err
+	case used.Valid || revoked.Valid:
+		return store.ErrAlreadyUsed
+	default:
+		return fmt.Errorf("expired: %w", store.ErrNotFound)
+	}
+}
+
+func insertFamily(t *wtx, f store.Family) error {
+	_, err := t.exec(`INSERT INTO families (id, client_id, user_id, resource, scopes, fingerprint, key_id,
+			created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		f.ID, f.ClientID, f.UserID, f.Resource, f.Scopes, f.Fingerprint, f.KeyID,
+		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("create family %q: %w", f.ID, conflict(err))
+	}
+	return nil
+}
+
+func insertRefreshToken(t *wtx, rt store.RefreshToken) error {
+	_, err := t.exec("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)",
+		rt.Hash, rt.FamilyID, ts(rt.CreatedAt), ts(rt.ExpiresAt), ts(rt.UsedAt))
+	if err != nil {
+		return fmt.Errorf("create refresh token: %w", conflict(err))
+	}
+	return nil
+}
+
+const familyColumns = "id, client_id, user_id, resource, scopes, fingerprint, key_id, created_at, expires_at, revoked_at"
+
+func familyDest(f *store.Family) []any {
+	return []any{&f.ID, &f.ClientID, &f.UserID, &f.Resource, &f.Scopes, &f.Fingerprint, &f.KeyID,
+		tcol(&f.CreatedAt), tcol(&f.ExpiresAt), tcol(&f.RevokedAt)}
+}
+
+// GetRefreshToken returns the refresh token with this hash and its family,
+// used, expired or revoked alike, or store.ErrNotFound.
+func (db *DB) GetRefreshToken(ctx context.Context, hash string) (store.RefreshToken, store.Family, error) {
+	var rt store.RefreshToken
+	var f store.Family
+	dest := append([]any{&rt.Hash, &rt.FamilyID, tcol(&rt.CreatedAt), tcol(&rt.ExpiresAt), tcol(&rt.UsedAt)}, familyDest(&f)...)
+	err := db.row(ctx, `SELECT t.hash, t.family_id, t.created_at, t.expires_at, t.used_at,
+			f.id, f.client_id, f.user_id, f.resource, f.scopes, f.fingerprint, f.key_id, f.created_at, f.expires_at, f.revoked_at
+		FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`, hash).Scan(dest...)
+	if err != nil {
+		return store.RefreshToken{}, store.Family{}, fmt.Errorf("get refresh token: %w", notFound(err))
+	}
+	return rt, f, nil
+}
+
+// RotateRefreshToken marks the token oldHash used at now and inserts next,
+// atomically (SPEC F8). It succeeds only if the old token is unused and
+// unexpired and its family is neither revoked nor expired (now before
+// ExpiresAt); next.FamilyID must be the old token's family. It returns
+// store.ErrAlreadyUsed if the old token was used before or its family is
+// revoked (the caller then revokes the family, attack 53), and
+// store.ErrNotFound if the token is unknown or it or its family expired;
+// then nothing is written.
+func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next store.RefreshToken) error {
+	err := db.w.do(ctx, func(t *wtx) error {
+		var familyID string
+		err := t.row(`UPDATE refresh_tokens SET used_at = ?
+			WHERE hash = ? AND used_at IS NULL AND expires_at > ?
+				AND EXISTS (SELECT 1 FROM families f
+					WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL AND f.expires_at > ?)
+			RETURNING family_id`, ts(now), oldHash, ts(now), ts(now)).Scan(&familyID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return whyNotRedeemable(t,
+				"SELECT t.used_at, f.revoked_at FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?",
+				oldHash)
+		}
+		if err != nil {
+			return err
+		}
+		if next.FamilyID != familyID {
+			return fmt.Errorf("next token's family %q is not the old token's family %q", next.FamilyID, familyID)
+		}
+		return insertRefreshToken(t, next)
+	})
+	if err != nil {
+		return fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return nil
+}
+
+// GetFamily returns the refresh family with this ID, revoked or expired
+// alike, or store.ErrNotFound.
+func (db *DB) GetFamily(ctx context.Context, id string) (store.Family, error) {
+	var f store.Family
+	if err := db.row(ctx, "SELECT "+familyColumns+" FROM families WHERE id = ?", id).Scan(familyDest(&f)...); err != nil {
+		return store.Family{}, fmt.Errorf("get family %q: %w", id, notFound(err))
+	}
+	return f, nil
+}
+
+// RevokeFamily revokes the family at now, which makes its refresh tokens
+// unusable and its access tokens inactive. A family revoked before keeps
+// its first RevokedAt. store.ErrNotFound if there is no such family.
+func (db *DB) RevokeFamily(ctx context.Context, id string, now time.Time) error {
+	err := db.w.do(ctx, func(t *wtx) error {
+		var exists int
+		if err := t.row("SELECT 1 FROM families WHERE id = ?", id).Scan(&exists); err != nil {
+			return notFound(err)
+		}
+		_, err := t.exec("UPDATE families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", ts(now), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke family %q: %w", id, err)
+	}
+	return nil
+}
