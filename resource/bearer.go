@@ -276,16 +276,22 @@ func bearerToken(h http.Header) (string, error) {
 	return token, nil
 }
 
+// b64token characters (RFC 6750 §2.1) as bit masks over bytes 0-63 and
+// 64-127: DIGIT "+" "-" "." "/" and ALPHA "_" "~".
+const (
+	b64TokenLo uint64 = (1<<10-1)<<'0' | 1<<'+' | 1<<'-' | 1<<'.' | 1<<'/'
+	b64TokenHi uint64 = (1<<26-1)<<('A'-64) | (1<<26-1)<<('a'-64) | 1<<('_'-64) | 1<<('~'-64)
+)
+
 // isB64Token reports whether s matches RFC 6750 §2.1
 // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
 	i := 0
-	for i < len(s) {
+	for ; i < len(s); i++ {
 		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+		if c < 64 && b64TokenLo&(1<<c) == 0 || c >= 64 && (c >= 128 || b64TokenHi&(1<<(c-64)) == 0) {
 			break
 		}
-		i++
 	}
 	if i == 0 {
 		return false

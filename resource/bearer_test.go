@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -329,4 +330,23 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+func TestIsB64Token(t *testing.T) {
+	const valid = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+	t.Run("H8 b64token alphabet", func(t *testing.T) {
+		for c := range 256 {
+			want := strings.IndexByte(valid, byte(c)) >= 0
+			if got := isB64Token("a" + string([]byte{byte(c)}) + "b"); got != want {
+				t.Fatalf("isB64Token with byte %#x = %v, want %v", c, got, want)
+			}
+		}
+	})
+	for tok, want := range map[string]bool{"abc": true, "abc==": true, "a=b": false, "=": false, "": false, "ab c": false} {
+		t.Run(fmt.Sprintf("H8 b64token %q", tok), func(t *testing.T) {
+			if got := isB64Token(tok); got != want {
+				t.Fatalf("isB64Token(%q) = %v, want %v", tok, got, want)
+			}
+		})
+	}
 }

@@ -89,6 +89,11 @@ func unmarshalStrings(b []byte, dst *[]string, split func(string) []string) erro
 	case bytes.Equal(b, []byte("null")):
 		*dst = nil
 		return nil
+	case len(b) > 1 && b[0] == '"' && bytes.IndexByte(b, '\\') < 0:
+		// A string without escapes: the decoder has checked the literal, so
+		// its bytes between the quotes are the value.
+		*dst = split(string(b[1 : len(b)-1]))
+		return nil
 	case len(b) > 0 && b[0] == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {

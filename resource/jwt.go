@@ -11,8 +11,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	_ "crypto/sha256" // hash functions for RS/PS/ES algorithms
-	_ "crypto/sha512"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -247,19 +247,20 @@ func verifySignature(alg string, key crypto.PublicKey, signingInput string, sig 
 		return ok && ed25519.Verify(k, []byte(signingInput), sig)
 	}
 	var h crypto.Hash
+	var digest []byte
 	switch alg[2:] {
 	case "256":
-		h = crypto.SHA256
+		d := sha256.Sum256([]byte(signingInput))
+		h, digest = crypto.SHA256, d[:]
 	case "384":
-		h = crypto.SHA384
+		d := sha512.Sum384([]byte(signingInput))
+		h, digest = crypto.SHA384, d[:]
 	case "512":
-		h = crypto.SHA512
+		d := sha512.Sum512([]byte(signingInput))
+		h, digest = crypto.SHA512, d[:]
 	default:
 		return false
 	}
-	hasher := h.New()
-	hasher.Write([]byte(signingInput))
-	digest := hasher.Sum(nil)
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
 		n := (k.Curve.Params().BitSize + 7) / 8
