@@ -58,6 +58,10 @@ Usage:
   mcpauth <command> [flags]
 
 Commands:
+  serve              run the authorization server (zero configuration: SQLite in ./mcpauth-data)
+  users              add, list and remove local accounts
+  clients            list the CIMD clients seen; block and unblock abusive ones
+  keys               rotate and list signing keys
   client check URL   fetch and validate a client ID metadata document as the server would
   version            print the version
 
@@ -79,6 +83,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runVersion(args[1:], stdout, stderr)
 	case "client":
 		return runClient(ctx, args[1:], getenv, stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "users":
+		return runUsers(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "clients":
+		return runClients(ctx, args[1:], getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, rootUsage)
 		return usageError("unknown command %q", args[0])

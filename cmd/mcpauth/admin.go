@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/authserver"
+	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/token"
+)
+
+const usersUsage = `Usage:
+  mcpauth users add NAME --password-stdin [--data DIR]
+  mcpauth users list [--data DIR]
+  mcpauth users remove NAME [--data DIR]
+
+Manages the local accounts that sign in on the login page.`
+
+const clientsUsage = `Usage:
+  mcpauth clients list [--data DIR]
+  mcpauth clients block URL|HOST|*.DOMAIN [--reason TEXT] [--data DIR]
+  mcpauth clients unblock URL|HOST|*.DOMAIN [--data DIR]
+
+Lists the CIMD clients the server has seen and blocks abusive ones. A block
+reaches a running server within 5 seconds: new authorizations and refreshes
+are refused and the client's tokens become inactive at introspection.`
+
+const keysUsage = `Usage:
+  mcpauth keys rotate [--data DIR]
+  mcpauth keys list [--data DIR]
+
+Signing keys: rotate promotes the published next key and publishes a new one;
+tokens signed by the old key stay verifiable until they expire.`
+
+// dataFlag adds --data with its environment fallback.
+func dataFlag(fsUsage, name string, stderr io.Writer, getenv func(string) string) (*flagSetWithData, error) {
+	fs := newFlagSet(name, fsUsage, stderr)
+	def := getenv("MCPAUTH_DATA")
+	if def == "" {
+		def = "./mcpauth-data"
+	}
+	return &flagSetWithData{FlagSet: fs, data: fs.String("data", def, "data directory (env MCPAUTH_DATA)")}, nil
+}
+
+func runUsers(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 0 {
+			fmt.Fprintln(stderr, usersUsage)
+			return &exitError{code: 2}
+		}
+		fmt.Fprintln(stdout, usersUsage)
+		return nil
+	}
+	sub := args[0]
+	f, _ := dataFlag(usersUsage, "users "+sub, stderr, getenv)
+	pwStdin := f.Bool("password-stdin", false, "read the password from the first line of standard input")
+	pos, err := interleaved(f.FlagSet, args[1:], stdout)
+	if err != nil {
+		return err
+	}
+	need := map[string]int{"add": 1, "list": 0, "remove": 1}
+	n, ok := need[sub]
+	if !ok {
+		fmt.Fprintln(stderr, usersUsage)
+		return usageError("unknown users command %q", sub)
+	}
+	if len(pos) != n {
+		return usageError("users %s takes %d argument(s), got %d", sub, n, len(pos))
+	}
+	db, err := openStore(ctx, *f.data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch sub {
+	case "add":
+		name := pos[0]
+		if name == "" || len(name) > 64 || !utf8.ValidString(name) || strings.ContainsAny(name, " \t\r\n") {
+			return usageError("user name %q: 1-64 characters without spaces", name)
+		}
+		if !*pwStdin {
+			return usageError("users add needs --password-stdin (passwords never go on the command line)")
+		}
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if len(pw) < 8 {
+			return usageError("password: at least 8 characters are required")
+		}
+		err = db.CreateUser(ctx, store.User{ID: newUserID(), Name: name, PasswordHash: authserver.HashPassword(pw), CreatedAt: time.Now()})
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("user %q already exists", name)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added user %s\n", name)
+	case "list":
+		users, err := db.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\n", u.Name, u.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		tw.Flush()
+	case "remove":
+		err := db.DeleteUser(ctx, pos[0])
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %q", pos[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed user %s (sessions, consents and tokens revoked)\n", pos[0])
+	}
+	return nil
+}
+
+type flagSetWithData struct {
+	*flag.FlagSet
+	data *string
+}
+
+func runClients(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 0 {
+			fmt.Fprintln(stderr, clientsUsage)
+			return &exitError{code: 2}
+		}
+		fmt.Fprintln(stdout, clientsUsage)
+		return nil
+	}
+	sub := args[0]
+	if sub == "check" {
+		return runClientCheck(ctx, args[1:], getenv, stdout, stderr)
+	}
+	f, _ := dataFlag(clientsUsage, "clients "+sub, stderr, getenv)
+	reason := f.String("reason", "", "why the client is blocked (shown by clients list)")
+	pos, err := interleaved(f.FlagSet, args[1:], stdout)
+	if err != nil {
+		return err
+	}
+	need := map[string]int{"list": 0, "block": 1, "unblock": 1}
+	n, ok := need[sub]
+	if !ok {
+		fmt.Fprintln(stderr, clientsUsage)
+		return usageError("unknown clients command %q", sub)
+	}
+	if len(pos) != n {
+		return usageError("clients %s takes %d argument(s), got %d", sub, n, len(pos))
+	}
+	if n == 1 {
+		if _, _, err := cimd.ParseRule(pos[0]); err != nil {
+			return usageError("%q: %v", pos[0], err)
+		}
+	}
+	db, err := openStore(ctx, *f.data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch sub {
+	case "list":
+		return listClients(ctx, db, stdout)
+	case "block":
+		if err := db.PutBlock(ctx, store.Block{Pattern: pos[0], Reason: *reason, CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "blocked %s; a running server applies it within %s\n", pos[0], policyReloadInterval*2)
+	case "unblock":
+		err := db.DeleteBlock(ctx, pos[0])
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%q is not blocked", pos[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unblocked %s\n", pos[0])
+	}
+	return nil
+}
+
+func listClients(ctx context.Context, db store.Store, stdout io.Writer) error {
+	seen, err := db.ListClientsSeen(ctx)
+	if err != nil {
+		return err
+	}
+	blocks, err := db.ListBlocks(ctx)
+	if err != nil {
+		return err
+	}
+	var deny []string
+	for _, b := range blocks {
+		deny = append(deny, b.Pattern)
+	}
+	pol, err := cimd.NewPolicy(cimd.PolicyConfig{Deny: deny})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT_ID\tTIER\tUSERS\tFIRST_SEEN\tLAST_SEEN\tLAST_RESULT")
+	for _, c := range seen {
+		tier := c.Tier
+		if id, err := cimd.ParseClientID(c.ClientID); err == nil {
+			if t, _ := pol.Evaluate(id); t == cimd.TierBlocked {
+				tier = string(cimd.TierBlocked)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", c.ClientID, tier, c.Users,
+			c.FirstSeen.UTC().Format(time.RFC3339), c.LastSeen.UTC().Format(time.RFC3339), c.LastResult)
+	}
+	tw.Flush()
+	if len(blocks) > 0 {
+		fmt.Fprintln(stdout, "\nBlocks:")
+		tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PATTERN\tSINCE\tREASON")
+		for _, b := range blocks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", b.Pattern, b.CreatedAt.UTC().Format(time.RFC3339), b.Reason)
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 0 {
+			fmt.Fprintln(stderr, keysUsage)
+			return &exitError{code: 2}
+		}
+		fmt.Fprintln(stdout, keysUsage)
+		return nil
+	}
+	sub := args[0]
+	f, _ := dataFlag(keysUsage, "keys "+sub, stderr, getenv)
+	pos, err := interleaved(f.FlagSet, args[1:], stdout)
+	if err != nil {
+		return err
+	}
+	if sub != "rotate" && sub != "list" {
+		fmt.Fprintln(stderr, keysUsage)
+		return usageError("unknown keys command %q", sub)
+	}
+	if len(pos) != 0 {
+		return usageError("keys %s takes no arguments", sub)
+	}
+	db, err := openStore(ctx, *f.data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keys := token.NewKeys(db, token.KeyOptions{})
+	if err := keys.Load(ctx); err != nil {
+		return err
+	}
+	if sub == "rotate" {
+		if err := keys.Rotate(ctx); err != nil {
+			return err
+		}
+	}
+	list, err := db.ListSigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if sub == "rotate" {
+		now := time.Now()
+		for _, k := range list {
+			if k.ActiveAt.After(now) && k.ID != keys.Signer().KeyID() {
+				fmt.Fprintf(stdout, "rotated: key %s signs from %s (published before it signs); %s stays published until its tokens expire\n",
+					k.ID, fmtTime(k.ActiveAt), keys.Signer().KeyID())
+			}
+		}
+		if keys.Signer().KeyID() != "" {
+			fmt.Fprintf(stdout, "signing now: %s\n", keys.Signer().KeyID())
+		}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tACTIVE_AT\tRETIRE_AT\tEXPIRE_AT")
+	for _, k := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, fmtTime(k.ActiveAt), fmtTime(k.RetireAt), fmtTime(k.ExpireAt))
+	}
+	return tw.Flush()
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

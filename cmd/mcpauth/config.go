@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/authserver"
+	"github.com/mcpauth/mcpauth/internal/token"
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// Config is everything `mcpauth serve` needs, from flags, MCPAUTH_*
+// environment variables and the optional YAML file, in that order of
+// precedence. It is validated once, at start (CONVENTIONS 13).
+type Config struct {
+	Addr             string           `yaml:"addr"`
+	Issuer           string           `yaml:"issuer"`
+	Data             string           `yaml:"data"`
+	LogFormat        string           `yaml:"log_format"`
+	DevAllowLoopback bool             `yaml:"dev_allow_loopback"`
+	DevAutoApprove   string           `yaml:"dev_auto_approve"`
+	CIMDCAFile       string           `yaml:"cimd_ca_file"`
+	EnableDCR        bool             `yaml:"enable_dcr"`
+	Resources        []ResourceConfig `yaml:"resources"`
+	Trust            TrustConfig      `yaml:"trust"`
+	Clients          []ClientConfig   `yaml:"clients"`
+	Lifetimes        LifetimesConfig  `yaml:"lifetimes"`
+}
+
+// ResourceConfig is one protected MCP server.
+type ResourceConfig struct {
+	URL    string   `yaml:"url"`
+	Scopes []string `yaml:"scopes"`
+	Name   string   `yaml:"name"`
+}
+
+// TrustConfig is the CIMD trust policy (cimd.PolicyConfig).
+type TrustConfig struct {
+	Allow         []string `yaml:"allow"`
+	Deny          []string `yaml:"deny"`
+	AllowlistOnly bool     `yaml:"allowlist_only"`
+}
+
+// ClientConfig is a statically configured client, e.g. a resource server
+// allowed to introspect.
+type ClientConfig struct {
+	ClientID     string   `yaml:"client_id"`
+	Name         string   `yaml:"name"`
+	RedirectURIs []string `yaml:"redirect_uris"`
+	Secret       string   `yaml:"secret"`
+	GrantTypes   []string `yaml:"grant_types"`
+	Scope        string   `yaml:"scope"`
+	Introspect   bool     `yaml:"introspect"`
+}
+
+// LifetimesConfig overrides issued lifetimes (Go durations: "10m", "336h").
+type LifetimesConfig struct {
+	AccessToken     duration `yaml:"access_token"`
+	Code            duration `yaml:"code"`
+	RefreshIdle     duration `yaml:"refresh_idle"`
+	RefreshAbsolute duration `yaml:"refresh_absolute"`
+	Session         duration `yaml:"session"`
+}
+
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("line %d: %q is not a positive duration such as 10m or 336h", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// loadConfigFile reads a YAML config; unknown keys are errors naming the key.
+func loadConfigFile(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("--config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
+		return c, fmt.Errorf("config %s: %v", path, err)
+	}
+	return c, nil
+}
+
+// serveFlags registers the serve flags with their environment fallbacks.
+type serveFlags struct {
+	fs        *flag.FlagSet
+	addr      *string
+	issuer    *string
+	data      *string
+	config    *string
+	logFormat *string
+	devLoop   *bool
+	devAuto   *string
+	caFile    *string
+	dcr       *bool
+	resources stringList
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// resolveConfig merges defaults < config file < environment < flags.
+func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
+	var c Config
+	if *sf.config != "" {
+		var err error
+		if c, err = loadConfigFile(*sf.config); err != nil {
+			return c, err
+		}
+	} else if p := getenv("MCPAUTH_CONFIG"); p != "" {
+		var err error
+		if c, err = loadConfigFile(p); err != nil {
+			return c, err
+		}
+	}
+	set := map[string]bool{}
+	sf.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	str := func(dst *string, name, env, def string, flagVal string) {
+		switch {
+		case set[name]:
+			*dst = flagVal
+		case getenv(env) != "":
+			*dst = getenv(env)
+		case *dst == "":
+			*dst = def
+		}
+	}
+	boolean := func(dst *bool, name, env string, flagVal bool) {
+		switch {
+		case set[name]:
+			*dst = flagVal
+		case getenv(env) != "":
+			*dst = envBool(getenv, env)
+		}
+	}
+	str(&c.Addr, "addr", "MCPAUTH_ADDR", "127.0.0.1:8080", *sf.addr)
+	str(&c.Data, "data", "MCPAUTH_DATA", "./mcpauth-data", *sf.data)
+	str(&c.LogFormat, "log-format", "MCPAUTH_LOG_FORMAT", "text", *sf.logFormat)
+	str(&c.DevAutoApprove, "dev-auto-approve", "MCPAUTH_DEV_AUTO_APPROVE", "", *sf.devAuto)
+	str(&c.CIMDCAFile, "cimd-ca-file", "MCPAUTH_CIMD_CA_FILE", "", *sf.caFile)
+	boolean(&c.DevAllowLoopback, "dev-allow-loopback", "MCPAUTH_DEV_ALLOW_LOOPBACK", *sf.devLoop)
+	boolean(&c.EnableDCR, "enable-dcr", "MCPAUTH_ENABLE_DCR", *sf.dcr)
+	defIssuer := ""
+	if c.Issuer == "" {
+		defIssuer = defaultIssuer(c.Addr)
+	}
+	str(&c.Issuer, "issuer", "MCPAUTH_ISSUER", defIssuer, *sf.issuer)
+	res := []string(sf.resources)
+	if len(res) == 0 && getenv("MCPAUTH_RESOURCE") != "" {
+		res = strings.Split(getenv("MCPAUTH_RESOURCE"), " ")
+	}
+	for _, r := range res {
+		rc, err := parseResourceFlag(r)
+		if err != nil {
+			return c, err
+		}
+		c.Resources = append(c.Resources, rc)
+	}
+	return c, c.validate()
+}
+
+// defaultIssuer is http://localhost:PORT for a loopback address.
+func defaultIssuer(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" {
+		return ""
+	}
+	return "http://localhost:" + port
+}
+
+// parseResourceFlag reads --resource URL[=scope1,scope2].
+func parseResourceFlag(v string) (ResourceConfig, error) {
+	u, scopes, _ := strings.Cut(v, "=")
+	rc := ResourceConfig{URL: u}
+	for _, s := range strings.Split(scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			rc.Scopes = append(rc.Scopes, s)
+		}
+	}
+	if _, err := oauth.CanonicalResource(u); err != nil {
+		return rc, fmt.Errorf("--resource %q: %v; write the MCP server URL, optionally followed by =scope1,scope2", v, err)
+	}
+	return rc, nil
+}
+
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validate fails fast with a message that names the key and the fix.
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr %q: must be host:port, e.g. 127.0.0.1:8080", c.Addr)
+	}
+	if c.Issuer == "" {
+		return fmt.Errorf("issuer: set --issuer (MCPAUTH_ISSUER) to the public URL of this server, e.g. https://auth.example.com")
+	}
+	iu, err := url.Parse(c.Issuer)
+	switch {
+	case err != nil || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" || iu.User != nil:
+		return fmt.Errorf("issuer %q: must be an absolute URL without query, fragment or user info", c.Issuer)
+	case iu.Scheme == "http" && !isLoopbackHostName(iu.Hostname()):
+		return fmt.Errorf("issuer %q: an http issuer is accepted only on a loopback host; use https:// for %s", c.Issuer, iu.Hostname())
+	case iu.Scheme != "http" && iu.Scheme != "https":
+		return fmt.Errorf("issuer %q: must be https", c.Issuer)
+	}
+	if c.DevAllowLoopback && !isLoopbackAddr(c.Addr) {
+		return fmt.Errorf("dev-allow-loopback: only accepted when --addr is a loopback address (got %q); it must never run in production (SPEC B5)", c.Addr)
+	}
+	if c.DevAutoApprove != "" && !c.DevAllowLoopback {
+		return fmt.Errorf("dev-auto-approve: only accepted together with --dev-allow-loopback (automated tests on one machine)")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log-format %q: use text or json", c.LogFormat)
+	}
+	for i, r := range c.Resources {
+		if _, err := oauth.CanonicalResource(r.URL); err != nil {
+			return fmt.Errorf("resources[%d].url %q: %v", i, r.URL, err)
+		}
+	}
+	if _, err := cimd.NewPolicy(cimd.PolicyConfig{Allow: c.Trust.Allow, Deny: c.Trust.Deny}); err != nil {
+		return fmt.Errorf("trust: %v", err)
+	}
+	for i, cl := range c.Clients {
+		if cl.ClientID == "" || strings.HasPrefix(cl.ClientID, "https://") || strings.HasPrefix(cl.ClientID, "http://") {
+			return fmt.Errorf("clients[%d].client_id %q: required, and must not start with https:// or http:// (those are CIMD client ids)", i, cl.ClientID)
+		}
+		if len(cl.RedirectURIs) == 0 && !cl.Introspect {
+			return fmt.Errorf("clients[%d] (%s): list redirect_uris, or set introspect: true for a resource server", i, cl.ClientID)
+		}
+	}
+	return nil
+}
+
+func isLoopbackHostName(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) authResources() []authserver.Resource {
+	var out []authserver.Resource
+	for _, r := range c.Resources {
+		out = append(out, authserver.Resource{URL: r.URL, Scopes: r.Scopes, Name: r.Name})
+	}
+	return out
+}
+
+func (c *Config) staticClients() []authserver.StaticClient {
+	var out []authserver.StaticClient
+	for _, cl := range c.Clients {
+		sc := authserver.StaticClient{ClientID: cl.ClientID, Name: cl.Name, RedirectURIs: cl.RedirectURIs,
+			GrantTypes: cl.GrantTypes, Scope: cl.Scope, Introspect: cl.Introspect}
+		if cl.Secret != "" {
+			sc.SecretHash = token.Hash(cl.Secret)
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+func (c *Config) lifetimes() authserver.Lifetimes {
+	l := c.Lifetimes
+	return authserver.Lifetimes{AccessToken: time.Duration(l.AccessToken), Code: time.Duration(l.Code),
+		RefreshIdle: time.Duration(l.RefreshIdle), RefreshAbsolute: time.Duration(l.RefreshAbsolute), Session: time.Duration(l.Session)}
+}

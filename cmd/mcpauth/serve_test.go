@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a goroutine-safe writer for a server's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startServe runs `mcpauth serve` in-process until the test ends and
+// returns its base URL and stdout.
+func startServe(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), out, errOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v\nstderr:\n%s", err, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	})
+	for range 200 {
+		if i := strings.Index(out.String(), "listening on "); i >= 0 {
+			rest := out.String()[i+len("listening on "):]
+			return strings.TrimSuffix(strings.Fields(rest)[0], ","), out
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\nstderr:\n%s", err, errOut.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start\nstdout:\n%s\nstderr:\n%s", out, errOut)
+	return "", nil
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeZeroConfigFirstStart(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t)
+	base, out := startServe(t, nil, "--addr", addr, "--data", data)
+	if !strings.Contains(out.String(), "created user admin with password ") || !strings.Contains(out.String(), "mcpauth users add") {
+		t.Errorf("first start must print the admin password once and how to add users:\n%s", out)
+	}
+	if want := "issuer http://localhost:" + strings.Split(addr, ":")[1]; !strings.Contains(out.String(), want) {
+		t.Errorf("default issuer: want %q in %q", want, out)
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/.well-known/oauth-authorization-server": `"client_id_metadata_document_supported":true`, "/jwks": `"kty":"EC"`} {
+		code, body := get(t, base+path)
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	for name, mode := range map[string]os.FileMode{"": 0o700, "mcpauth.db": 0o600} {
+		fi, err := os.Stat(filepath.Join(data, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s/%s mode %v, want %v", data, name, fi.Mode().Perm(), mode)
+		}
+	}
+}
+
+func TestServeRejectsBadConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	badYAML := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badYAML, []byte("trust:\n  alow: [x.example]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badRule := filepath.Join(dir, "rule.yaml")
+	if err := os.WriteFile(badRule, []byte("trust:\n  deny: [\"https://x.example\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"G4 http issuer on a public host", []string{"--issuer", "http://auth.example.com"}, "issuer"},
+		{"issuer with query", []string{"--issuer", "https://auth.example.com/?x=1"}, "issuer"},
+		{"B5 dev loopback needs a loopback addr", []string{"--addr", "0.0.0.0:0", "--dev-allow-loopback", "--issuer", "https://a.example"}, "dev-allow-loopback"},
+		{"auto approve needs dev loopback", []string{"--dev-auto-approve", "alice"}, "dev-auto-approve"},
+		{"bad resource", []string{"--resource", "not a url"}, "--resource"},
+		{"unknown YAML key is named", []string{"--config", badYAML}, "alow"},
+		{"bad trust rule is named", []string{"--config", badRule}, "deny rule"},
+		{"bad log format", []string{"--log-format", "xml"}, "log-format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "--data", filepath.Join(dir, "d")}, tt.args...)
+			_, errOut, code := runCmd(t, args...)
+			if code != 2 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr %q; want exit 2 naming %q", code, errOut, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeEnvironmentFallbacks(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t)
+	base, out := startServe(t, map[string]string{"MCPAUTH_ADDR": addr, "MCPAUTH_DATA": data,
+		"MCPAUTH_ISSUER": "https://auth.example.com", "MCPAUTH_RESOURCE": "https://mcp.example.com/mcp=files:read"})
+	if !strings.Contains(out.String(), "issuer https://auth.example.com") {
+		t.Errorf("MCPAUTH_ISSUER ignored: %s", out)
+	}
+	_, body := get(t, base+"/.well-known/oauth-authorization-server")
+	if !strings.Contains(body, `"issuer":"https://auth.example.com"`) || !strings.Contains(body, `"files:read"`) {
+		t.Errorf("metadata: %s", body)
+	}
+}
+
+func TestUsersCommands(t *testing.T) {
+	data := t.TempDir()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"users", "add", "alice", "--password-stdin", "--data", data}, func(string) string { return "" }, strings.NewReader("correct horse battery\n"), &out, &errOut)
+	if err != nil {
+		t.Fatalf("users add: %v %s", err, errOut.String())
+	}
+	o, _, code := runCmd(t, "users", "list", "--data", data)
+	if code != 0 || !strings.Contains(o, "alice") {
+		t.Errorf("users list: %d %s", code, o)
+	}
+	if _, e, code := runCmd(t, "users", "add", "bob", "--data", data); code != 2 || !strings.Contains(e, "--password-stdin") {
+		t.Errorf("users add without --password-stdin: %d %s", code, e)
+	}
+	if _, _, code := runCmd(t, "users", "remove", "alice", "--data", data); code != 0 {
+		t.Errorf("users remove: %d", code)
+	}
+	if _, e, code := runCmd(t, "users", "remove", "alice", "--data", data); code != 1 || !strings.Contains(e, "no user") {
+		t.Errorf("users remove twice: %d %s", code, e)
+	}
+}
+
+// TestClientsBlockReachesRunningServer: a block written by the CLI stops a
+// running server's authorizations for that client within 5 seconds.
+func TestClientsBlockReachesRunningServer(t *testing.T) {
+	docs := map[string]func(w http.ResponseWriter){}
+	doc, ca := checkServer(t, docs)
+	clientID := doc.URL + "/client.json"
+	docs["/client.json"] = jsonDoc(`{"client_id":"`+clientID+`","client_name":"Blockable","redirect_uris":["http://127.0.0.1/cb"]}`, "Cache-Control", "max-age=3600")
+	data := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t)
+	base, _ := startServe(t, nil, "--addr", addr, "--data", data, "--dev-allow-loopback", "--cimd-ca-file", ca,
+		"--resource", "http://127.0.0.1:9/mcp")
+	authorize := base + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {clientID},
+		"redirect_uri": {"http://127.0.0.1:5555/cb"}, "code_challenge": {strings.Repeat("a", 43)},
+		"code_challenge_method": {"S256"}, "state": {"s"}}.Encode()
+	if code, body := get(t, authorize); code != http.StatusSeeOther {
+		t.Fatalf("authorize before the block: %d %s", code, body)
+	}
+	if o, e, code := runCmd(t, "clients", "block", "127.0.0.1", "--reason", "abuse", "--data", data); code != 0 {
+		t.Fatalf("clients block: %d %s %s", code, o, e)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body := get(t, authorize)
+		if code == http.StatusBadRequest && strings.Contains(body, "blocked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the block did not reach the running server within 5 s: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	o, _, _ := runCmd(t, "clients", "list", "--data", data)
+	sc := bufio.NewScanner(strings.NewReader(o))
+	var row, blockRow string
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), clientID) {
+			row = sc.Text()
+		}
+		if strings.HasPrefix(sc.Text(), "127.0.0.1 ") {
+			blockRow = sc.Text()
+		}
+	}
+	if !strings.Contains(row, "blocked") || !strings.Contains(blockRow, "abuse") {
+		t.Errorf("clients list must show the client as blocked and the block with its reason:\n%s", o)
+	}
+	if _, _, code := runCmd(t, "clients", "unblock", "127.0.0.1", "--data", data); code != 0 {
+		t.Errorf("unblock: exit %d", code)
+	}
+	if _, e, code := runCmd(t, "clients", "block", "not a rule!", "--data", data); code != 2 {
+		t.Errorf("malformed block rule: exit %d %s", code, e)
+	}
+}

@@ -1,0 +1,306 @@
+package authserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/token"
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// authRequest is a validated /authorize request waiting for login and
+// consent. It is stored (store.AuthRequest) so any replica can continue it.
+type authRequest struct {
+	ID            string    `json:"id"`
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"`
+	State         string    `json:"state,omitempty"`
+	Scopes        []string  `json:"scopes"`
+	Resource      string    `json:"resource"`
+	CodeChallenge string    `json:"code_challenge"`
+	Fingerprint   string    `json:"fingerprint,omitempty"` // the client's metadata fingerprint when the request was made (SPEC D6)
+	CSRF          string    `json:"csrf"`
+	Return        string    `json:"return,omitempty"` // set for a plain sign-in (account page) instead of an authorization
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// oauthParams are the authorization request parameters that must not repeat (SPEC E2).
+func oauthParams() []string {
+	return []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+		"code_challenge_method", "resource", "prompt", "response_mode"}
+}
+
+// handleAuthorize is the authorization endpoint (SPEC E1-E13).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The authorization request could not be parsed."))
+		return
+	}
+	q := r.Form
+	// Until client and redirect URI are validated, errors are shown, never redirected (SPEC E4).
+	for _, p := range []string{"client_id", "redirect_uri"} {
+		if len(q[p]) > 1 {
+			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
+			return
+		}
+	}
+	c, err := s.loadClient(r.Context(), q.Get("client_id"))
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	redirectURI := q.Get("redirect_uri")
+	if redirectURI == "" {
+		if c.Kind == kindCIMD || len(c.RedirectURIs) != 1 {
+			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "redirect_uri is required (SPEC E3)."))
+			return
+		}
+		redirectURI = c.RedirectURIs[0]
+	}
+	if !c.allowsRedirect(redirectURI) {
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest,
+			"redirect_uri %q is not one of the redirect URIs registered by client %s; registered: %s (SPEC E3, C8).",
+			truncate(redirectURI, 300), truncate(c.ID, 300), strings.Join(c.RedirectURIs, ", ")))
+		return
+	}
+	state := q.Get("state")
+	fail := func(err error) { s.writeRedirectError(w, r, redirectURI, state, err) }
+	for _, p := range oauthParams() {
+		if len(q[p]) > 1 {
+			fail(oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
+			return
+		}
+	}
+	if rt := q.Get("response_type"); rt != "code" {
+		fail(oauth.NewError(oauth.ErrUnsupportedResponseType, "response_type must be \"code\" (OAuth 2.1 §4.1.1), got %q.", truncate(rt, 50)))
+		return
+	}
+	if !c.allowsGrant("authorization_code") {
+		fail(oauth.NewError(oauth.ErrUnauthorizedClient, "The client's grant_types do not include authorization_code."))
+		return
+	}
+	challenge := q.Get("code_challenge")
+	switch method := q.Get("code_challenge_method"); {
+	case challenge == "":
+		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge is required: use PKCE with S256 (SPEC E1)."))
+		return
+	case method != "S256":
+		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; SPEC E1)."))
+		return
+	case !validChallenge(challenge):
+		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2)."))
+		return
+	}
+	res, err := s.selectResource(q["resource"])
+	if err != nil {
+		fail(err)
+		return
+	}
+	scopes, err := s.selectScopes(c, res, q.Get("scope"))
+	if err != nil {
+		fail(err)
+		return
+	}
+	ar := &authRequest{ID: randomID(18), ClientID: c.ID, RedirectURI: redirectURI, State: state, Scopes: scopes,
+		Resource: res, CodeChallenge: challenge, Fingerprint: c.Fingerprint, CSRF: randomID(18), CreatedAt: s.now()}
+	prompt := q.Get("prompt")
+
+	if s.autoUser != "" {
+		u, err := s.store.GetUserByName(r.Context(), s.autoUser)
+		if err != nil {
+			fail(fmt.Errorf("dev auto-approve user %q: %w", s.autoUser, err))
+			return
+		}
+		s.issueCode(w, r, ar, u.ID)
+		return
+	}
+	sess, _ := s.currentSession(r)
+	if sess != nil && prompt != "login" && prompt != "consent" {
+		if s.consentRemembered(r.Context(), sess.UserID, c, ar) {
+			s.issueCode(w, r, ar, sess.UserID)
+			return
+		}
+	}
+	if prompt == "none" {
+		if sess == nil {
+			fail(oauth.NewError(oauth.ErrLoginRequired, "prompt=none, but the user is not signed in."))
+		} else {
+			fail(oauth.NewError(oauth.ErrConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (SPEC E6)."))
+		}
+		return
+	}
+	if err := s.saveAuthRequest(r.Context(), ar); err != nil {
+		fail(err)
+		return
+	}
+	next := "/consent?request=" + url.QueryEscape(ar.ID)
+	if sess == nil || prompt == "login" {
+		next = "/login?request=" + url.QueryEscape(ar.ID)
+	}
+	http.Redirect(w, r, s.base+next, http.StatusSeeOther)
+}
+
+func validChallenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		ch := c[i]
+		if !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// selectResource applies RFC 8707 and decision 5: one resource per request;
+// absent means the only protected resource, if there is exactly one. With no
+// resources configured, any absolute https (or loopback http) URI is accepted.
+func (s *Server) selectResource(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		if len(s.resOrder) == 1 {
+			return s.resOrder[0], nil
+		}
+		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707, SPEC E11).")
+	case 1:
+	default:
+		return "", oauth.NewError(oauth.ErrInvalidTarget, "Request one resource at a time (got %d).", len(values))
+	}
+	canon, err := oauth.CanonicalResource(values[0])
+	if err != nil {
+		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q is not a valid absolute URI without a fragment: %v (RFC 8707 §2).", truncate(values[0], 200), err)
+	}
+	if len(s.resOrder) == 0 {
+		u, _ := url.Parse(canon)
+		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+			return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q must be an https URI.", truncate(canon, 200))
+		}
+		return canon, nil
+	}
+	if _, ok := s.resources[canon]; !ok {
+		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q is not protected by this server; known resources: %s.", truncate(canon, 200), strings.Join(s.resOrder, ", "))
+	}
+	return canon, nil
+}
+
+// selectScopes checks the requested scopes against the resource's scopes
+// and the client's declared scope (SPEC C12). No scope means every scope
+// the resource defines (within the client's).
+func (s *Server) selectScopes(c *client, resource, requested string) ([]string, error) {
+	var resScopes []string
+	if r, ok := s.resources[resource]; ok {
+		resScopes = r.Scopes
+	}
+	var clientScopes []string
+	if c.Scope != "" {
+		clientScopes = strings.Fields(c.Scope)
+	}
+	want := strings.Fields(requested)
+	if len(want) == 0 {
+		for _, sc := range resScopes {
+			if clientScopes == nil || slices.Contains(clientScopes, sc) {
+				want = append(want, sc)
+			}
+		}
+	}
+	for _, sc := range want {
+		if len(resScopes) > 0 && !slices.Contains(resScopes, sc) {
+			return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q is not defined for resource %s; it offers: %s.", truncate(sc, 100), resource, strings.Join(resScopes, " "))
+		}
+		if clientScopes != nil && !slices.Contains(clientScopes, sc) {
+			return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q is not in the scope the client's metadata declares (SPEC C12).", truncate(sc, 100))
+		}
+	}
+	return normalizeScopes(want), nil
+}
+
+// normalizeScopes sorts and de-duplicates.
+func normalizeScopes(sc []string) []string {
+	out := slices.Clone(sc)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func (s *Server) saveAuthRequest(ctx context.Context, ar *authRequest) error {
+	data, err := json.Marshal(ar)
+	if err != nil {
+		return err
+	}
+	return s.store.PutAuthRequest(ctx, store.AuthRequest{ID: ar.ID, Data: data, ExpiresAt: ar.CreatedAt.Add(s.life.AuthRequest)})
+}
+
+func (s *Server) loadAuthRequest(ctx context.Context, id string, consume bool) (*authRequest, error) {
+	var sar store.AuthRequest
+	var err error
+	if consume {
+		sar, err = s.store.ConsumeAuthRequest(ctx, id, s.now())
+	} else {
+		sar, err = s.store.GetAuthRequest(ctx, id, s.now())
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oauth.NewError(oauth.ErrInvalidRequest, "This authorization request has expired or was already used. Start again from the application.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ar authRequest
+	if err := json.Unmarshal(sar.Data, &ar); err != nil {
+		return nil, fmt.Errorf("stored auth request %q: %w", id, err)
+	}
+	return &ar, nil
+}
+
+// consentRemembered reports whether the user approved this client for this
+// resource and at least these scopes, with the same client metadata
+// fingerprint (SPEC E12, D6).
+func (s *Server) consentRemembered(ctx context.Context, userID string, c *client, ar *authRequest) bool {
+	cons, err := s.store.GetConsent(ctx, userID, c.ID, ar.Resource)
+	if err != nil {
+		return false
+	}
+	if cons.Fingerprint != c.Fingerprint {
+		return false
+	}
+	granted := strings.Fields(cons.Scopes)
+	for _, sc := range ar.Scopes {
+		if !slices.Contains(granted, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+// issueCode creates the authorization code and redirects to the client (SPEC E10).
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authRequest, userID string) {
+	code, hash := token.NewOpaque("mca_c_")
+	now := s.now()
+	err := s.store.CreateCode(r.Context(), store.Code{Hash: hash, ClientID: ar.ClientID, UserID: userID,
+		RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge, Resource: ar.Resource,
+		Scopes: strings.Join(ar.Scopes, " "), FamilyID: randomID(16), AuthTime: now, ExpiresAt: now.Add(s.life.Code)})
+	if err != nil {
+		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, err)
+		return
+	}
+	q := url.Values{}
+	q.Set("code", code)
+	if ar.State != "" {
+		q.Set("state", ar.State)
+	}
+	q.Set("iss", s.issuer)
+	http.Redirect(w, r, appendQuery(ar.RedirectURI, q), http.StatusSeeOther)
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

@@ -1,0 +1,156 @@
+package authserver
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// consentView is what the consent page shows (SPEC E5, decision 6).
+type consentView struct {
+	Request, CSRF, Action string
+	ClientHost            string // first and prominent
+	ClientID              string
+	ClientName            string
+	Verified              bool
+	SelfAsserted          bool // DCR client (SPEC I6)
+	Development           bool // loopback client accepted under --dev-allow-loopback
+	Stale                 bool
+	LogoURL               string // served from our own origin (SPEC C13, D5)
+	RedirectHost          string
+	RedirectURI           string
+	LocalhostWarning      bool
+	Scopes                []string
+	Resource              string
+	ResourceName          string
+	UserName              string
+	Reconsent             bool // a remembered consent exists but the client's metadata changed
+}
+
+// pendingClient loads the client of a pending request again, applying the
+// trust policy and the document's freshness, and checks that nothing the
+// user is about to approve changed since /authorize validated it: the
+// redirect URI is still registered and the security-relevant metadata is
+// the same (SPEC D6, attack 34). Otherwise the user starts again.
+func (s *Server) pendingClient(ctx context.Context, ar *authRequest) (*client, error) {
+	c, err := s.loadClient(ctx, ar.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if c.Fingerprint != ar.Fingerprint || !c.allowsRedirect(ar.RedirectURI) {
+		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The application's registration changed while you were signing in. Start again from the application.")
+	}
+	return c, nil
+}
+
+func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("request")
+	sess, rawSession := s.currentSession(r)
+	if sess == nil {
+		http.Redirect(w, r, s.base+"/login?request="+url.QueryEscape(id), http.StatusSeeOther)
+		return
+	}
+	ar, err := s.loadAuthRequest(r.Context(), id, false)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	c, err := s.pendingClient(r.Context(), ar)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if s.consentRemembered(r.Context(), sess.UserID, c, ar) {
+		if _, err := s.store.ConsumeAuthRequest(r.Context(), ar.ID, s.now()); err != nil {
+			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "This authorization request was already used."))
+			return
+		}
+		s.issueCode(w, r, ar, sess.UserID)
+		return
+	}
+	u, err := s.store.GetUser(r.Context(), sess.UserID)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	v := consentView{Request: ar.ID, CSRF: consentCSRF(ar.CSRF, rawSession), Action: s.base + "/consent",
+		ClientHost: c.Host, ClientID: c.ID, ClientName: c.Name, Verified: c.Tier == cimd.TierVerified,
+		SelfAsserted: c.Kind == kindDCR, Stale: c.Stale, RedirectURI: ar.RedirectURI,
+		Scopes: ar.Scopes, Resource: ar.Resource, UserName: u.Name}
+	if c.Kind != kindCIMD {
+		v.ClientHost = c.ID
+	}
+	if ru, err := url.Parse(ar.RedirectURI); err == nil {
+		v.RedirectHost = ru.Host
+		if v.RedirectHost == "" {
+			v.RedirectHost = ru.Scheme + ":" // private-use scheme
+		}
+	}
+	// SPEC E5 and attack 35: warn when the code would go to this machine only.
+	v.LocalhostWarning = c.LocalhostOnly || oauth.IsLoopbackRedirect(ar.RedirectURI)
+	v.Development = c.Kind == kindCIMD && isLoopbackHost(c.Host)
+	if c.LogoURI != "" && c.Kind == kindCIMD {
+		v.LogoURL = s.base + "/logo?client_id=" + url.QueryEscape(c.ID)
+	}
+	if res, ok := s.resources[ar.Resource]; ok {
+		v.ResourceName = res.Name
+	}
+	if prev, err := s.store.GetConsent(r.Context(), sess.UserID, c.ID, ar.Resource); err == nil && prev.Fingerprint != c.Fingerprint {
+		v.Reconsent = true
+	}
+	setFormTarget(w, ar.RedirectURI)
+	s.render(w, r, http.StatusOK, "consent.html", v)
+}
+
+// handleConsent takes the decision (form field "decision": "approve" or
+// "deny"). The request is consumed atomically, so a replayed POST fails
+// (attack 43).
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The form could not be read."))
+		return
+	}
+	sess, rawSession := s.currentSession(r)
+	if sess == nil {
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrAccessDenied, "You are not signed in. Start again from the application."))
+		return
+	}
+	ar, err := s.loadAuthRequest(r.Context(), r.PostForm.Get("request"), false)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if !constantTimeEqual(r.PostForm.Get("csrf"), consentCSRF(ar.CSRF, rawSession)) {
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest, "The form's CSRF token is missing or wrong (SPEC E7). Start again from the application."))
+		return
+	}
+	decision := r.PostForm.Get("decision")
+	if decision != "approve" && decision != "deny" {
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "decision must be approve or deny."))
+		return
+	}
+	if _, err := s.loadAuthRequest(r.Context(), ar.ID, true); err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	c, err := s.pendingClient(r.Context(), ar)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if decision == "deny" {
+		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, oauth.NewError(oauth.ErrAccessDenied, "The user denied the request."))
+		return
+	}
+	if err := s.store.PutConsent(r.Context(), store.Consent{UserID: sess.UserID, ClientID: c.ID, Resource: ar.Resource,
+		Scopes: strings.Join(ar.Scopes, " "), Fingerprint: c.Fingerprint, CreatedAt: s.now()}); err != nil {
+		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, err)
+		return
+	}
+	s.issueCode(w, r, ar, sess.UserID)
+}

@@ -1,0 +1,81 @@
+package authserver
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// writeJSONError renders err as an RFC 6749 §5.2 JSON error. Non-OAuth
+// errors are logged with the request id and answered as server_error, never
+// echoed (CONVENTIONS 4).
+func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
+	oe := s.asOAuth(r, err)
+	status := http.StatusBadRequest
+	switch oe.Code {
+	case oauth.ErrInvalidClient:
+		status = http.StatusUnauthorized
+		if _, _, ok := r.BasicAuth(); ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="mcpauth"`)
+		}
+	case oauth.ErrServerError:
+		status = http.StatusInternalServerError
+	case oauth.ErrTemporarilyUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(oe)
+}
+
+// writeRedirectError sends an authorization error back to a redirect URI
+// that has already been validated for the client (SPEC E4), with state and
+// iss (RFC 9207).
+func (s *Server) writeRedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
+	oe := s.asOAuth(r, err)
+	q := url.Values{}
+	q.Set("error", oe.Code)
+	if oe.Description != "" {
+		q.Set("error_description", oe.Description)
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	q.Set("iss", s.issuer)
+	http.Redirect(w, r, appendQuery(redirectURI, q), http.StatusSeeOther)
+}
+
+// writeHTMLError renders an error page: used when the client or redirect URI
+// cannot be trusted, so the user is never redirected (SPEC E4, B12).
+func (s *Server) writeHTMLError(w http.ResponseWriter, r *http.Request, status int, err error) {
+	oe := s.asOAuth(r, err)
+	s.render(w, r, status, "error.html", map[string]any{"Error": oe})
+}
+
+func (s *Server) asOAuth(r *http.Request, err error) *oauth.Error {
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("request_id", requestID(r)), slog.Any("err", err))
+	return &oauth.Error{Code: oauth.ErrServerError, Description: "The server hit an internal error (request id " + requestID(r) + ")."}
+}
+
+// appendQuery adds q to u, keeping any query u already has.
+func appendQuery(u string, q url.Values) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	if parsed.RawQuery == "" {
+		parsed.RawQuery = q.Encode()
+	} else {
+		parsed.RawQuery += "&" + q.Encode() // keep the registered query byte for byte (RFC 6749 §3.1.2)
+	}
+	return parsed.String()
+}

@@ -1,0 +1,172 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/token"
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// Login rate limits (per window): attempts per user name and per client IP.
+const (
+	loginWindow     = 15 * time.Minute
+	loginPerUser    = 10
+	loginPerAddress = 100
+)
+
+func (s *Server) sessionCookieName() string {
+	if s.secure {
+		return "__Host-mcpauth_session" // SPEC E12: __Host- prefix over https
+	}
+	return "mcpauth_session"
+}
+
+// currentSession returns the signed-in session and the raw cookie value.
+func (s *Server) currentSession(r *http.Request) (*store.Session, string) {
+	ck, err := r.Cookie(s.sessionCookieName())
+	if err != nil || ck.Value == "" || len(ck.Value) > 100 {
+		return nil, ""
+	}
+	sess, err := s.store.GetSession(r.Context(), token.Hash(ck.Value), s.now())
+	if err != nil {
+		return nil, ""
+	}
+	return &sess, ck.Value
+}
+
+// sessionCSRF derives the CSRF token of forms that act on the session
+// itself (account page, logout): only the holder of the cookie can compute it.
+func sessionCSRF(raw string) string { return deriveToken("mcpauth-session-csrf", raw) }
+
+// consentCSRF derives the CSRF token of a consent form from the pending
+// request's secret and the session cookie, so that a token scraped from
+// another browser's page is useless (SPEC E7, attack 43).
+func consentCSRF(requestCSRF, sessionRaw string) string {
+	return deriveToken("mcpauth-consent-csrf", requestCSRF, sessionRaw)
+}
+
+// deriveToken hashes a label and parts into a 128-bit hex token.
+func deriveToken(label string, parts ...string) string {
+	h := sha256.New()
+	h.Write([]byte(label))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, userID string) error {
+	raw, hash := token.NewOpaque("")
+	now := s.now()
+	if err := s.store.CreateSession(ctx, store.Session{IDHash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.life.Session)}); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookieName(), Value: raw, Path: "/", HttpOnly: true,
+		Secure: s.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(s.life.Session / time.Second)})
+	return nil
+}
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	ar, err := s.loadAuthRequest(r.Context(), r.URL.Query().Get("request"), false)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	s.renderLogin(w, r, ar, "", http.StatusOK)
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, ar *authRequest, msg string, status int) {
+	setFormTarget(w, ar.RedirectURI) // a remembered consent redirects straight to the client
+	s.render(w, r, status, "login.html", map[string]any{"Request": ar.ID, "CSRF": ar.CSRF, "Error": msg,
+		"Action": s.base + "/login"})
+}
+
+// handleLogin checks the username and password (form fields "username" and
+// "password"), rate limited per user and per address.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The form could not be read."))
+		return
+	}
+	ar, err := s.loadAuthRequest(r.Context(), r.PostForm.Get("request"), false)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if !constantTimeEqual(r.PostForm.Get("csrf"), ar.CSRF) {
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest, "The form's CSRF token is missing or wrong. Reload the page and try again."))
+		return
+	}
+	name, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	limited, err := s.loginLimited(r, name)
+	if err != nil {
+		s.writeHTMLError(w, r, http.StatusServiceUnavailable, err)
+		return
+	}
+	if limited {
+		s.renderLogin(w, r, ar, "Too many sign-in attempts. Wait 15 minutes and try again.", http.StatusTooManyRequests)
+		return
+	}
+	u, err := s.store.GetUserByName(r.Context(), name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.writeHTMLError(w, r, http.StatusServiceUnavailable, err)
+		return
+	}
+	hash := u.PasswordHash
+	if err != nil {
+		hash = dummyHash
+	}
+	if !VerifyPassword(hash, password) || err != nil {
+		s.log.Info("login failed", "user", truncate(name, 64), "remote", clientIP(r))
+		s.renderLogin(w, r, ar, "Wrong user name or password.", http.StatusUnauthorized)
+		return
+	}
+	if err := s.startSession(r.Context(), w, u.ID); err != nil {
+		s.writeHTMLError(w, r, http.StatusServiceUnavailable, err)
+		return
+	}
+	next := "/consent?request=" + url.QueryEscape(ar.ID)
+	if ar.Return != "" {
+		next = ar.Return
+	}
+	http.Redirect(w, r, s.base+next, http.StatusSeeOther) // SPEC E8: 303 after a POST
+}
+
+func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
+	now := s.now()
+	n, err := s.store.RateHit(r.Context(), "login:user:"+truncate(name, 128), loginWindow, now)
+	if err != nil {
+		return false, err
+	}
+	m, err := s.store.RateHit(r.Context(), "login:ip:"+clientIP(r), loginWindow, now)
+	if err != nil {
+		return false, err
+	}
+	return n > loginPerUser || m > loginPerAddress, nil
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	sess, raw := s.currentSession(r)
+	if sess != nil && r.ParseForm() == nil && constantTimeEqual(r.PostForm.Get("csrf"), sessionCSRF(raw)) {
+		_ = s.store.DeleteSession(r.Context(), sess.IDHash)
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookieName(), Value: "", Path: "/", HttpOnly: true, Secure: s.secure, MaxAge: -1})
+	http.Redirect(w, r, s.base+"/account", http.StatusSeeOther)
+}

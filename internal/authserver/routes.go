@@ -1,0 +1,125 @@
+package authserver
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// routes is the whole HTTP surface of the authorization server.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	b := s.base // every endpoint lives under the issuer's path (RFC 8414 §2)
+	// Discovery (RFC 8414, OIDC discovery), CORS allowed (SPEC E9).
+	for _, p := range s.metadataPaths() {
+		mux.Handle("GET "+p, cors(http.HandlerFunc(s.handleMetadata)))
+		mux.Handle("OPTIONS "+p, cors(nil))
+	}
+	mux.Handle("GET "+b+"/jwks", cors(http.HandlerFunc(s.handleJWKS)))
+	mux.Handle("OPTIONS "+b+"/jwks", cors(nil))
+
+	// Browser-facing: never CORS, never framed (SPEC E7, E9).
+	mux.Handle("GET "+b+"/authorize", page(http.HandlerFunc(s.handleAuthorize)))
+	mux.Handle("POST "+b+"/authorize", page(http.HandlerFunc(s.handleAuthorize)))
+	mux.Handle("GET "+b+"/login", page(http.HandlerFunc(s.handleLoginPage)))
+	mux.Handle("POST "+b+"/login", page(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("GET "+b+"/consent", page(http.HandlerFunc(s.handleConsentPage)))
+	mux.Handle("POST "+b+"/consent", page(http.HandlerFunc(s.handleConsent)))
+	mux.Handle("GET "+b+"/account", page(http.HandlerFunc(s.handleAccount)))
+	mux.Handle("POST "+b+"/account/revoke", page(http.HandlerFunc(s.handleAccountRevoke)))
+	mux.Handle("POST "+b+"/logout", page(http.HandlerFunc(s.handleLogout)))
+	mux.Handle("GET "+b+"/logo", http.HandlerFunc(s.handleLogo))
+
+	// Back-channel endpoints, CORS allowed for browser-based MCP clients (SPEC E9).
+	mux.Handle("POST "+b+"/token", cors(http.HandlerFunc(s.handleToken)))
+	mux.Handle("OPTIONS "+b+"/token", cors(nil))
+	mux.Handle("POST "+b+"/revoke", cors(http.HandlerFunc(s.handleRevoke)))
+	mux.Handle("OPTIONS "+b+"/revoke", cors(nil))
+	mux.Handle("POST "+b+"/introspect", http.HandlerFunc(s.handleIntrospect))
+	if s.enableDCR {
+		mux.Handle("POST "+b+"/register", cors(http.HandlerFunc(s.handleRegister)))
+		mux.Handle("OPTIONS "+b+"/register", cors(nil))
+	}
+	return withRequestID(mux)
+}
+
+// cors allows any origin without credentials: these endpoints authenticate
+// with parameters, never cookies. A nil handler answers preflights only.
+func cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// pageCSP is the Content-Security-Policy of our pages. Forms may only be
+// sent to us, plus formTarget: browsers apply form-action to the redirects
+// that follow a form submission, so a page whose form ends in a redirect to
+// the client names the client's redirect URI origin.
+func pageCSP(formTarget string) string {
+	fa := "'self'"
+	if formTarget != "" {
+		fa += " " + formTarget
+	}
+	return "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// setFormTarget allows the origin of redirectURI (or its private-use
+// scheme) as a form-action target of the page about to be rendered.
+func setFormTarget(w http.ResponseWriter, redirectURI string) {
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Scheme == "" {
+		return
+	}
+	src := u.Scheme + ":"
+	if u.Host != "" {
+		src = u.Scheme + "://" + u.Host
+	}
+	for _, c := range src {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-+:/[]", c)) {
+			return // never let a redirect URI inject a directive
+		}
+	}
+	w.Header().Set("Content-Security-Policy", pageCSP(src))
+}
+
+// page sets the headers of every browser-facing page: no framing (SPEC E7),
+// no caching, no referrer leaking codes or request ids, a strict CSP.
+func page(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", pageCSP(""))
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		h.ServeHTTP(w, r)
+	})
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := randomID(9)
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}

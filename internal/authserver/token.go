@@ -1,0 +1,263 @@
+package authserver
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/token"
+	"github.com/mcpauth/mcpauth/oauth"
+)
+
+// tokenResponse is RFC 6749 §5.1.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// parseBackChannelForm reads an application/x-www-form-urlencoded body and
+// rejects repeated parameters (SPEC E2, attack 54).
+func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return nil, oauth.NewError(oauth.ErrInvalidRequest, "Send parameters as application/x-www-form-urlencoded (RFC 6749 §3.2), not %q.", truncate(mt, 60))
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The request body could not be parsed.")
+	}
+	for k, vs := range r.PostForm {
+		if len(vs) > 1 {
+			return nil, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", truncate(k, 60))
+		}
+	}
+	return r.PostForm, nil
+}
+
+// handleToken is the token endpoint (SPEC F1-F11).
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	form, err := parseBackChannelForm(w, r)
+	if err != nil {
+		s.writeJSONError(w, r, err)
+		return
+	}
+	var resp *tokenResponse
+	switch gt := form.Get("grant_type"); gt {
+	case "authorization_code":
+		resp, err = s.grantCode(r, form)
+	case "refresh_token":
+		resp, err = s.grantRefresh(r, form)
+	case "":
+		err = oauth.NewError(oauth.ErrInvalidRequest, "grant_type is required.")
+	default:
+		err = oauth.NewError(oauth.ErrUnsupportedGrantType, "grant_type %q is not supported; use authorization_code or refresh_token (SPEC F11).", truncate(gt, 80))
+	}
+	if err != nil {
+		s.writeJSONError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func invalidGrant(format string, args ...any) error {
+	return oauth.NewError(oauth.ErrInvalidGrant, format, args...)
+}
+
+func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, error) {
+	c, err := s.authenticateClient(r, form) // first: a failed authentication consumes nothing
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	hash := token.Hash(form.Get("code"))
+	cd, err := s.store.GetCode(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant("The authorization code is unknown or expired.")
+	} else if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	switch {
+	case cd.ClientID != c.ID:
+		return nil, invalidGrant("The authorization code was issued to another client (attack 47).")
+	case !cd.UsedAt.IsZero():
+		s.revokeFamily(r, cd.FamilyID, "code replay")
+		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (SPEC F2).")
+	case !now.Before(cd.ExpiresAt):
+		return nil, invalidGrant("The authorization code has expired.")
+	case form.Has("redirect_uri") && form.Get("redirect_uri") != cd.RedirectURI:
+		return nil, invalidGrant("redirect_uri differs from the one in the authorization request (SPEC F3).")
+	}
+	if err := checkVerifier(form.Get("code_verifier"), cd.CodeChallenge); err != nil {
+		return nil, err
+	}
+	if form.Has("resource") {
+		if canon, err := oauth.CanonicalResource(form.Get("resource")); err != nil || canon != cd.Resource {
+			return nil, oauth.NewError(oauth.ErrInvalidTarget, "resource must be the one authorized: %s (SPEC F4).", cd.Resource)
+		}
+	}
+	fam := store.Family{ID: cd.FamilyID, ClientID: c.ID, UserID: cd.UserID, Resource: cd.Resource, Scopes: cd.Scopes,
+		Fingerprint: c.Fingerprint, KeyID: c.AssertionKey, CreatedAt: now, ExpiresAt: now.Add(s.life.RefreshAbsolute)}
+	resp, rt, err := s.mint(c, fam, cd.Scopes, cd.AuthTime)
+	if err != nil {
+		return nil, err
+	}
+	// Durable before the response is written: the code is consumed and the
+	// family and refresh token stored in one transaction.
+	switch err := s.store.RedeemCode(ctx, hash, now, fam, rt); {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		s.revokeFamily(r, cd.FamilyID, "code replay")
+		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (SPEC F2).")
+	case errors.Is(err, store.ErrNotFound):
+		return nil, invalidGrant("The authorization code is unknown or expired.")
+	case err != nil:
+		return nil, err
+	}
+	return resp, nil
+}
+
+// checkVerifier validates an RFC 7636 code_verifier against its S256 challenge (SPEC F1, attack 46).
+func checkVerifier(v, challenge string) error {
+	if v == "" {
+		return oauth.NewError(oauth.ErrInvalidRequest, "code_verifier is required (PKCE, SPEC F1).")
+	}
+	if len(v) < 43 || len(v) > 128 || strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~')
+	}) >= 0 {
+		return invalidGrant("code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1).")
+	}
+	sum := sha256.Sum256([]byte(v))
+	if !constantTimeEqual(base64.RawURLEncoding.EncodeToString(sum[:]), challenge) {
+		return invalidGrant("code_verifier does not match the code_challenge.")
+	}
+	return nil
+}
+
+func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse, error) {
+	c, err := s.authenticateClient(r, form)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	oldHash := token.Hash(form.Get("refresh_token"))
+	rt, fam, err := s.store.GetRefreshToken(ctx, oldHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalidGrant("The refresh token is unknown or expired.")
+	} else if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	switch {
+	case fam.ClientID != c.ID:
+		return nil, invalidGrant("The refresh token was issued to another client.")
+	case !fam.RevokedAt.IsZero():
+		return nil, invalidGrant("The refresh token was revoked.")
+	case !rt.UsedAt.IsZero():
+		s.revokeFamily(r, fam.ID, "refresh token replay")
+		return nil, invalidGrant("The refresh token was already used; its whole family is now revoked (SPEC F8).")
+	case !now.Before(rt.ExpiresAt) || !now.Before(fam.ExpiresAt):
+		return nil, invalidGrant("The refresh token has expired. Authorize again.")
+	case !c.allowsGrant("refresh_token"):
+		return nil, oauth.NewError(oauth.ErrUnauthorizedClient, "The client's grant_types do not include refresh_token (SPEC C10).")
+	}
+	if err := s.checkKeyBinding(r, c, fam); err != nil {
+		return nil, err
+	}
+	scopes := fam.Scopes
+	if form.Has("scope") {
+		granted := strings.Fields(fam.Scopes)
+		want := normalizeScopes(strings.Fields(form.Get("scope")))
+		for _, sc := range want {
+			if !slices.Contains(granted, sc) {
+				return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q was not granted; a refresh cannot broaden scope (SPEC F8).", truncate(sc, 100))
+			}
+		}
+		scopes = strings.Join(want, " ")
+	}
+	if form.Has("resource") {
+		if canon, err := oauth.CanonicalResource(form.Get("resource")); err != nil || canon != fam.Resource {
+			return nil, oauth.NewError(oauth.ErrInvalidTarget, "resource must be the one authorized: %s (SPEC F4).", fam.Resource)
+		}
+	}
+	resp, next, err := s.mint(c, fam, scopes, fam.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	switch err := s.store.RotateRefreshToken(ctx, oldHash, now, *next); {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		s.revokeFamily(r, fam.ID, "refresh token replay")
+		return nil, invalidGrant("The refresh token was already used; its whole family is now revoked (SPEC F8).")
+	case err != nil:
+		return nil, err
+	}
+	return resp, nil
+}
+
+// mint signs an access token for the family and, when the client may
+// refresh, creates the next refresh token (not yet stored).
+func (s *Server) mint(c *client, fam store.Family, scopes string, authTime time.Time) (*tokenResponse, *store.RefreshToken, error) {
+	now := s.now()
+	at, err := s.keys.SignAccessToken(token.AccessClaims{Issuer: s.issuer, Subject: fam.UserID, ClientID: c.ID,
+		Audience: fam.Resource, Scope: scopes, JTI: randomID(12), FamilyID: fam.ID,
+		IssuedAt: now, ExpiresAt: now.Add(s.life.AccessToken), AuthTime: authTime})
+	if err != nil {
+		return nil, nil, err
+	}
+	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.life.AccessToken / time.Second), Scope: scopes}
+	if !c.allowsGrant("refresh_token") {
+		return resp, nil, nil
+	}
+	raw, hash := token.NewOpaque("mca_r_")
+	exp := now.Add(s.life.RefreshIdle)
+	if exp.After(fam.ExpiresAt) {
+		exp = fam.ExpiresAt
+	}
+	resp.RefreshToken = raw
+	return resp, &store.RefreshToken{Hash: hash, FamilyID: fam.ID, CreatedAt: now, ExpiresAt: exp}, nil
+}
+
+// checkKeyBinding enforces SPEC D6 and F6 for a grant made to a
+// private_key_jwt client: the client must still authenticate with
+// private_key_jwt (attack 34: a document downgraded to none cannot refresh)
+// and the key used at the grant must still be published. Otherwise the
+// family is revoked.
+func (s *Server) checkKeyBinding(r *http.Request, c *client, fam store.Family) error {
+	if fam.KeyID == "" {
+		return nil
+	}
+	if c.AuthMethod != "private_key_jwt" {
+		s.revokeFamily(r, fam.ID, "client authentication method changed")
+		return invalidGrant("The client no longer authenticates with private_key_jwt; the grant is revoked. Authorize again (SPEC D6).")
+	}
+	ok, err := s.keyStillPublished(r.Context(), c, fam.KeyID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.revokeFamily(r, fam.ID, "client key removed")
+		return invalidGrant("The key this grant was made with is no longer in the client's JWKS; the grant is revoked. Authorize again (SPEC D6).")
+	}
+	return nil
+}
+
+func (s *Server) revokeFamily(r *http.Request, id, why string) {
+	if err := s.store.RevokeFamily(r.Context(), id, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("revoke family", "family", id, "why", why, "err", err)
+		return
+	}
+	s.log.Warn("family revoked", "family", id, "why", why)
+}
