@@ -41,27 +41,36 @@ const keysUsage = `Usage:
 Signing keys: rotate promotes the published next key and publishes a new one;
 tokens signed by the old key stay verifiable until they expire.`
 
+// groupHelp handles a command group called without a subcommand (usage,
+// exit 2) or with help (usage, exit 0). done reports whether it did.
+func groupHelp(args []string, usage string, stdout, stderr io.Writer) (done bool, err error) {
+	switch {
+	case len(args) == 0:
+		fmt.Fprintln(stderr, usage)
+		return true, &exitError{code: 2}
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		fmt.Fprintln(stdout, usage)
+		return true, nil
+	}
+	return false, nil
+}
+
 // dataFlag adds --data with its environment fallback.
-func dataFlag(fsUsage, name string, stderr io.Writer, getenv func(string) string) (*flagSetWithData, error) {
+func dataFlag(fsUsage, name string, stderr io.Writer, getenv func(string) string) *flagSetWithData {
 	fs := newFlagSet(name, fsUsage, stderr)
 	def := getenv("MCPAUTH_DATA")
 	if def == "" {
 		def = "./mcpauth-data"
 	}
-	return &flagSetWithData{FlagSet: fs, data: fs.String("data", def, "data directory (env MCPAUTH_DATA)")}, nil
+	return &flagSetWithData{FlagSet: fs, data: fs.String("data", def, "data directory (env MCPAUTH_DATA)")}
 }
 
 func runUsers(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, usersUsage)
-			return &exitError{code: 2}
-		}
-		fmt.Fprintln(stdout, usersUsage)
-		return nil
+	if done, err := groupHelp(args, usersUsage, stdout, stderr); done {
+		return err
 	}
 	sub := args[0]
-	f, _ := dataFlag(usersUsage, "users "+sub, stderr, getenv)
+	f := dataFlag(usersUsage, "users "+sub, stderr, getenv)
 	pwStdin := f.Bool("password-stdin", false, "read the password from the first line of standard input")
 	pos, err := interleaved(f.FlagSet, args[1:], stdout)
 	if err != nil {
@@ -136,19 +145,14 @@ type flagSetWithData struct {
 }
 
 func runClients(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, clientsUsage)
-			return &exitError{code: 2}
-		}
-		fmt.Fprintln(stdout, clientsUsage)
-		return nil
+	if done, err := groupHelp(args, clientsUsage, stdout, stderr); done {
+		return err
 	}
 	sub := args[0]
 	if sub == "check" {
 		return runClientCheck(ctx, args[1:], getenv, stdout, stderr)
 	}
-	f, _ := dataFlag(clientsUsage, "clients "+sub, stderr, getenv)
+	f := dataFlag(clientsUsage, "clients "+sub, stderr, getenv)
 	reason := f.String("reason", "", "why the client is blocked (shown by clients list)")
 	pos, err := interleaved(f.FlagSet, args[1:], stdout)
 	if err != nil {
@@ -237,16 +241,11 @@ func listClients(ctx context.Context, db store.Store, stdout io.Writer) error {
 }
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, keysUsage)
-			return &exitError{code: 2}
-		}
-		fmt.Fprintln(stdout, keysUsage)
-		return nil
+	if done, err := groupHelp(args, keysUsage, stdout, stderr); done {
+		return err
 	}
 	sub := args[0]
-	f, _ := dataFlag(keysUsage, "keys "+sub, stderr, getenv)
+	f := dataFlag(keysUsage, "keys "+sub, stderr, getenv)
 	pos, err := interleaved(f.FlagSet, args[1:], stdout)
 	if err != nil {
 		return err

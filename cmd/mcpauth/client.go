@@ -25,14 +25,10 @@ Commands:
               Exit status: 0 accepted, 1 rejected, 2 usage error.`
 
 func runClient(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, clientUsage)
-		return &exitError{code: 2}
+	if done, err := groupHelp(args, clientUsage, stdout, stderr); done {
+		return err
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, clientUsage)
-		return nil
 	case "check":
 		return runClientCheck(ctx, args[1:], getenv, stdout, stderr)
 	default:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -49,6 +50,13 @@ func freeAddr(t *testing.T) string {
 // returns its base URL and stdout.
 func startServe(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer) {
 	t.Helper()
+	base, out, _ := startServeLogs(t, env, args...)
+	return base, out
+}
+
+// startServeLogs is startServe that also returns the server's stderr (logs).
+func startServeLogs(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer, *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
@@ -69,7 +77,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) (string, *s
 	for range 200 {
 		if i := strings.Index(out.String(), "listening on "); i >= 0 {
 			rest := out.String()[i+len("listening on "):]
-			return strings.TrimSuffix(strings.Fields(rest)[0], ","), out
+			return strings.TrimSuffix(strings.Fields(rest)[0], ","), out, errOut
 		}
 		select {
 		case err := <-done:
@@ -78,7 +86,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) (string, *s
 		}
 	}
 	t.Fatalf("serve did not start\nstdout:\n%s\nstderr:\n%s", out, errOut)
-	return "", nil
+	return "", nil, nil
 }
 
 func get(t *testing.T, u string) (int, string) {
@@ -241,5 +249,22 @@ func TestClientsBlockReachesRunningServer(t *testing.T) {
 	}
 	if _, e, code := runCmd(t, "clients", "block", "not a rule!", "--data", data); code != 2 {
 		t.Errorf("malformed block rule: exit %d %s", code, e)
+	}
+}
+
+func TestServeJSONLogs(t *testing.T) {
+	base, _, logs := startServeLogs(t, nil, "--addr", freeAddr(t), "--data", filepath.Join(t.TempDir(), "d"), "--log-format", "json")
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("no log lines")
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("--log-format json: not a slog JSON record: %q", l)
+		}
 	}
 }
