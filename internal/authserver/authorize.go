@@ -34,10 +34,12 @@ type authRequest struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
-// oauthParams are the authorization request parameters that must not repeat (SPEC E2).
+// oauthParams are the authorization request parameters that must not repeat
+// (SPEC E2). resource is not one of them: RFC 8707 §2 allows several, and
+// selectResource answers invalid_target (attack 41).
 func oauthParams() []string {
 	return []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
-		"code_challenge_method", "resource", "prompt", "response_mode"}
+		"code_challenge_method", "prompt", "response_mode"}
 }
 
 // handleAuthorize is the authorization endpoint (SPEC E1-E13).
@@ -81,7 +83,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if rt := q.Get("response_type"); rt != "code" {
+	switch rt := q.Get("response_type"); rt {
+	case "code":
+	case "":
+		fail(oauth.NewError(oauth.ErrInvalidRequest, "response_type is required; use \"code\" (OAuth 2.1 §4.1.1)."))
+		return
+	default:
 		fail(oauth.NewError(oauth.ErrUnsupportedResponseType, "response_type must be \"code\" (OAuth 2.1 §4.1.1), got %q.", truncate(rt, 50)))
 		return
 	}

@@ -27,7 +27,8 @@ type tokenResponse struct {
 }
 
 // parseBackChannelForm reads an application/x-www-form-urlencoded body and
-// rejects repeated parameters (SPEC E2, attack 54).
+// rejects repeated parameters (SPEC E2, attack 54), except resource, which
+// RFC 8707 §2 allows to repeat (checkTokenResource answers invalid_target).
 func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -38,7 +39,7 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The request body could not be parsed.")
 	}
 	for k, vs := range r.PostForm {
-		if len(vs) > 1 {
+		if len(vs) > 1 && k != "resource" {
 			return nil, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", truncate(k, 60))
 		}
 	}
@@ -105,10 +106,8 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 	if err := checkVerifier(form.Get("code_verifier"), cd.CodeChallenge); err != nil {
 		return nil, err
 	}
-	if form.Has("resource") {
-		if canon, err := oauth.CanonicalResource(form.Get("resource")); err != nil || canon != cd.Resource {
-			return nil, oauth.NewError(oauth.ErrInvalidTarget, "resource must be the one authorized: %s (SPEC F4).", cd.Resource)
-		}
+	if err := checkTokenResource(form, cd.Resource); err != nil {
+		return nil, err
 	}
 	fam := store.Family{ID: cd.FamilyID, ClientID: c.ID, UserID: cd.UserID, Resource: cd.Resource, Scopes: cd.Scopes,
 		Fingerprint: c.Fingerprint, KeyID: c.AssertionKey, CreatedAt: now, ExpiresAt: now.Add(s.life.RefreshAbsolute)}
@@ -128,6 +127,22 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 		return nil, err
 	}
 	return resp, nil
+}
+
+// checkTokenResource applies RFC 8707 §2.2 at the token endpoint (SPEC F4,
+// attack 50): resource, when sent, must name the one resource the grant is
+// for; a different or broader set is invalid_target.
+func checkTokenResource(form url.Values, granted string) error {
+	vs := form["resource"]
+	if len(vs) == 0 {
+		return nil
+	}
+	if len(vs) == 1 {
+		if canon, err := oauth.CanonicalResource(vs[0]); err == nil && canon == granted {
+			return nil
+		}
+	}
+	return oauth.NewError(oauth.ErrInvalidTarget, "resource must be the one authorized: %s (SPEC F4).", granted)
 }
 
 // checkVerifier validates an RFC 7636 code_verifier against its S256 challenge (SPEC F1, attack 46).
@@ -188,10 +203,8 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 		}
 		scopes = strings.Join(want, " ")
 	}
-	if form.Has("resource") {
-		if canon, err := oauth.CanonicalResource(form.Get("resource")); err != nil || canon != fam.Resource {
-			return nil, oauth.NewError(oauth.ErrInvalidTarget, "resource must be the one authorized: %s (SPEC F4).", fam.Resource)
-		}
+	if err := checkTokenResource(form, fam.Resource); err != nil {
+		return nil, err
 	}
 	resp, next, err := s.mint(c, fam, scopes, fam.CreatedAt)
 	if err != nil {
