@@ -79,3 +79,29 @@ func TestCanonicalResourceRejects(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCanonicalResource checks that every accepted resource has a canonical
+// form that is stable, parses, has a lower-case scheme and host, and has
+// well-known metadata URLs.
+func FuzzCanonicalResource(f *testing.F) {
+	for _, s := range []string{"https://h/mcp", "HTTPS://H:8443/", "http://[::1]:1/a?b#c", "https://u@h/", "https://h:/x", "//h", "https://h/%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := CanonicalResource(s)
+		if err != nil {
+			return
+		}
+		again, err := CanonicalResource(c)
+		if err != nil || again != c {
+			t.Fatalf("CanonicalResource(%q) = %q, then %q, %v", s, c, again, err)
+		}
+		origin, _, err := splitOrigin(c)
+		if err != nil || origin != strings.ToLower(origin) {
+			t.Fatalf("canonical %q has origin %q, %v", c, origin, err)
+		}
+		if _, err := ProtectedResourceMetadataURL(c); err != nil {
+			t.Fatalf("ProtectedResourceMetadataURL(%q): %v", c, err)
+		}
+	})
+}

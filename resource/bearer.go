@@ -49,8 +49,9 @@ type Options struct {
 	// honour scope hierarchies (MCP 2026-07-28: a server MUST, SPEC H6), e.g.
 	// "files" implying "files:read". Zero means exact string match.
 	ScopeSatisfies func(granted []string, required string) bool
-	// Logger receives verification failures that are not the token's fault.
-	// Tokens are never logged. Zero means no logging.
+	// Logger receives verification failures that are not the token's fault
+	// (level Error) and why tokens were rejected (level Debug). Tokens are
+	// never logged. Zero means no logging.
 	Logger *slog.Logger
 	// Now is the clock for the final expiry check. Zero means time.Now.
 	Now func() time.Time
@@ -159,6 +160,7 @@ func (b *bearer) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	}
 	if err != nil {
 		if errors.Is(err, ErrInvalidToken) {
+			b.log.LogAttrs(r.Context(), slog.LevelDebug, "bearer token rejected", slog.String("reason", err.Error()))
 			b.invalidToken(w, err)
 			return
 		}

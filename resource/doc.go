@@ -20,8 +20,11 @@
 // one helper every part of mcpauth uses.
 //
 // The package works with the official MCP Go SDK: wrap the SDK's
-// StreamableHTTPHandler with RequireBearer (see the example). Tokens are
-// never forwarded anywhere (SPEC H9) and never logged.
+// StreamableHTTPHandler with RequireBearer (see the example). Run the
+// handler with StreamableHTTPOptions.Stateless so that every tool call sees
+// the TokenInfo of its own request; a stateful SDK session keeps the context
+// of the request that created it, and RequireBearer does not bind sessions
+// to users. Tokens are never forwarded anywhere (SPEC H9) and never logged.
 //
 // Not supported: DPoP and mTLS sender-constrained tokens, tokens in the
 // query string or body (refused on purpose, SPEC H8).
