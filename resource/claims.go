@@ -29,6 +29,8 @@ type claims struct {
 	Azp      string      `json:"azp"`
 	Scope    scopeList   `json:"scope"`
 	Scp      scopeList   `json:"scp"`
+	// TokenType is the introspection token_type (RFC 7662 §2.2).
+	TokenType string `json:"token_type"`
 }
 
 // check applies the issuer (when want is not empty), audience and time

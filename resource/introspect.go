@@ -54,8 +54,9 @@ type IntrospectionOptions struct {
 
 // IntrospectionVerifier verifies opaque access tokens by asking the
 // authorization server (RFC 7662 §2.1). A token is accepted when the
-// response says active: true, names this resource in aud, and its exp, nbf
-// and iat (when present) hold. Active results are cached briefly (a Cache
+// response says active: true, its token_type (when present) is a bearer
+// access token (a refresh token is refused), it names this resource in aud,
+// and its exp, nbf and iat (when present) hold. Active results are cached briefly (a Cache
 // inside), so a burst of requests with one token causes one introspection.
 //
 // Not supported: JWT introspection responses (RFC 9701), client
@@ -139,8 +140,23 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	if !c.Active {
 		return nil, fmt.Errorf("%w: inactive (RFC 7662 §2.2)", ErrInvalidToken)
 	}
+	if !isAccessTokenType(c.TokenType) {
+		return nil, fmt.Errorf("%w: token_type %q is not a bearer access token", ErrInvalidToken, c.TokenType)
+	}
 	if err := c.check(v.now(), v.issuer, v.resource, v.leeway, false); err != nil {
 		return nil, err
 	}
 	return c.tokenInfo(raw), nil
+}
+
+// isAccessTokenType reports whether an introspection token_type names a
+// bearer access token. Authorization servers may introspect refresh tokens
+// too (RFC 7662 §2.1); those must never open the resource, nor may
+// sender-constrained (DPoP) tokens, which this package cannot check.
+func isAccessTokenType(t string) bool {
+	switch strings.ToLower(t) {
+	case "", "bearer", "access_token", "urn:ietf:params:oauth:token-type:access_token":
+		return true
+	}
+	return false
 }

@@ -74,6 +74,9 @@ func TestIntrospectionVerifier(t *testing.T) {
 	ti.responses["other-iss"] = active(func(m map[string]any) { m["iss"] = "https://evil.example" })
 	ti.responses["no-exp"] = active(func(m map[string]any) { delete(m, "exp") })
 	ti.responses["active-string"] = active(func(m map[string]any) { m["active"] = "true" })
+	ti.responses["refresh"] = active(func(m map[string]any) { m["token_type"] = "refresh_token" })
+	ti.responses["dpop"] = active(func(m map[string]any) { m["token_type"] = "DPoP" })
+	ti.responses["bearer"] = active(func(m map[string]any) { m["token_type"] = "Bearer" })
 
 	v, err := NewIntrospectionVerifier(IntrospectionOptions{
 		Endpoint: ti.srv.URL + "/introspect", ClientID: "rs:mcp", ClientSecret: "s3cr&t",
@@ -89,6 +92,9 @@ func TestIntrospectionVerifier(t *testing.T) {
 	}{
 		{"H8 active token", "good", ""},
 		{"H8 active token without exp", "no-exp", ""},
+		{"H8 token_type Bearer", "bearer", ""},
+		{"attack 58 H8 refresh token presented as an access token", "refresh", "token_type"},
+		{"H8 DPoP-bound token refused", "dpop", "token_type"},
 		{"attack 58 inactive token", "unknown", "inactive"},
 		{"attack 58 active not a boolean", "active-string", "decode"},
 		{"attack 57 audience another server", "other-aud", "does not include"},
