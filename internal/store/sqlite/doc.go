@@ -22,6 +22,13 @@
 // database file (on a local file system; SQLite's WAL does not work over
 // network file systems).
 //
+// SQLite's automatic checkpoint would copy the log into the database file
+// inside a commit every thousand pages, stalling every write queued behind
+// it. It is off on the writer; a checkpointer goroutine on a connection of
+// its own does that copying while the writer goes on, and every few
+// thousand pages the writer copies the small rest between two batches so
+// that the log starts over instead of growing.
+//
 // Single-use values (codes, refresh tokens, pending authorization
 // requests) are consumed by one conditional UPDATE or DELETE whose
 // affected-row count decides the winner, inside the transaction that

@@ -13,21 +13,18 @@ const expireChunk = 1000
 
 // DeleteExpired deletes what has expired at now (ExpiresAt not after now):
 // codes, sessions, pending authorization requests, refresh tokens,
-// families past their absolute lifetime with all their refresh tokens, jti
-// records, rate counters whose window has ended, and DCR clients never
-// used. Revoked families stay until their lifetime ends, so their access
-// tokens keep introspecting as revoked. It returns how many rows it
-// deleted.
+// families past their absolute lifetime, jti records, rate counters whose
+// window has ended, and DCR clients never used. Refresh tokens go by their
+// own ExpiresAt, which the caller caps at their family's; a token whose
+// family went first is no longer found. Revoked families stay until their
+// lifetime ends, so that their access tokens keep introspecting as
+// revoked. It returns how many rows it deleted.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	// Run in this order; each takes now and a row limit. The refresh
-	// tokens of a family past its lifetime go before the family so that
-	// every deleted row is counted.
+	// Each takes now and a row limit.
 	deletes := [...]string{
-		`DELETE FROM refresh_tokens WHERE hash IN (SELECT t.hash FROM families f JOIN refresh_tokens t ON t.family_id = f.id
-			WHERE f.expires_at <= ? LIMIT ?)`,
-		"DELETE FROM families WHERE id IN (SELECT id FROM families WHERE expires_at <= ? LIMIT ?)",
-		"DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)",
-		"DELETE FROM codes WHERE hash IN (SELECT hash FROM codes WHERE expires_at <= ? LIMIT ?)",
+		"DELETE FROM families WHERE rowid IN (SELECT rowid FROM families WHERE expires_at <= ? LIMIT ?)",
+		"DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)",
+		"DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ? LIMIT ?)",
 		"DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE expires_at <= ? LIMIT ?)",
 		"DELETE FROM auth_requests WHERE rowid IN (SELECT rowid FROM auth_requests WHERE expires_at <= ? LIMIT ?)",
 		"DELETE FROM jtis WHERE (client_id, jti) IN (SELECT client_id, jti FROM jtis WHERE expires_at <= ? LIMIT ?)",

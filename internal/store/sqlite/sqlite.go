@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -39,71 +40,116 @@ var _ store.Store = (*DB)(nil)
 // [ErrSchemaTooNew] if the database was written by a newer mcpauth. The
 // caller must Close the DB.
 func Open(ctx context.Context, path string) (*DB, error) {
+	db, err := open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, path string) (_ *DB, err error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("open database %q: need a plain file path (no \":memory:\", \"file:\" URI, '?' or '#')", path)
+		return nil, errors.New(`need a plain file path (no ":memory:", "file:" URI, '?' or '#')`)
 	}
 	// Create the file ourselves so that it (and the -wal and -shm files,
 	// which SQLite creates with the database file's mode) is private.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, err
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, err
 	}
 
-	wdb, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for _, c := range slices.Backward(closers) {
+				c()
+			}
+		}
+	}()
+	single := func(role role) (*sql.DB, *sql.Conn, error) {
+		db, err := sql.Open("sqlite", dsn(path, role))
+		if err != nil {
+			return nil, nil, err
+		}
+		db.SetMaxOpenConns(1)
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		return db, conn, nil
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	wdb.SetConnMaxLifetime(0)
-	wdb.SetConnMaxIdleTime(0)
-	conn, err := wdb.Conn(ctx)
+
+	wdb, wconn, err := single(writerRole)
 	if err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, err
 	}
-	w := newWriter(wdb, conn)
+	w := newWriter(wdb, wconn)
+	closers = append(closers, w.closeConn)
 	if err := w.migrate(ctx); err != nil {
-		w.closeConn()
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, err
 	}
 
-	rdb, err := sql.Open("sqlite", dsn(path, true))
+	cdb, cconn, err := single(checkpointerRole)
 	if err != nil {
-		w.closeConn()
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, err
 	}
+	closers = append(closers, cdb.Close, cconn.Close)
+	w.ckpt = newCheckpointer(cdb, cconn)
+
+	rdb, err := sql.Open("sqlite", dsn(path, readerRole))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, rdb.Close)
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	rdb.SetConnMaxLifetime(0)
-	rdb.SetConnMaxIdleTime(0)
-
 	db := &DB{w: w, r: rdb}
 	if err := db.Ping(ctx); err != nil {
-		w.closeConn()
-		rdb.Close()
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, err
 	}
+	go w.ckpt.run()
 	go w.run()
 	return db, nil
 }
 
-// dsn is the modernc.org/sqlite data source name for path. Every
-// connection gets busy_timeout and foreign keys; the writer sets WAL mode
-// (persistent in the file) and synchronous=FULL; readers are query_only.
-func dsn(path string, readOnly bool) string {
+// role is what a connection is for.
+type role int
+
+const (
+	writerRole role = iota
+	checkpointerRole
+	readerRole
+)
+
+// writerCacheKiB is the writer's page cache: the pages that every write
+// touches (index roots and the newest leaves) stay in memory.
+const writerCacheKiB = 32 << 10
+
+// dsn is the modernc.org/sqlite data source name for a connection to path.
+// Every connection waits busy_timeout for locks and enforces foreign keys.
+// The writer sets WAL mode (persistent in the file), commits with
+// synchronous=FULL and leaves checkpoints to the checkpointer; the
+// checkpointer syncs the database file with synchronous=FULL too; readers
+// are query_only.
+func dsn(path string, r role) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(FULL)")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	} else {
+	switch r {
+	case writerRole:
 		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
+	case checkpointerRole:
+		q.Add("_pragma", "synchronous(FULL)")
+	case readerRole:
+		q.Add("_pragma", "query_only(1)")
 	}
 	return path + "?" + q.Encode()
 }
@@ -121,7 +167,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // closes every connection. Writes attempted after Close fail.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		err := db.w.stop()
+		err := errors.Join(db.w.ckpt.stop(), db.w.stop())
 		db.rstmts.Range(func(_, v any) bool {
 			v.(*sql.Stmt).Close()
 			return true

@@ -66,11 +66,13 @@ func TestPragmas(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
 	want := map[string]string{
-		"journal_mode": "wal",
-		"synchronous":  "2", // FULL
-		"foreign_keys": "1",
-		"busy_timeout": fmt.Sprint(busyTimeoutMillis),
-		"query_only":   "0",
+		"journal_mode":       "wal",
+		"synchronous":        "2", // FULL
+		"foreign_keys":       "1",
+		"busy_timeout":       fmt.Sprint(busyTimeoutMillis),
+		"query_only":         "0",
+		"wal_autocheckpoint": "0", // the checkpointer's job
+		"cache_size":         fmt.Sprint(-writerCacheKiB),
 	}
 	t.Run("writer connection", func(t *testing.T) {
 		got := map[string]string{}
@@ -89,6 +91,15 @@ func TestPragmas(t *testing.T) {
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("writer pragmas (-want +got):\n%s", d)
+		}
+	})
+	t.Run("checkpointer connection syncs", func(t *testing.T) {
+		var sync string
+		if err := db.w.ckpt.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatalf("PRAGMA synchronous: %v", err)
+		}
+		if sync != "2" {
+			t.Errorf("checkpointer synchronous = %s, want 2 (FULL)", sync)
 		}
 	})
 	t.Run("reader connections are query-only", func(t *testing.T) {
@@ -299,5 +310,43 @@ func TestCanceledContextWritesNothing(t *testing.T) {
 	got, err := db.ListBlocks(t.Context())
 	if err != nil || len(got) != 0 {
 		t.Errorf("ListBlocks = %v, %v; want none", got, err)
+	}
+}
+
+// TestCheckpointRestartsLog checks what the checkpointer relies on: once a
+// passive checkpoint has copied the whole log, the writer's next
+// transaction starts the log over instead of making it longer.
+func TestCheckpointRestartsLog(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	for i := range 200 {
+		if err := db.PutBlock(ctx, store.Block{Pattern: fmt.Sprintf("host%d.example", i), CreatedAt: time.Now()}); err != nil {
+			t.Fatalf("PutBlock: %v", err)
+		}
+	}
+	// Copy everything; retry while the background checkpointer holds the
+	// checkpoint lock.
+	var frames, checkpointed int
+	for range 100 {
+		var busy int
+		if err := db.w.ckpt.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &checkpointed); err != nil {
+			t.Fatalf("wal_checkpoint: %v", err)
+		}
+		if busy == 0 && frames == checkpointed {
+			break
+		}
+	}
+	if frames != checkpointed || frames < 200 {
+		t.Fatalf("checkpoint copied %d of %d frames, want all of at least 200", checkpointed, frames)
+	}
+	if err := db.PutBlock(ctx, store.Block{Pattern: "after.example", CreatedAt: time.Now()}); err != nil {
+		t.Fatalf("PutBlock: %v", err)
+	}
+	after, err := walCheckpoint(db.w.ckpt.conn)
+	if err != nil {
+		t.Fatalf("wal_checkpoint: %v", err)
+	}
+	if after >= frames {
+		t.Errorf("log is %d frames after one more write, was %d: it did not start over", after, frames)
 	}
 }

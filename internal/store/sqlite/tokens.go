@@ -13,16 +13,18 @@ import (
 // CreateCode stores an authorization code (SPEC E10); store.ErrConflict if
 // its hash exists.
 func (db *DB) CreateCode(ctx context.Context, c store.Code) error {
-	return db.w.do(ctx, func(t *wtx) error {
-		_, err := t.exec(`INSERT INTO codes (hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
-				family_id, auth_time, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scopes,
-			c.FamilyID, ts(c.AuthTime), ts(c.ExpiresAt), ts(c.UsedAt))
-		if err != nil {
-			return fmt.Errorf("create code: %w", conflict(err))
-		}
-		return nil
-	})
+	return db.w.do(ctx, func(t *wtx) error { return insertCode(t, c) })
+}
+
+func insertCode(t *wtx, c store.Code) error {
+	_, err := t.exec(`INSERT INTO codes (hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
+			family_id, auth_time, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scopes,
+		c.FamilyID, ts(c.AuthTime), ts(c.ExpiresAt), ts(c.UsedAt))
+	if err != nil {
+		return fmt.Errorf("create code: %w", conflict(err))
+	}
+	return nil
 }
 
 // GetCode returns the code with this hash, used or expired alike, or

@@ -21,6 +21,9 @@ var errClosed = errors.New("sqlite: database is closed")
 type writer struct {
 	db   *sql.DB
 	conn *sql.Conn
+	ckpt *checkpointer
+
+	batches int // committed, for waking the checkpointer
 
 	stmts map[string]*sql.Stmt // prepared on conn; used only by the writer goroutine
 	batch []*writeOp           // reused between batches
@@ -89,6 +92,13 @@ func (w *writer) run() {
 		select {
 		case op := <-w.ops:
 			w.commitBatch(op)
+			if w.batches++; w.batches%kickEvery == 0 {
+				w.ckpt.wake()
+			}
+		case <-w.ckpt.finish:
+			// Between batches no frame is being written, so this copies
+			// the rest of the log and the next write starts it over.
+			_, _ = walCheckpoint(w.conn) // on failure the next round retries
 		case <-w.quit:
 			return
 		}

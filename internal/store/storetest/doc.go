@@ -44,8 +44,9 @@
 //   - FindDCRClient returns the newest live registration (used at least
 //     once, or unexpired) with the metadata hash and source IP.
 //     CountDCRClients counts every stored registration.
-//   - DeleteExpired returns exactly the number of rows it deleted; a
-//     family past its lifetime goes with its refresh tokens, each counted.
+//   - DeleteExpired returns exactly the number of rows it deleted. Refresh
+//     tokens go by their own ExpiresAt, which callers cap at their
+//     family's; the suite's tokens never outlive their family.
 //
 // Each subtest opens a fresh, empty store; open must arrange for Close
 // with t.Cleanup. The suite uses the network not at all beyond what open

@@ -13,14 +13,16 @@ func testDeleteExpired(t *testing.T, open opener) {
 		now := at(time.Hour)
 		var want int64 // rows DeleteExpired(now) must delete
 
-		// A family past its lifetime goes with its tokens, used or not,
-		// and its code (codes live 10 minutes).
+		// A family past its lifetime goes, and so do its tokens, whose
+		// idle lifetime is capped by the family's, used or not, and its
+		// code (codes live 10 minutes).
 		must(t, "CreateCode", s.CreateCode(ctx, newCode("code-old", "u1", clientA, "fam-old")))
 		fOld := newFamily("fam-old", "u1", clientA)
 		fOld.ExpiresAt = now.Add(-time.Minute)
-		rtOld := newRefresh("rt-old-1", "fam-old", t0())
-		must(t, "RedeemCode", s.RedeemCode(ctx, "code-old", at(time.Minute), fOld, &rtOld))
-		must(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "rt-old-1", at(2*time.Minute), newRefresh("rt-old-2", "fam-old", t0())))
+		rtOld1 := store.RefreshToken{Hash: "rt-old-1", FamilyID: "fam-old", CreatedAt: at(time.Minute), ExpiresAt: fOld.ExpiresAt}
+		rtOld2 := store.RefreshToken{Hash: "rt-old-2", FamilyID: "fam-old", CreatedAt: at(2 * time.Minute), ExpiresAt: fOld.ExpiresAt}
+		must(t, "RedeemCode", s.RedeemCode(ctx, "code-old", at(time.Minute), fOld, &rtOld1))
+		must(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "rt-old-1", at(2*time.Minute), rtOld2))
 		want += 4
 
 		// A live family keeps its live token and loses the one whose idle
