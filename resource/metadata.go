@@ -68,7 +68,9 @@ func ProtectedResourceMetadataHandler(md oauth.ProtectedResourceMetadata) (http.
 // that is the value clients must send as the RFC 8707 resource parameter.
 //
 // The patterns carry no host and no method, so preflights reach the handler.
-// Like ServeMux.Handle it panics if a pattern is already registered.
+// Like ServeMux.Handle it panics if a pattern is already registered: to serve
+// several resources from one origin, register each document yourself at the
+// first of its MetadataPaths, and at most one at the root.
 func HandleMetadata(mux *http.ServeMux, md oauth.ProtectedResourceMetadata) error {
 	h, err := ProtectedResourceMetadataHandler(md)
 	if err != nil {

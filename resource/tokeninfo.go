@@ -79,6 +79,7 @@ type ScopeError struct {
 	Missing  []string
 }
 
+// Error says which scopes the operation needs and which are missing.
 func (e *ScopeError) Error() string {
 	return fmt.Sprintf("insufficient_scope: this operation needs scope %q; the token lacks %q",
 		strings.Join(e.Required, " "), strings.Join(e.Missing, " "))
