@@ -18,10 +18,33 @@ import (
 type absoluteResolver struct{ r *net.Resolver }
 
 func (a absoluteResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if isLocalhostName(host) {
+		return localhostAddrs(network), nil
+	}
 	if !strings.HasSuffix(host, ".") {
 		host += "."
 	}
 	return a.r.LookupNetIP(ctx, network, host)
+}
+
+// isLocalhostName reports whether host is "localhost" or a name under it.
+// RFC 6761 §6.3: such names are the loopback address and are never sent to
+// a DNS server (the absolute form "localhost." also misses /etc/hosts).
+func isLocalhostName(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
+}
+
+// localhostAddrs are the loopback addresses of network ("ip", "ip4" or
+// "ip6"), IPv4 first.
+func localhostAddrs(network string) []netip.Addr {
+	switch network {
+	case "ip4":
+		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+	case "ip6":
+		return []netip.Addr{netip.IPv6Loopback()}
+	}
+	return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
 }
 
 // checkedDialer is the default Options.Dial: a net.Dialer whose control hook
