@@ -26,29 +26,42 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations in order. Their file names
-// are NNNN_name.sql, numbered 1, 2, 3, ... without gaps.
+// migrations returns the embedded migrations in order.
 func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return parseMigrations(sub)
+}
+
+// parseMigrations reads the migrations in the top directory of fsys. Their
+// file names are NNNN_name.sql, numbered 1, 2, 3, ... without gaps.
+func parseMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	for _, e := range entries { // sorted by name
 		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
+		num, rest, ok := strings.Cut(name, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || path.Ext(name) != ".sql" || len(num) != 4 {
+		if !ok || err != nil || len(num) != 4 || strings.Trim(num, "0123456789") != "" ||
+			rest == ".sql" || path.Ext(name) != ".sql" || e.IsDir() {
 			return nil, fmt.Errorf("migration %q: name must be NNNN_name.sql", name)
 		}
 		if v != len(ms)+1 {
 			return nil, fmt.Errorf("migration %q: want version %d", name, len(ms)+1)
 		}
-		text, err := fs.ReadFile(migrationFiles, "migrations/"+name)
+		text, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, migration{version: v, name: name, sql: string(text)})
+	}
+	if len(ms) == 0 {
+		return nil, errors.New("no migrations")
 	}
 	return ms, nil
 }
@@ -71,6 +84,11 @@ func migrate(t *wtx) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	return apply(t, ms)
+}
+
+// apply applies the migrations of ms that the database lacks.
+func apply(t *wtx, ms []migration) error {
 	if err := t.script(`CREATE TABLE IF NOT EXISTS schema_version (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at INTEGER NOT NULL

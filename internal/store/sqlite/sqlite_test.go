@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -215,6 +216,76 @@ func TestMigrate(t *testing.T) {
 			t.Errorf("schema_version = %v after the refusal, want %v", got, append(all, newer))
 		}
 	})
+}
+
+func TestParseMigrations(t *testing.T) {
+	file := func(text string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(text)} }
+	tests := []struct {
+		name     string
+		fsys     fstest.MapFS
+		versions []int
+	}{
+		{"numbered in order", fstest.MapFS{"0001_init.sql": file("A"), "0002_more.sql": file("B")}, []int{1, 2}},
+		{"gap", fstest.MapFS{"0001_init.sql": file("A"), "0003_more.sql": file("B")}, nil},
+		{"not starting at 1", fstest.MapFS{"0002_init.sql": file("A")}, nil},
+		{"duplicate number", fstest.MapFS{"0001_a.sql": file("A"), "0001_b.sql": file("B")}, nil},
+		{"three digits", fstest.MapFS{"001_init.sql": file("A")}, nil},
+		{"sign", fstest.MapFS{"+001_init.sql": file("A")}, nil},
+		{"no name", fstest.MapFS{"0001_.sql": file("A")}, nil},
+		{"not sql", fstest.MapFS{"0001_init.txt": file("A")}, nil},
+		{"empty", fstest.MapFS{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms, err := parseMigrations(tt.fsys)
+			if tt.versions == nil {
+				if err == nil {
+					t.Fatalf("parseMigrations = %v, want an error", ms)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseMigrations: %v", err)
+			}
+			var got []int
+			for _, m := range ms {
+				got = append(got, m.version)
+			}
+			if !slices.Equal(got, tt.versions) {
+				t.Errorf("versions = %v, want %v", got, tt.versions)
+			}
+		})
+	}
+	t.Run("embedded migrations parse", func(t *testing.T) {
+		if _, err := migrations(); err != nil {
+			t.Fatalf("migrations: %v", err)
+		}
+	})
+}
+
+func TestFailedMigrationChangesNothing(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := t.Context()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(ms)
+	bad := append(ms, migration{version: n + 1, name: "x_ok.sql", sql: "CREATE TABLE x (a INTEGER)"},
+		migration{version: n + 2, name: "y_bad.sql", sql: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
+	if err := db.w.do(ctx, func(tx *wtx) error { return apply(tx, bad) }); err == nil {
+		t.Fatalf("applying a failing migration succeeded")
+	}
+	var version, tables int
+	if err := db.row(ctx, "SELECT max(version) FROM schema_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.row(ctx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('x', 'y')").Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if version != n || tables != 0 {
+		t.Errorf("after a failed migration: schema version %d and %d of its tables, want %d and none", version, tables, n)
+	}
 }
 
 func TestOpenRefusesNonFilePaths(t *testing.T) {

@@ -17,9 +17,12 @@
 //     time.Time comes back zero.
 //   - Lists are ordered: users by Name; consents by ClientID, then
 //     Resource; clients seen by ClientID; blocks by Pattern; signing keys
-//     by ActiveAt, then ID. An empty list may be nil.
+//     by ActiveAt, then ID. Strings compare byte by byte, whatever the
+//     database's locale (PostgreSQL: COLLATE "C"). An empty list may be
+//     nil.
 //   - RateHit windows are aligned to the Unix epoch, [k*w, (k+1)*w), and
-//     one key counted over two window lengths has two counters.
+//     one key counted over two window lengths has two counters. A window
+//     shorter than a microsecond is an error.
 //   - Single use: RedeemCode, RotateRefreshToken and ConsumeAuthRequest
 //     succeed for exactly one of any number of concurrent callers. A
 //     redeemed code or rotated refresh token stays ErrAlreadyUsed after it

@@ -57,17 +57,18 @@ func testUsers(t *testing.T, open opener) {
 		check(t, "GetUserByName", err, store.ErrNotFound)
 		check(t, "DeleteUser", s.DeleteUser(ctx, "nobody"), store.ErrNotFound)
 	})
-	t.Run("list ordered by name", func(t *testing.T) {
+	t.Run("list ordered by name, byte by byte", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		got, err := s.ListUsers(ctx)
 		must(t, "ListUsers on an empty store", err)
 		if len(got) != 0 {
 			t.Fatalf("ListUsers on an empty store = %v, want none", got)
 		}
-		for _, u := range []store.User{newUser("u3", "carol"), newUser("u1", "alice"), newUser("u2", "bob")} {
+		for _, u := range []store.User{newUser("u3", "carol"), newUser("u1", "alice"), newUser("u4", "Zed"), newUser("u2", "bob")} {
 			must(t, "CreateUser", s.CreateUser(ctx, u))
 		}
-		want := []store.User{newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")}
+		// Byte order: "Zed" sorts before "alice".
+		want := []store.User{newUser("u4", "Zed"), newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")}
 		got, err = s.ListUsers(ctx)
 		must(t, "ListUsers", err)
 		if d := diff(want, got); d != "" {
