@@ -2,9 +2,9 @@
 GO ?= go
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: test lint unit build bench
+.PHONY: test lint unit build bench e2e e2e-bin e2e-deps screenshot
 
-test: lint unit
+test: lint unit e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node_modules/*')); \
@@ -20,3 +20,23 @@ build:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# End-to-end tests with real third-party MCP clients (README, "End-to-end
+# tests"): builds mcpauth and the example MCP server into E2E_BIN and runs the
+# Node tests against them. The Go SDK end-to-end test (e2e/*_test.go) runs
+# with unit.
+E2E_BIN ?= $(CURDIR)/bin/e2e
+
+e2e-bin:
+	$(GO) build -o $(E2E_BIN)/mcpauth ./cmd/mcpauth
+	$(GO) build -o $(E2E_BIN)/mcpserver ./examples/mcpserver
+
+e2e-deps:
+	@cd e2e && if [ ! -d node_modules/@modelcontextprotocol/sdk ]; then npm ci --no-audit --no-fund; fi
+
+e2e: e2e-bin e2e-deps
+	cd e2e && E2E_MCPAUTH_BIN=$(E2E_BIN)/mcpauth E2E_MCPSERVER_BIN=$(E2E_BIN)/mcpserver npm test
+
+# Regenerates docs/consent-localhost.png with headless Chromium.
+screenshot: e2e-bin e2e-deps
+	cd e2e && E2E_MCPAUTH_BIN=$(E2E_BIN)/mcpauth E2E_MCPSERVER_BIN=$(E2E_BIN)/mcpserver npm run screenshot
