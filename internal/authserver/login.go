@@ -141,13 +141,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.base+next, http.StatusSeeOther) // SPEC E8: 303 after a POST
 }
 
+// loginRateKeys are the store.RateHit keys of a sign-in attempt: per user
+// name and per client address.
+func loginRateKeys(name, ip string) (user, addr string) {
+	return "login:user:" + truncate(name, 128), "login:ip:" + ip
+}
+
+// loginLimited counts a sign-in attempt and reports whether it is over the
+// limits; every attempt counts, so guessing is bounded whatever the outcome.
 func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
 	now := s.now()
-	n, err := s.store.RateHit(r.Context(), "login:user:"+truncate(name, 128), loginWindow, now)
+	userKey, addrKey := loginRateKeys(name, clientIP(r))
+	n, err := s.store.RateHit(r.Context(), userKey, loginWindow, now)
 	if err != nil {
 		return false, err
 	}
-	m, err := s.store.RateHit(r.Context(), "login:ip:"+clientIP(r), loginWindow, now)
+	m, err := s.store.RateHit(r.Context(), addrKey, loginWindow, now)
 	if err != nil {
 		return false, err
 	}

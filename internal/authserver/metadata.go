@@ -45,15 +45,16 @@ func (s *Server) metadata() oauth.AuthorizationServerMetadata {
 		ResponseModesSupported:            []string{"query"},
 		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
 		TokenEndpointAuthMethodsSupported: s.authMethods(),
-		TokenEndpointAuthSigningAlgValuesSupported: clientAssertionAlgs(),
-		RevocationEndpoint:                         s.issuer + "/revoke",
-		RevocationEndpointAuthMethodsSupported:     s.authMethods(),
-		IntrospectionEndpoint:                      s.issuer + "/introspect",
-		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post"},
-		CodeChallengeMethodsSupported:              []string{"S256"},
-		AuthorizationResponseISSParameterSupported: true,
-		ClientIDMetadataDocumentSupported:          true,
-		ProtectedResources:                         resources,
+		TokenEndpointAuthSigningAlgValuesSupported:      clientAssertionAlgs(),
+		RevocationEndpoint:                              s.issuer + "/revoke",
+		RevocationEndpointAuthMethodsSupported:          s.authMethods(),
+		RevocationEndpointAuthSigningAlgValuesSupported: clientAssertionAlgs(), // required with private_key_jwt (RFC 8414 §2)
+		IntrospectionEndpoint:                           s.issuer + "/introspect",
+		IntrospectionEndpointAuthMethodsSupported:       []string{"client_secret_basic", "client_secret_post"},
+		CodeChallengeMethodsSupported:                   []string{"S256"},
+		AuthorizationResponseISSParameterSupported:      true,
+		ClientIDMetadataDocumentSupported:               true,
+		ProtectedResources:                              resources,
 	}
 	if s.enableDCR {
 		m.RegistrationEndpoint = s.issuer + "/register"

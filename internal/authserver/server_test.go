@@ -551,7 +551,10 @@ func (b *browser) flow(clientID string, edit func(q url.Values)) tokenResult {
 		edit(q)
 	}
 	cb := b.authorizeCode(q)
-	return mustTokens(t, b.h.redeem(clientID, cb.Get("code"), p))
+	form := codeForm(clientID, cb.Get("code"), p)
+	form["resource"] = q["resource"] // as requested, or absent
+	form.Set("redirect_uri", q.Get("redirect_uri"))
+	return mustTokens(t, b.h.token(form, nil))
 }
 
 // introspection of a token by the resource server (RFC 7662).
