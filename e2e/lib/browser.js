@@ -70,8 +70,9 @@ export class Browser {
    * authorize opens an authorization URL and goes through the login and
    * consent pages until mcpauth redirects to redirectUri, whose query it
    * returns (code, state, iss, or error). decision is "approve" or "deny".
+   * With stopAtConsent it returns {consentURL} when the consent page shows.
    */
-  async authorize(authorizationURL, { redirectUri, username, password, decision = 'approve' }) {
+  async authorize(authorizationURL, { redirectUri, username, password, decision = 'approve', stopAtConsent = false }) {
     let url = new URL(authorizationURL);
     let res = await this.request(url);
     for (let step = 0; step < 12; step++) {
@@ -100,6 +101,7 @@ export class Browser {
         res = await this.request(target, { method: 'POST', form: { ...form.fields, username, password } });
       } else if (/name="decision"/.test(form.body)) {
         this.pages.push({ kind: 'consent', url: url.href, html, status: res.status });
+        if (stopAtConsent) return { consentURL: url.href };
         res = await this.request(target, { method: 'POST', form: { ...form.fields, decision } });
       } else {
         throw new Error(`page at ${url.pathname} has a form that is neither login nor consent`);
