@@ -2,9 +2,7 @@ package authserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -79,10 +77,10 @@ func (s *Server) loadClient(ctx context.Context, id string) (*client, error) {
 	}
 	if s.enableDCR {
 		d, err := s.store.GetDCRClient(ctx, id)
-		if err == nil {
-			return dcrClient(d)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
+		switch {
+		case err == nil && (!d.LastUsedAt.IsZero() || s.now().Before(d.ExpiresAt)): // SPEC I5: unused registrations expire
+			return s.dcrClient(ctx, d)
+		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return nil, err
 		}
 	}
@@ -159,20 +157,22 @@ func (s *Server) recordSeen(ctx context.Context, id string, rc *cimd.Client, err
 	}
 }
 
-func dcrClient(d store.DCRClient) (*client, error) {
-	var m struct {
-		ClientName              string   `json:"client_name"`
-		RedirectURIs            []string `json:"redirect_uris"`
-		GrantTypes              []string `json:"grant_types"`
-		TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-		Scope                   string   `json:"scope"`
+// dcrClient is the view of a registered client. Its first use exempts it
+// from expiry (SPEC I5).
+func (s *Server) dcrClient(ctx context.Context, d store.DCRClient) (*client, error) {
+	doc, err := dcrDocument(d)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(d.Metadata, &m); err != nil {
-		return nil, fmt.Errorf("dcr client %q: stored metadata: %w", d.ClientID, err)
+	if d.LastUsedAt.IsZero() {
+		if err := s.store.TouchDCRClient(context.WithoutCancel(ctx), d.ClientID, s.now()); err != nil {
+			s.log.Warn("touch dcr client", "client_id", d.ClientID, "err", err)
+		}
 	}
-	return &client{ID: d.ClientID, Kind: kindDCR, Name: (&cimd.Document{ClientName: m.ClientName}).DisplayName("unnamed client"),
-		RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod, GrantTypes: m.GrantTypes,
-		Scope: m.Scope, Tier: cimd.TierUnverified, SecretHash: d.SecretHash, LocalhostOnly: allLoopback(m.RedirectURIs)}, nil
+	return &client{ID: d.ClientID, Kind: kindDCR, Name: doc.DisplayName("unnamed client"),
+		RedirectURIs: doc.RedirectURIs, AuthMethod: doc.TokenEndpointAuthMethod, GrantTypes: doc.GrantTypes,
+		Scope: doc.Scope, Tier: cimd.TierUnverified, SecretHash: d.SecretHash, JWKS: doc.JWKS, JWKSURI: doc.JWKSURI,
+		LocalhostOnly: doc.LocalhostOnlyRedirects()}, nil
 }
 
 func authMethodFor(secretHash string) string {

@@ -14,18 +14,27 @@ import (
 // errors are logged with the request id and answered as server_error, never
 // echoed (CONVENTIONS 4).
 func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeJSONErrorStatus(w, r, 0, err)
+}
+
+// writeJSONErrorStatus is writeJSONError with an explicit HTTP status; 0
+// picks the one RFC 6749 §5.2 implies.
+func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	oe := s.asOAuth(r, err)
-	status := http.StatusBadRequest
-	switch oe.Code {
-	case oauth.ErrInvalidClient:
-		status = http.StatusUnauthorized
-		if _, _, ok := r.BasicAuth(); ok {
-			w.Header().Set("WWW-Authenticate", `Basic realm="mcpauth"`)
-		}
-	case oauth.ErrServerError:
+	if oe.Code == oauth.ErrServerError {
 		status = http.StatusInternalServerError
-	case oauth.ErrTemporarilyUnavailable:
-		status = http.StatusServiceUnavailable
+	}
+	if status == 0 {
+		status = http.StatusBadRequest
+		switch oe.Code {
+		case oauth.ErrInvalidClient:
+			status = http.StatusUnauthorized
+		case oauth.ErrTemporarilyUnavailable:
+			status = http.StatusServiceUnavailable
+		}
+	}
+	if _, _, ok := r.BasicAuth(); ok && status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mcpauth"`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -106,6 +106,8 @@ type Server struct {
 	pages     map[string]*template.Template
 	jwksCache jwksCache
 	seen      seenLog
+
+	dcr dcrLimits // registration budgets (SPEC I5); a field so tests can lower them
 }
 
 // New validates opts and returns a Server.
@@ -139,6 +141,8 @@ func New(opts Options) (*Server, error) {
 		fetch:     opts.Fetch,
 		log:       opts.Logger,
 		now:       opts.Now,
+
+		dcr: defaultDCRLimits(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
