@@ -60,6 +60,15 @@ after(async () => {
   await runCleanup(cleanup);
 });
 
+test('G3 metadata: CIMD supported, S256, iss parameter, no registration endpoint without --enable-dcr', async () => {
+  const meta = await (await fetch(`${st.issuer}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(10_000) })).json();
+  assert.equal(meta.issuer, st.issuer);
+  assert.equal(meta.client_id_metadata_document_supported, true);
+  assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+  assert.equal(meta.authorization_response_iss_parameter_supported, true);
+  assert.equal(meta.registration_endpoint, undefined);
+});
+
 test('J1-J6 CIMD client: 401, discovery, login, consent, code, token, tools', async () => {
   transport = newTransport();
   client = new Client({ name: 'mcpauth-e2e', version: '1.0.0' });
