@@ -34,6 +34,7 @@ type client struct {
 	Scope         string // allowed scopes; "" means any
 	Tier          cimd.Tier
 	Stale         bool
+	FreshUntil    time.Time // CIMD: how long the document may be used without a fetch
 	Fingerprint   string
 	LogoURI       string
 	JWKS          *cimd.JWKS
@@ -103,7 +104,7 @@ func (s *Server) loadCIMDClient(ctx context.Context, id string) (*client, error)
 	d := rc.Document
 	return &client{ID: id, Kind: kindCIMD, Name: d.DisplayName(rc.ID.Host()), Host: rc.ID.Host(),
 		RedirectURIs: d.RedirectURIs, AuthMethod: d.TokenEndpointAuthMethod, GrantTypes: d.GrantTypes,
-		Scope: d.Scope, Tier: rc.Tier, Stale: rc.Stale, Fingerprint: rc.Fingerprint, LogoURI: d.LogoURI,
+		Scope: d.Scope, Tier: rc.Tier, Stale: rc.Stale, FreshUntil: rc.FreshUntil, Fingerprint: rc.Fingerprint, LogoURI: d.LogoURI,
 		JWKS: d.JWKS, JWKSURI: d.JWKSURI, Warnings: rc.Warnings, LocalhostOnly: d.LocalhostOnlyRedirects()}, nil
 }
 

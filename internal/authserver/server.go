@@ -80,9 +80,12 @@ type Options struct {
 	Store    store.Store
 	Resolver *cimd.Resolver
 	Keys     *token.Keys
-	Fetch    *safehttp.Client // jwks_uri and logo fetches; nil means a default safehttp client
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Fetch    *safehttp.Client // jwks_uri fetches; nil means a default safehttp client
+	// LogoFetch fetches client logos (SPEC C13); give it MaxBodyBytes 64 KiB.
+	// nil means a default safehttp client with that cap.
+	LogoFetch *safehttp.Client
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Server is the authorization server. Create it with New.
@@ -100,12 +103,14 @@ type Server struct {
 	resolver  *cimd.Resolver
 	keys      *token.Keys
 	fetch     *safehttp.Client
+	logoFetch *safehttp.Client
 	log       *slog.Logger
 	now       func() time.Time
 	handler   http.Handler
 	pages     map[string]*template.Template
 	jwksCache jwksCache
 	seen      seenLog
+	logos     logoCache
 
 	dcr dcrLimits // registration budgets (SPEC I5); a field so tests can lower them
 }
@@ -139,6 +144,7 @@ func New(opts Options) (*Server, error) {
 		resolver:  opts.Resolver,
 		keys:      opts.Keys,
 		fetch:     opts.Fetch,
+		logoFetch: opts.LogoFetch,
 		log:       opts.Logger,
 		now:       opts.Now,
 
@@ -152,6 +158,11 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.fetch == nil {
 		if s.fetch, err = safehttp.New(safehttp.Options{Logger: s.log}); err != nil {
+			return nil, err
+		}
+	}
+	if s.logoFetch == nil {
+		if s.logoFetch, err = safehttp.New(safehttp.Options{MaxBodyBytes: logoMaxBytes, Logger: s.log}); err != nil {
 			return nil, err
 		}
 	}

@@ -109,16 +109,22 @@ func (d *docServer) publish(path, contentType string, body []byte, header map[st
 	d.mu.Unlock()
 }
 
+func (d *docServer) fetchCount(path string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fetches[path]
+}
+
 func (d *docServer) pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(d.srv.Certificate())
 	return p
 }
 
-// newTestFetcher is the safehttp client for jwks_uri and logo fetches:
+// newTestFetcher is a safehttp client for jwks_uri or logo fetches:
 // loopback allowed, trusting only the document server's certificate.
-func newTestFetcher(d *docServer) (*safehttp.Client, error) {
-	return safehttp.New(safehttp.Options{AllowLoopback: true, RootCAs: d.pool()})
+func newTestFetcher(d *docServer, maxBytes int64) (*safehttp.Client, error) {
+	return safehttp.New(safehttp.Options{AllowLoopback: true, RootCAs: d.pool(), MaxBodyBytes: maxBytes})
 }
 
 // harnessConfig varies the server under test. The zero value is one
@@ -173,7 +179,11 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetch, err := newTestFetcher(h.docs)
+	fetch, err := newTestFetcher(h.docs, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logoFetch, err := newTestFetcher(h.docs, logoMaxBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +203,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	}
 	static = append(static, cfg.static...)
 	h.as, err = New(Options{Issuer: h.issuer, Resources: resources, StaticClients: static, EnableDCR: cfg.dcr,
-		Lifetimes: cfg.lifetimes, Store: db, Resolver: h.resolver, Keys: h.keys, Fetch: fetch, Now: h.clock.now})
+		Lifetimes: cfg.lifetimes, Store: db, Resolver: h.resolver, Keys: h.keys, Fetch: fetch, LogoFetch: logoFetch, Now: h.clock.now})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
