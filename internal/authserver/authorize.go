@@ -28,7 +28,8 @@ type authRequest struct {
 	Scopes        []string  `json:"scopes"`
 	Resource      string    `json:"resource"`
 	CodeChallenge string    `json:"code_challenge"`
-	Fingerprint   string    `json:"fingerprint,omitempty"` // the client's metadata fingerprint when the request was made (SPEC D6)
+	Fingerprint   string    `json:"fingerprint,omitempty"`   // the client's metadata fingerprint when the request was made (SPEC D6)
+	ForceConsent  bool      `json:"force_consent,omitempty"` // prompt=consent: ask even if approved before
 	CSRF          string    `json:"csrf"`
 	Return        string    `json:"return,omitempty"` // set for a plain sign-in (account page) instead of an authorization
 	CreatedAt     time.Time `json:"created_at"`
@@ -118,9 +119,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	prompt := strings.Fields(q.Get("prompt")) // OIDC Core §3.1.2.1: space-delimited
+	if slices.Contains(prompt, "none") && len(prompt) > 1 {
+		fail(oauth.NewError(oauth.ErrInvalidRequest, "prompt=none cannot be combined with other prompt values."))
+		return
+	}
+	promptLogin, promptConsent := slices.Contains(prompt, "login"), slices.Contains(prompt, "consent")
 	ar := &authRequest{ID: randomID(18), ClientID: c.ID, RedirectURI: redirectURI, State: state, Scopes: scopes,
-		Resource: res, CodeChallenge: challenge, Fingerprint: c.Fingerprint, CSRF: randomID(18), CreatedAt: s.now()}
-	prompt := q.Get("prompt")
+		Resource: res, CodeChallenge: challenge, Fingerprint: c.Fingerprint, ForceConsent: promptConsent,
+		CSRF: randomID(18), CreatedAt: s.now()}
 
 	if s.autoUser != "" {
 		u, err := s.store.GetUserByName(r.Context(), s.autoUser)
@@ -132,13 +139,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _ := s.currentSession(r)
-	if sess != nil && prompt != "login" && prompt != "consent" {
-		if s.consentRemembered(r.Context(), sess.UserID, c, ar) {
-			s.issueCode(w, r, ar, sess.UserID)
-			return
-		}
+	if sess != nil && !promptLogin && s.consentRemembered(r.Context(), sess.UserID, c, ar) {
+		s.issueCode(w, r, ar, sess.UserID)
+		return
 	}
-	if prompt == "none" {
+	if len(prompt) == 1 && prompt[0] == "none" {
 		if sess == nil {
 			fail(oauth.NewError(oauth.ErrLoginRequired, "prompt=none, but the user is not signed in."))
 		} else {
@@ -151,7 +156,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := "/consent?request=" + url.QueryEscape(ar.ID)
-	if sess == nil || prompt == "login" {
+	if sess == nil || promptLogin {
 		next = "/login?request=" + url.QueryEscape(ar.ID)
 	}
 	http.Redirect(w, r, s.base+next, http.StatusSeeOther)
@@ -272,6 +277,9 @@ func (s *Server) loadAuthRequest(ctx context.Context, id string, consume bool) (
 // resource and at least these scopes, with the same client metadata
 // fingerprint (SPEC E12, D6).
 func (s *Server) consentRemembered(ctx context.Context, userID string, c *client, ar *authRequest) bool {
+	if ar.ForceConsent {
+		return false
+	}
 	cons, err := s.store.GetConsent(ctx, userID, c.ID, ar.Resource)
 	if err != nil {
 		return false

@@ -101,6 +101,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 		{"attack 41 several resources", add("resource", testResource2), oauth.ErrInvalidTarget},
 		{"attack 41 the same resource twice", add("resource", testResource), oauth.ErrInvalidTarget},
 		{"C12 scope the resource does not offer", set("scope", "admin"), oauth.ErrInvalidScope},
+		{"E6 prompt=none combined with login", set("prompt", "none login"), oauth.ErrInvalidRequest},
 	}
 	for _, tc := range redirectErrors {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,6 +163,22 @@ func TestAuthorizeAttacks(t *testing.T) {
 		q.Set("prompt", "none")
 		q.Set("scope", "read write")
 		h.wantRedirectError(b.authorize(q), q, oauth.ErrConsentRequired)
+	})
+	t.Run("E6 prompt=consent asks again", func(t *testing.T) {
+		b := b.in(t)
+		q := authParams(id, newPKCE())
+		q.Set("prompt", "consent")
+		b.consentPage(b.authorize(q))
+	})
+	t.Run("E6 prompt=login asks to sign in again", func(t *testing.T) {
+		h, b := h.in(t), b.in(t)
+		q := authParams(id, newPKCE())
+		q.Set("prompt", "login")
+		resp := b.login(b.authorize(q), testPassword)
+		if resp = b.follow303(resp, "/consent?"); resp.status != http.StatusSeeOther {
+			t.Fatalf("consent page after sign-in: %d", resp.status)
+		}
+		h.callback(resp, q) // approved before: no second consent
 	})
 	t.Run("attack 43 consent page cannot be framed", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,9 +174,11 @@ func TestCORS(t *testing.T) {
 }
 
 // TestNew checks option validation (SPEC A11, G2).
-func TestNew(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+// bareOptions are Options with a store, resolver and keys, for tests that
+// call the Server in-process without fetching or signing anything.
+func bareOptions(t *testing.T, issuer string) Options {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,8 +187,11 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := token.NewKeys(db, token.KeyOptions{})
-	base := Options{Issuer: "https://as.example", Store: db, Resolver: resolver, Keys: keys}
+	return Options{Issuer: issuer, Store: db, Resolver: resolver, Keys: token.NewKeys(db, token.KeyOptions{})}
+}
+
+func TestNew(t *testing.T) {
+	base := bareOptions(t, "https://as.example")
 	for _, tc := range []struct {
 		name string
 		edit func(o *Options)
@@ -265,4 +271,36 @@ func TestResourceSelection(t *testing.T) {
 		form.Set("resource", "https://any.example/mcp")
 		mustTokens(t, h.token(form, nil))
 	})
+}
+
+// TestSessionCookie checks the session cookie's attributes (SPEC E12,
+// MCP-SBP: __Host- prefix, Secure, HttpOnly, SameSite=Lax).
+func TestSessionCookie(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		issuer, name string
+		secure       bool
+	}{
+		{"https://as.example", "__Host-mcpauth_session", true},
+		{"http://127.0.0.1:8080", "mcpauth_session", false},
+	} {
+		t.Run("E12 "+tc.issuer, func(t *testing.T) {
+			s, err := New(bareOptions(t, tc.issuer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			if err := s.startSession(ctx, rec, "user"); err != nil {
+				t.Fatal(err)
+			}
+			cookies := rec.Result().Cookies()
+			if len(cookies) != 1 {
+				t.Fatalf("cookies: %v", cookies)
+			}
+			c := cookies[0]
+			if c.Name != tc.name || c.Secure != tc.secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || len(c.Value) < 43 {
+				t.Errorf("cookie %+v", c)
+			}
+		})
+	}
 }

@@ -385,14 +385,22 @@ func formAction(t *testing.T, body string) string {
 func (b *browser) follow(resp reply, marker string) reply {
 	t := b.h.t
 	t.Helper()
-	if resp.status != http.StatusSeeOther || !strings.Contains(resp.location(), marker) {
-		t.Fatalf("want 303 to %s, got %d %q: %s", marker, resp.status, resp.location(), resp.body)
-	}
-	p := b.get(resp.location())
+	p := b.follow303(resp, marker)
 	if p.status != http.StatusOK {
 		t.Fatalf("%s: %d %s", resp.location(), p.status, p.body)
 	}
 	return p
+}
+
+// follow303 follows a 303 to one of our pages (marker is e.g. "/consent?")
+// and returns the answer, whatever it is.
+func (b *browser) follow303(resp reply, marker string) reply {
+	t := b.h.t
+	t.Helper()
+	if resp.status != http.StatusSeeOther || !strings.Contains(resp.location(), marker) {
+		t.Fatalf("want 303 to %s, got %d %q: %s", marker, resp.status, resp.location(), resp.body)
+	}
+	return b.get(resp.location())
 }
 
 // login follows a 303 to the login page and signs in (form fields
