@@ -1,0 +1,105 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+)
+
+// PutAuthRequest stores a pending authorization request, replacing one
+// with the same ID.
+func (db *DB) PutAuthRequest(ctx context.Context, r store.AuthRequest) error {
+	_, err := db.exec(ctx, `INSERT INTO auth_requests (id, data, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
+		r.ID, blob(r.Data), ts(r.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("put auth request: %w", err)
+	}
+	return nil
+}
+
+// GetAuthRequest returns the pending request, or store.ErrNotFound if there
+// is none or it has expired (now is not before ExpiresAt).
+func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	r := store.AuthRequest{ID: id}
+	err := db.get(ctx, "SELECT data, expires_at FROM auth_requests WHERE id = $1 AND expires_at > $2",
+		[]any{id, now}, &r.Data, tcol(&r.ExpiresAt))
+	if err != nil {
+		return store.AuthRequest{}, fmt.Errorf("get auth request: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// ConsumeAuthRequest deletes the pending request and returns it, in one
+// statement: of concurrent calls for one ID at most one succeeds, and a
+// replay gets store.ErrNotFound (attack 43). An expired request is not
+// returned (store.ErrNotFound) and is left for DeleteExpired.
+func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
+	r := store.AuthRequest{ID: id}
+	err := db.pool.QueryRow(ctx, "DELETE FROM auth_requests WHERE id = $1 AND expires_at > $2 RETURNING data, expires_at",
+		id, now).Scan(&r.Data, tcol(&r.ExpiresAt))
+	if err != nil {
+		return store.AuthRequest{}, fmt.Errorf("consume auth request: %w", notFound(err))
+	}
+	return r, nil
+}
+
+// PutConsent records a consent, replacing the one for the same user,
+// client and resource (SPEC E12).
+func (db *DB) PutConsent(ctx context.Context, c store.Consent) error {
+	_, err := db.exec(ctx, `INSERT INTO consents (user_id, client_id, resource, scopes, fingerprint, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (user_id, client_id, resource) DO UPDATE SET
+			scopes = excluded.scopes, fingerprint = excluded.fingerprint, created_at = excluded.created_at`,
+		c.UserID, c.ClientID, c.Resource, c.Scopes, c.Fingerprint, ts(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("put consent for client %q: %w", c.ClientID, err)
+	}
+	return nil
+}
+
+const consentColumns = "user_id, client_id, resource, scopes, fingerprint, created_at"
+
+func consentDest(c *store.Consent) []any {
+	return []any{&c.UserID, &c.ClientID, &c.Resource, &c.Scopes, &c.Fingerprint, tcol(&c.CreatedAt)}
+}
+
+// GetConsent returns the user's consent for the client and resource, or
+// store.ErrNotFound.
+func (db *DB) GetConsent(ctx context.Context, userID, clientID, resource string) (store.Consent, error) {
+	var c store.Consent
+	err := db.get(ctx, "SELECT "+consentColumns+" FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3",
+		[]any{userID, clientID, resource}, consentDest(&c)...)
+	if err != nil {
+		return store.Consent{}, fmt.Errorf("get consent for client %q: %w", clientID, notFound(err))
+	}
+	return c, nil
+}
+
+// ListConsents returns the user's consents ordered by client ID, then
+// resource.
+func (db *DB) ListConsents(ctx context.Context, userID string) ([]store.Consent, error) {
+	return list(ctx, db, "list consents", func(s scanner) (store.Consent, error) {
+		var c store.Consent
+		err := s.Scan(consentDest(&c)...)
+		return c, err
+	}, "SELECT "+consentColumns+" FROM consents WHERE user_id = $1 ORDER BY client_id, resource", userID)
+}
+
+// RevokeClient deletes the user's consents for the client (every
+// resource), deletes the codes issued to the client for the user that are
+// not redeemed yet, and revokes the user's refresh families of the client
+// at now, in one statement. Families revoked before keep their RevokedAt.
+// Revoking a client the user never authorized is not an error.
+func (db *DB) RevokeClient(ctx context.Context, userID, clientID string, now time.Time) error {
+	_, err := db.exec(ctx, `WITH c AS (DELETE FROM consents WHERE user_id = $1 AND client_id = $2),
+			k AS (DELETE FROM codes WHERE user_id = $1 AND client_id = $2 AND used_at IS NULL)
+		UPDATE families SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`,
+		userID, clientID, now)
+	if err != nil {
+		return fmt.Errorf("revoke client %q: %w", clientID, err)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+)
+
+// RecordClientSeen records a CIMD client the server fetched: it inserts
+// the client, or updates LastSeen, LastResult, Tier and Fingerprint of one
+// seen before and keeps its FirstSeen. On the first call a zero FirstSeen
+// means LastSeen. c.Users is ignored.
+func (db *DB) RecordClientSeen(ctx context.Context, c store.ClientSeen) error {
+	first := c.FirstSeen
+	if first.IsZero() {
+		first = c.LastSeen
+	}
+	_, err := db.exec(ctx, `INSERT INTO clients_seen (client_id, first_seen, last_seen, last_result, tier, fingerprint)
+			VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (client_id) DO UPDATE SET last_seen = excluded.last_seen, last_result = excluded.last_result,
+			tier = excluded.tier, fingerprint = excluded.fingerprint`,
+		c.ClientID, ts(first), ts(c.LastSeen), c.LastResult, c.Tier, c.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("record client %q: %w", c.ClientID, err)
+	}
+	return nil
+}
+
+// ListClientsSeen returns every CIMD client seen, ordered by client ID,
+// with Users set to the number of distinct users holding a consent for it.
+func (db *DB) ListClientsSeen(ctx context.Context) ([]store.ClientSeen, error) {
+	return list(ctx, db, "list clients", func(s scanner) (store.ClientSeen, error) {
+		var c store.ClientSeen
+		err := s.Scan(&c.ClientID, tcol(&c.FirstSeen), tcol(&c.LastSeen), &c.LastResult, &c.Tier, &c.Fingerprint, &c.Users)
+		return c, err
+	}, `SELECT c.client_id, c.first_seen, c.last_seen, c.last_result, c.tier, c.fingerprint,
+			(SELECT count(DISTINCT k.user_id) FROM consents k WHERE k.client_id = c.client_id)
+		FROM clients_seen c ORDER BY c.client_id`)
+}
+
+// PutBlock stores an operator's block rule, replacing the reason and time
+// of an existing rule with the same pattern.
+func (db *DB) PutBlock(ctx context.Context, b store.Block) error {
+	_, err := db.exec(ctx, `INSERT INTO blocks (pattern, reason, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (pattern) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at`,
+		b.Pattern, b.Reason, ts(b.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("put block %q: %w", b.Pattern, err)
+	}
+	return nil
+}
+
+// DeleteBlock deletes the block rule with this pattern, or returns
+// store.ErrNotFound.
+func (db *DB) DeleteBlock(ctx context.Context, pattern string) error {
+	if err := db.change(ctx, "DELETE FROM blocks WHERE pattern = $1", pattern); err != nil {
+		return fmt.Errorf("delete block %q: %w", pattern, err)
+	}
+	return nil
+}
+
+// ListBlocks returns every block rule, ordered by pattern.
+func (db *DB) ListBlocks(ctx context.Context) ([]store.Block, error) {
+	return list(ctx, db, "list blocks", func(s scanner) (store.Block, error) {
+		var b store.Block
+		err := s.Scan(&b.Pattern, &b.Reason, tcol(&b.CreatedAt))
+		return b, err
+	}, "SELECT pattern, reason, created_at FROM blocks ORDER BY pattern")
+}
+
+// CreateDCRClient stores a dynamically registered client (RFC 7591 §3.2.1);
+// store.ErrConflict if its ID exists.
+func (db *DB) CreateDCRClient(ctx context.Context, c store.DCRClient) error {
+	_, err := db.exec(ctx, `INSERT INTO dcr_clients (client_id, secret_hash, metadata, metadata_hash, source_ip,
+			created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		c.ClientID, c.SecretHash, blob(c.Metadata), c.MetadataHash, c.SourceIP, ts(c.CreatedAt), ts(c.LastUsedAt), ts(c.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create dcr client %q: %w", c.ClientID, conflict(err))
+	}
+	return nil
+}
+
+const dcrColumns = "client_id, secret_hash, metadata, metadata_hash, source_ip, created_at, last_used_at, expires_at"
+
+func dcrDest(c *store.DCRClient) []any {
+	return []any{&c.ClientID, &c.SecretHash, &c.Metadata, &c.MetadataHash, &c.SourceIP,
+		tcol(&c.CreatedAt), tcol(&c.LastUsedAt), tcol(&c.ExpiresAt)}
+}
+
+// GetDCRClient returns the registered client, expired or not, or
+// store.ErrNotFound.
+func (db *DB) GetDCRClient(ctx context.Context, clientID string) (store.DCRClient, error) {
+	var c store.DCRClient
+	if err := db.get(ctx, "SELECT "+dcrColumns+" FROM dcr_clients WHERE client_id = $1", []any{clientID}, dcrDest(&c)...); err != nil {
+		return store.DCRClient{}, fmt.Errorf("get dcr client %q: %w", clientID, notFound(err))
+	}
+	return c, nil
+}
+
+// FindDCRClient returns the newest registration with this metadata hash
+// from this source IP that is still live at now (used at least once, or
+// now before ExpiresAt), for deduplication (SPEC I5); store.ErrNotFound if
+// there is none.
+func (db *DB) FindDCRClient(ctx context.Context, metadataHash, sourceIP string, now time.Time) (store.DCRClient, error) {
+	var c store.DCRClient
+	err := db.get(ctx, "SELECT "+dcrColumns+` FROM dcr_clients
+		WHERE metadata_hash = $1 AND source_ip = $2 AND (last_used_at IS NOT NULL OR expires_at > $3)
+		ORDER BY created_at DESC, client_id DESC LIMIT 1`, []any{metadataHash, sourceIP, now}, dcrDest(&c)...)
+	if err != nil {
+		return store.DCRClient{}, fmt.Errorf("find dcr client: %w", notFound(err))
+	}
+	return c, nil
+}
+
+// TouchDCRClient sets the client's LastUsedAt to now, which exempts it from
+// expiry; store.ErrNotFound if there is no such client.
+func (db *DB) TouchDCRClient(ctx context.Context, clientID string, now time.Time) error {
+	if err := db.change(ctx, "UPDATE dcr_clients SET last_used_at = $2 WHERE client_id = $1", clientID, now); err != nil {
+		return fmt.Errorf("touch dcr client %q: %w", clientID, err)
+	}
+	return nil
+}
+
+// CountDCRClients returns how many registered clients are stored, expired
+// ones not yet collected included (the global registration budget, SPEC
+// I5).
+func (db *DB) CountDCRClients(ctx context.Context) (int, error) {
+	var n int
+	if err := db.get(ctx, "SELECT count(*) FROM dcr_clients", nil, &n); err != nil {
+		return 0, fmt.Errorf("count dcr clients: %w", err)
+	}
+	return n, nil
+}
