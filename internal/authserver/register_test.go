@@ -171,6 +171,22 @@ func TestRegister(t *testing.T) {
 		})
 	}
 
+	t.Run("I3 private_key_jwt client with jwks", func(t *testing.T) {
+		h, b := h.in(t), b.in(t)
+		key := newClientKey(t, "k1")
+		m := dcrMetadata()
+		m["client_name"] = "Key App"
+		m["token_endpoint_auth_method"] = "private_key_jwt"
+		m["jwks"] = jwks(t, key)
+		reg := mustRegister(t, h.register(m))
+		if reg.ClientSecret != "" || reg.TokenEndpointAuthMethod != "private_key_jwt" {
+			t.Errorf("registration %+v", reg)
+		}
+		c, p := b.code(reg.ClientID)
+		wantError(t, h.redeem(reg.ClientID, c, p), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		mustTokens(t, h.token(withAssertion(codeForm(reg.ClientID, c, p), key.sign(t, h.assertionClaims(reg.ClientID))), nil))
+	})
+
 	invalid := []struct {
 		name string
 		edit func(m map[string]any)

@@ -257,6 +257,40 @@ func TestTokenAttacks(t *testing.T) {
 		tr.Status, _ = h.postForm("/token?"+codeForm(id, c, p).Encode(), url.Values{}, &tr, nil)
 		wantError(t, tr, http.StatusBadRequest, oauth.ErrInvalidRequest)
 	})
+	for _, tc := range []struct {
+		name string
+		auth func(form url.Values) func(*http.Request)
+		ok   bool
+	}{
+		{"F7 static client with client_secret_basic", func(url.Values) func(*http.Request) {
+			return func(r *http.Request) { r.SetBasicAuth(testStaticID, url.QueryEscape(testStaticPass)) }
+		}, true},
+		{"F7 static client with client_secret_post", func(f url.Values) func(*http.Request) { f.Set("client_secret", testStaticPass); return nil }, true},
+		{"F7 static client with a wrong secret", func(url.Values) func(*http.Request) {
+			return func(r *http.Request) { r.SetBasicAuth(testStaticID, "wrong") }
+		}, false},
+		{"F7 static client with Basic and a body secret", func(f url.Values) func(*http.Request) {
+			f.Set("client_secret", testStaticPass)
+			return func(r *http.Request) { r.SetBasicAuth(testStaticID, testStaticPass) }
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, b := h.in(t), b.in(t)
+			p := newPKCE()
+			q := authParams(testStaticID, p)
+			q.Set("redirect_uri", testRedirectS)
+			cb := b.authorizeCode(q)
+			form := codeForm(testStaticID, cb.Get("code"), p)
+			form.Set("redirect_uri", testRedirectS)
+			tr := h.token(form, tc.auth(form))
+			switch {
+			case tc.ok:
+				mustTokens(t, tr)
+			case tr.Status == http.StatusOK || tr.Error == "":
+				t.Errorf("accepted: %d", tr.Status)
+			}
+		})
+	}
 	t.Run("E9 CORS on the token endpoint", func(t *testing.T) {
 		tr := h.in(t).token(url.Values{}, func(r *http.Request) { r.Header.Set("Origin", "https://app.example") })
 		if tr.Header.Get("Access-Control-Allow-Origin") != "*" {
