@@ -70,7 +70,8 @@
 //
 // The tests run against a real PostgreSQL server on the loopback
 // interface: the connection string in MCPAUTH_TEST_POSTGRES, or
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable. Each test
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable; a host that is
+// not a loopback address is refused. Each test
 // creates a schema of its own and drops it at the end, so runs do not
 // interfere. When the server is unreachable, the tests fail if the CI
 // environment variable is set (CI=true, as in continuous integration),

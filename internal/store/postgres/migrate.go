@@ -107,8 +107,15 @@ func (db *DB) migrate(ctx context.Context, ms []migration) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
-			migrationLockClass); err != nil {
+		var schema *string
+		var searchPath string
+		if err := tx.QueryRow(ctx, "SELECT current_schema(), current_setting('search_path')").Scan(&schema, &searchPath); err != nil {
+			return err
+		}
+		if schema == nil {
+			return fmt.Errorf("search_path %q names no schema that exists; create the schema first", searchPath)
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", migrationLockClass, *schema); err != nil {
 			return fmt.Errorf("take the migration lock: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -147,7 +147,7 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 	setDuration(&cfg.MaxConnIdleTime, opts.MaxConnIdleTime, DefaultMaxConnIdleTime, inDSN("pool_max_conn_idle_time"))
 	// connect_timeout is pgconn's own; zero means none was given.
 	setDuration(&cfg.ConnConfig.ConnectTimeout, opts.ConnectTimeout, DefaultConnectTimeout, cfg.ConnConfig.ConnectTimeout != 0)
-	if cfg.MaxConnLifetime > 0 {
+	if cfg.MaxConnLifetimeJitter == 0 && cfg.MaxConnLifetime > 0 {
 		// Replicas started together do not all reconnect at once.
 		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
 	}

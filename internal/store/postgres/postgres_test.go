@@ -146,6 +146,71 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return srv.open(t, Options{}) })
 }
 
+// TestReplicas races calls on one single-use value through two stores on
+// one schema, as two replicas behind a load balancer would.
+func TestReplicas(t *testing.T) {
+	srv := testServer(t)
+	dsn, _ := srv.schema(t)
+	replicas := []*DB{openDSN(t, dsn, Options{}), openDSN(t, dsn, Options{})}
+	ctx, now := t.Context(), time.Now()
+	const racers = 10
+	// race calls fn(replica, i) for i in 0..racers-1 at once, alternating
+	// the replicas, and fails the test unless exactly one succeeds and the
+	// others fail with store.ErrAlreadyUsed.
+	race := func(t *testing.T, fn func(db *DB, i int) error) {
+		t.Helper()
+		errs := make([]error, racers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Go(func() {
+				<-start
+				errs[i] = fn(replicas[i%len(replicas)], i)
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrAlreadyUsed):
+				t.Errorf("racer %d: err = %v, want nil or ErrAlreadyUsed", i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d racers won, want 1: %v", won, errs)
+		}
+	}
+	c := codeFor("replicated", now)
+	if err := replicas[0].CreateCode(ctx, c); err != nil {
+		t.Fatalf("CreateCode: %v", err)
+	}
+	t.Run("F2 one code redeemed on two replicas at once: exactly one wins", func(t *testing.T) {
+		race(t, func(db *DB, i int) error {
+			rt := store.RefreshToken{Hash: fmt.Sprintf("rt-%d", i), FamilyID: c.FamilyID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			return db.RedeemCode(ctx, c.Hash, now, familyFor(c, now), &rt)
+		})
+	})
+	t.Run("F8 one refresh token rotated on two replicas at once: exactly one wins", func(t *testing.T) {
+		// The winner of the redemption holds the family's one token.
+		var first string
+		for i := range racers {
+			if _, _, err := replicas[1].GetRefreshToken(ctx, fmt.Sprintf("rt-%d", i)); err == nil {
+				first = fmt.Sprintf("rt-%d", i)
+			}
+		}
+		if first == "" {
+			t.Fatalf("no refresh token stored by the redemption")
+		}
+		race(t, func(db *DB, i int) error {
+			next := store.RefreshToken{Hash: fmt.Sprintf("next-%d", i), FamilyID: c.FamilyID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			return db.RotateRefreshToken(ctx, first, now, next)
+		})
+	})
+}
+
 // codeFor is an unused code that expires an hour after now.
 func codeFor(hash string, now time.Time) store.Code {
 	return store.Code{
@@ -416,63 +481,45 @@ func TestMigrate(t *testing.T) {
 		}
 		checkApplied(t, schema)
 	})
-	t.Run("Migrate waits for the advisory lock and then finds nothing to do", func(t *testing.T) {
+	t.Run("Migrate waits for another replica's migration lock", func(t *testing.T) {
 		dsn, schema := srv.schema(t)
-		db := connectOnly(t, dsn)
 		ctx := t.Context()
-		// Another replica migrating: it holds the lock and has applied
-		// everything, uncommitted.
+		// Another replica migrating holds the lock.
 		tx, err := srv.admin.Begin(ctx)
 		if err != nil {
 			t.Fatalf("Begin: %v", err)
 		}
 		defer tx.Rollback(ctx)
-		for _, q := range []string{
-			"SET LOCAL search_path = " + schema,
-			fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, hashtext('%s'))", migrationLockClass, schema),
-		} {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", migrationLockClass, schema); err != nil {
+			t.Fatalf("take the migration lock: %v", err)
 		}
-		other := connectOnly(t, withParams(t, dsn, map[string]string{"application_name": "other-replica"}))
-		otherDone := make(chan error, 1)
-		go func() { otherDone <- other.Migrate(ctx) }()
-		// Wait (bounded by the test's deadline) until the other replica is
-		// queued on the lock.
-		for {
-			var waiting bool
+		db := connectOnly(t, withParams(t, dsn, map[string]string{"application_name": "waiting-replica"}))
+		done := make(chan error, 1)
+		go func() { done <- db.Migrate(ctx) }()
+		// Poll, bounded by the test's deadline, until it is queued on the lock.
+		for waiting := false; !waiting; {
 			err := srv.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-				WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = 'other-replica')`).Scan(&waiting)
+				WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = 'waiting-replica')`).Scan(&waiting)
 			if err != nil {
 				t.Fatalf("read pg_locks: %v", err)
 			}
-			if waiting {
-				break
-			}
 			select {
-			case err := <-otherDone:
+			case err := <-done:
 				t.Fatalf("Migrate returned while another session held the migration lock: %v", err)
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		for _, m := range ms {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				t.Fatalf("apply %s: %v", m.name, err)
-			}
+		var tables int
+		if err := srv.admin.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = $1", schema).Scan(&tables); err != nil {
+			t.Fatalf("count tables: %v", err)
 		}
-		if _, err := tx.Exec(ctx, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {
-			t.Fatalf("create schema_migrations: %v", err)
+		if tables != 0 {
+			t.Errorf("%d tables created while the lock was held, want none", tables)
 		}
-		for _, m := range ms {
-			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
-				t.Fatalf("record %s: %v", m.name, err)
-			}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatalf("release the lock: %v", err)
 		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatalf("Commit: %v", err)
-		}
-		if err := <-otherDone; err != nil {
+		if err := <-done; err != nil {
 			t.Fatalf("Migrate after the lock was released: %v", err)
 		}
 		checkApplied(t, schema)
@@ -480,6 +527,16 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("Migrate again: %v", err)
 		}
 		checkApplied(t, schema)
+	})
+	t.Run("a search_path without an existing schema is explained", func(t *testing.T) {
+		db, err := Open(t.Context(), withParams(t, srv.dsn, map[string]string{"search_path": "mcpauth_test_no_such_schema"}), Options{})
+		if err == nil {
+			db.Close()
+			t.Fatalf("Open succeeded")
+		}
+		if want := "names no schema that exists"; !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	})
 	t.Run("a schema newer than the code is refused", func(t *testing.T) {
 		dsn, schema := srv.schema(t)
