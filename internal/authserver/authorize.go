@@ -50,6 +50,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.Form
+	dropEmpty(q)
 	// Until client and redirect URI are validated, errors are shown, never redirected (SPEC E4).
 	for _, p := range []string{"client_id", "redirect_uri"} {
 		if len(q[p]) > 1 {

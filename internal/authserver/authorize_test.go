@@ -119,6 +119,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 	}{
 		{"attack 37 loopback redirect_uri on another port is allowed", set("redirect_uri", "http://127.0.0.1:5555/callback"), false},
 		{"E2 state without a value is omitted", set("state", ""), false},
+		{"E2 resource without a value is omitted", set("resource", ""), false},
 		{"E2 unknown parameters are ignored", func(q url.Values) { q["unknown_param"] = []string{"x", "y"} }, false},
 		{"E6 prompt=none after consent issues a code", set("prompt", "none"), false},
 		{"E1 POST to the authorization endpoint", func(url.Values) {}, true},

@@ -90,7 +90,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	}
 	switch c.AuthMethod {
 	case "none":
-		if hasBasic || form.Has("client_secret") || assertion != "" {
+		if hasBasic || secret != "" || assertion != "" {
 			return nil, oauth.NewError(oauth.ErrInvalidClient, "Client %s is a public client (token_endpoint_auth_method none): it must not send a client secret or assertion (SPEC F5).", truncate(c.ID, 200))
 		}
 	case "client_secret_basic", "client_secret_post":

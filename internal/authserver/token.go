@@ -29,6 +29,7 @@ type tokenResponse struct {
 // parseBackChannelForm reads an application/x-www-form-urlencoded body and
 // rejects repeated parameters (SPEC E2, attack 54), except resource, which
 // RFC 8707 §2 allows to repeat (checkTokenResource answers invalid_target).
+// A parameter without a value counts as omitted (E2): it is removed.
 func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -38,12 +39,26 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 	if err := r.ParseForm(); err != nil {
 		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The request body could not be parsed.")
 	}
+	dropEmpty(r.PostForm)
 	for k, vs := range r.PostForm {
 		if len(vs) > 1 && k != "resource" {
 			return nil, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", truncate(k, 60))
 		}
 	}
 	return r.PostForm, nil
+}
+
+// dropEmpty removes parameter values that are empty: OAuth treats a
+// parameter sent without a value as omitted (SPEC E2, O21 §3.1, §3.2).
+func dropEmpty(v url.Values) {
+	for k, vs := range v {
+		vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" })
+		if len(vs) == 0 {
+			delete(v, k)
+		} else {
+			v[k] = vs
+		}
+	}
 }
 
 // handleToken is the token endpoint (SPEC F1-F11).
@@ -84,6 +99,9 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 		return nil, err
 	}
 	ctx := r.Context()
+	if form.Get("code") == "" {
+		return nil, oauth.NewError(oauth.ErrInvalidRequest, "code is required (OAuth 2.1 §4.1.3).")
+	}
 	hash := token.Hash(form.Get("code"))
 	cd, err := s.store.GetCode(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
@@ -100,7 +118,7 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (SPEC F2).")
 	case !now.Before(cd.ExpiresAt):
 		return nil, invalidGrant("The authorization code has expired.")
-	case form.Has("redirect_uri") && form.Get("redirect_uri") != cd.RedirectURI:
+	case form.Get("redirect_uri") != "" && form.Get("redirect_uri") != cd.RedirectURI:
 		return nil, invalidGrant("redirect_uri differs from the one in the authorization request (SPEC F3).")
 	}
 	if err := checkVerifier(form.Get("code_verifier"), cd.CodeChallenge); err != nil {
@@ -168,6 +186,9 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 		return nil, err
 	}
 	ctx := r.Context()
+	if form.Get("refresh_token") == "" {
+		return nil, oauth.NewError(oauth.ErrInvalidRequest, "refresh_token is required (OAuth 2.1 §4.3.1).")
+	}
 	oldHash := token.Hash(form.Get("refresh_token"))
 	rt, fam, err := s.store.GetRefreshToken(ctx, oldHash)
 	if errors.Is(err, store.ErrNotFound) {
@@ -193,7 +214,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 		return nil, err
 	}
 	scopes := fam.Scopes
-	if form.Has("scope") {
+	if form.Get("scope") != "" {
 		granted := strings.Fields(fam.Scopes)
 		want := normalizeScopes(strings.Fields(form.Get("scope")))
 		for _, sc := range want {

@@ -108,6 +108,15 @@ func TestTokenAttacks(t *testing.T) {
 		form.Del("redirect_uri")
 		mustTokens(t, h.token(form, nil))
 	})
+	t.Run("E2 parameters without a value are omitted", func(t *testing.T) {
+		h, b := h.in(t), b.in(t)
+		c, p := b.code(id)
+		form := codeForm(id, c, p)
+		for _, k := range []string{"redirect_uri", "resource", "client_secret", "scope"} {
+			form.Set(k, "")
+		}
+		mustTokens(t, h.token(form, nil))
+	})
 	for _, tc := range []struct {
 		name     string
 		resource []string
@@ -222,6 +231,8 @@ func TestTokenAttacks(t *testing.T) {
 		{"attack 54 grant_type implicit", url.Values{"grant_type": {"implicit"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrUnsupportedGrantType},
 		{"F11 grant_type client_credentials", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrUnsupportedGrantType},
 		{"F7 grant_type missing", url.Values{"client_id": {id}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
+		{"F1 code missing", url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "code_verifier": {newPKCE().verifier}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
+		{"F8 refresh_token missing", url.Values{"grant_type": {"refresh_token"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
 		{"E2 grant_type twice", url.Values{"grant_type": {"refresh_token", "authorization_code"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
 	}
 	for _, tc := range grants {
