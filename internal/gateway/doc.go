@@ -1,0 +1,37 @@
+// Package gateway protects an existing MCP server that speaks Streamable
+// HTTP (MCP 2025-11-25 "Transports") without touching its code: a reverse
+// proxy that puts resource.RequireBearer in front of it. It is the engine of
+// `mcpauth proxy`.
+//
+// A Gateway serves three things on its origin:
+//
+//   - the RFC 9728 protected resource metadata, path-inserted and at the root
+//     (resource.HandleMetadata; SPEC H1-H4);
+//   - the MCP endpoint (the path of Options.Resource): every request needs a
+//     bearer token that Options.Verifier accepts, with the scopes it needs,
+//     or gets the 401/403 challenge MCP clients act on (SPEC H5-H8); a
+//     tools/call for a tool listed in Options.ToolScopes needs that tool's
+//     scopes too, answered 403 insufficient_scope with step-up (SPEC H6);
+//   - nothing else: other paths are 404.
+//
+// Accepted requests go to Options.Upstream. The client's token is never
+// forwarded (SPEC H9): the Authorization header is removed and the verified
+// identity travels in headers the operator names (X-MCPAuth-Subject,
+// X-MCPAuth-Client-ID and X-MCPAuth-Scopes by default), after every header
+// from the client with one of those names is stripped, in any letter case and
+// with "_" in place of "-". Cookies are not forwarded in either direction.
+// Streams pass through unbuffered: server-sent events and long-lived GET
+// streams are flushed on every write, and Mcp-Session-Id and Last-Event-ID
+// travel unchanged. Each upstream session is bound to the identity that
+// created it (MCP Security Best Practices, "Session Hijacking"), so another
+// user's token cannot ride on a session ID it learned.
+//
+// Failures are answered, never left hanging: an unreachable upstream gets
+// 502, one that does not start answering within Options.UpstreamTimeout gets
+// 504, a body over Options.MaxBodyBytes gets 413, each with a JSON-RPC error
+// body carrying the request's id when the request was JSON-RPC.
+//
+// Not supported: CORS (browser-based clients need it added in front), the
+// deprecated HTTP+SSE transport of MCP 2024-11-05 (two endpoints),
+// WebSocket or other protocol upgrades, and DPoP or mTLS-bound tokens.
+package gateway

@@ -1,0 +1,218 @@
+// This file forwards accepted requests to the upstream MCP server
+// (RFC 9110 §7.6 intermediaries, MCP 2025-11-25 "Streamable HTTP"), without
+// the client's token (SPEC H9).
+
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpauth/mcpauth/resource"
+)
+
+const (
+	sessionHeader = "Mcp-Session-Id"
+	maxSessionID  = 1024 // longer session IDs are refused with 400
+)
+
+// exchange is the state of one forwarded request, shared by forward,
+// rewrite, modifyResponse and upstreamError through the request context.
+type exchange struct {
+	w        http.ResponseWriter
+	body     []byte    // the request body, for JSON-RPC error replies
+	identity [3]string // values of the identity headers; "" omits one
+	owner    string    // who the request's session belongs to
+	session  string    // the request's Mcp-Session-Id, if any
+	method   string
+	timer    *time.Timer
+	timedOut atomic.Bool
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return ex
+}
+
+// errTimeout reports that the upstream's headers came too late.
+var errTimeout = errors.New("upstream response headers timed out")
+
+// forward runs behind RequireBearer: the token is verified, its scopes
+// suffice, and the Authorization header is gone.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
+	info := resource.TokenInfoFromContext(r.Context())
+	ex := &exchange{w: w, method: r.Method}
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(r.Body)
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			g.tooLarge(w, r)
+			return
+		case err != nil:
+			g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: request body unreadable", slog.String("error", err.Error()))
+			writeError(w, http.StatusBadRequest, codeInvalidRequest, "the request body could not be read", nil)
+			return
+		}
+		ex.body = body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
+	}
+
+	ex.identity = [3]string{info.Subject, info.ClientID, strings.Join(info.Scopes, " ")}
+	for i, v := range ex.identity {
+		if !isHeaderValue(v) {
+			g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: identity cannot be sent in a header", slog.String("header", g.names[i]))
+			writeError(w, http.StatusInternalServerError, codeInternal, "the verified identity cannot be passed to the MCP server", ex.body)
+			return
+		}
+	}
+	ex.owner = info.Issuer + "\x00" + info.Subject + "\x00" + info.ClientID
+
+	switch ids := r.Header.Values(sessionHeader); {
+	case len(ids) > 1 || len(ids) == 1 && (len(ids[0]) > maxSessionID || !isVisibleASCII(ids[0])):
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "send at most one Mcp-Session-Id header of visible ASCII characters", ex.body)
+		return
+	case len(ids) == 1:
+		ex.session = ids[0]
+		if !g.sessions.allowed(ex.session, ex.owner) {
+			// Unknown, expired, or another identity's session: the same
+			// answer, so that a session ID's existence is not revealed.
+			g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: session refused: unknown or bound to another identity")
+			writeError(w, http.StatusNotFound, codeSessionNotFound, "Session not found", ex.body)
+			return
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
+	defer cancel()
+	ex.timer = time.AfterFunc(g.timeout, func() {
+		ex.timedOut.Store(true)
+		cancel()
+	})
+	defer ex.timer.Stop()
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// rewrite builds the upstream request: the upstream URL with the client's
+// query, no credentials of the client, the verified identity in headers.
+// The reverse proxy has already removed hop-by-hop headers (RFC 9110 §7.6.1)
+// and X-Forwarded-* and Forwarded sent by the client.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	ex := exchangeFrom(pr.In.Context())
+	out := pr.Out
+	u := *g.upstream
+	switch {
+	case u.RawQuery == "":
+		u.RawQuery = pr.In.URL.RawQuery
+	case pr.In.URL.RawQuery != "":
+		u.RawQuery += "&" + pr.In.URL.RawQuery
+	}
+	out.URL = &u
+	out.Host = ""
+	h := out.Header
+	for k := range h {
+		for _, n := range g.strip {
+			if sameHeaderName(k, n) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+	h.Del("Authorization") // RequireBearer removed it already; SPEC H9 is worth saying twice
+	h.Del("Cookie")        // see the package doc: cookies are not forwarded
+	h.Del("Upgrade")       // Streamable HTTP has no protocol upgrades
+	pr.SetXForwarded()
+	for i, v := range ex.identity {
+		if v != "" {
+			h[g.names[i]] = []string{v}
+		}
+	}
+}
+
+// modifyResponse runs when the upstream's headers arrive: it stops the
+// header timer, keeps session bindings current, drops cookies and lets
+// event streams run without a write deadline.
+func (g *Gateway) modifyResponse(resp *http.Response) error {
+	ex := exchangeFrom(resp.Request.Context())
+	if !ex.timer.Stop() {
+		return errTimeout
+	}
+	resp.Header.Del("Set-Cookie")
+	resp.Header.Del("Set-Cookie2")
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if id := resp.Header.Get(sessionHeader); id != "" && ok && id != ex.session {
+		if !g.sessions.bind(id, ex.owner) {
+			return fmt.Errorf("upstream reused session ID of another identity")
+		}
+	}
+	if ex.session != "" && (resp.StatusCode == http.StatusNotFound || ex.method == http.MethodDelete && ok) {
+		g.sessions.forget(ex.session)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		// An established stream may stay open for as long as both ends
+		// want; the server's WriteTimeout must not cut it.
+		_ = http.NewResponseController(ex.w).SetWriteDeadline(time.Time{})
+	}
+	return nil
+}
+
+// upstreamError answers when the upstream could not be reached, did not
+// answer in time, or broke a rule: never a hang, always a clear status.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	ex := exchangeFrom(r.Context())
+	var netErr net.Error
+	switch {
+	case ex.timedOut.Load() || errors.Is(err, errTimeout):
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream timed out", slog.String("upstream", g.upstream.Redacted()), slog.Duration("timeout", g.timeout))
+		writeError(w, http.StatusGatewayTimeout, codeRequestTimeout,
+			fmt.Sprintf("the MCP server behind this gateway did not answer within %s", g.timeout), ex.body)
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: client canceled the request")
+		w.WriteHeader(http.StatusBadGateway)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream timed out", slog.String("upstream", g.upstream.Redacted()), slog.String("error", err.Error()))
+		writeError(w, http.StatusGatewayTimeout, codeRequestTimeout, "the MCP server behind this gateway did not answer in time", ex.body)
+	default:
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream unavailable", slog.String("upstream", g.upstream.Redacted()), slog.String("error", err.Error()))
+		writeError(w, http.StatusBadGateway, codeUpstreamUnavailable, "the MCP server behind this gateway is unavailable", ex.body)
+	}
+}
+
+// isHeaderValue reports whether v can be sent as a header value unchanged:
+// visible ASCII, spaces and tabs (RFC 9110 §5.5, without obs-text, whose
+// meaning upstreams disagree on).
+func isHeaderValue(v string) bool {
+	for i := range len(v) {
+		if c := v[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// isVisibleASCII reports whether s has only 0x21-0x7E, the characters an
+// Mcp-Session-Id may use (MCP 2025-11-25 "Session Management").
+func isVisibleASCII(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
