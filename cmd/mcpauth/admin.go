@@ -62,7 +62,13 @@ func dataFlag(fsUsage, name string, stderr io.Writer, getenv func(string) string
 	if def == "" {
 		def = "./mcpauth-data"
 	}
-	return &flagSetWithData{FlagSet: fs, data: fs.String("data", def, "data directory (env MCPAUTH_DATA)")}
+	return &flagSetWithData{FlagSet: fs, data: fs.String("data", def, "data directory (env MCPAUTH_DATA)"),
+		store: fs.String("store", getenv("MCPAUTH_STORE"), "a postgres:// URL; empty means SQLite in --data (env MCPAUTH_STORE)")}
+}
+
+// open opens the store the flags name.
+func (f *flagSetWithData) open(ctx context.Context) (store.Store, error) {
+	return openStore(ctx, *f.store, *f.data)
 }
 
 func runUsers(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -85,7 +91,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	if len(pos) != n {
 		return usageError("users %s takes %d argument(s), got %d", sub, n, len(pos))
 	}
-	db, err := openStore(ctx, *f.data)
+	db, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,7 +147,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 
 type flagSetWithData struct {
 	*flag.FlagSet
-	data *string
+	data, store *string
 }
 
 func runClients(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -172,7 +178,7 @@ func runClients(ctx context.Context, args []string, getenv func(string) string, 
 			return usageError("%q: %v", pos[0], err)
 		}
 	}
-	db, err := openStore(ctx, *f.data)
+	db, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -257,7 +263,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if len(pos) != 0 {
 		return usageError("keys %s takes no arguments", sub)
 	}
-	db, err := openStore(ctx, *f.data)
+	db, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -300,4 +306,44 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+const migrateUsage = `Usage: mcpauth migrate [--store URL] [--data DIR]
+
+Applies the database migrations this binary knows and prints the schema
+version. serve applies them too at start (safely when several replicas start
+at once); migrate lets operators do it as an explicit step. A database whose
+schema is newer than this binary is refused.`
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := dataFlag(migrateUsage, "migrate", stderr, getenv)
+	pos, err := interleaved(f.FlagSet, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("migrate takes no arguments")
+	}
+	db, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if m, ok := db.(interface{ Migrate(context.Context) error }); ok {
+		if err := m.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	if v, ok := db.(interface {
+		SchemaVersion(context.Context) (int, error)
+	}); ok {
+		n, err := v.SchemaVersion(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "schema is at version %d\n", n)
+		return nil
+	}
+	fmt.Fprintln(stdout, "schema is up to date")
+	return nil
 }

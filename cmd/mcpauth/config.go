@@ -27,6 +27,7 @@ type Config struct {
 	Addr             string           `yaml:"addr"`
 	Issuer           string           `yaml:"issuer"`
 	Data             string           `yaml:"data"`
+	Store            string           `yaml:"store"`
 	LogFormat        string           `yaml:"log_format"`
 	DevAllowLoopback bool             `yaml:"dev_allow_loopback"`
 	DevAutoApprove   string           `yaml:"dev_auto_approve"`
@@ -106,6 +107,7 @@ type serveFlags struct {
 	issuer    *string
 	data      *string
 	config    *string
+	store     *string
 	logFormat *string
 	devLoop   *bool
 	devAuto   *string
@@ -155,6 +157,7 @@ func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
 	}
 	str(&c.Addr, "addr", "MCPAUTH_ADDR", "127.0.0.1:8080", *sf.addr)
 	str(&c.Data, "data", "MCPAUTH_DATA", "./mcpauth-data", *sf.data)
+	str(&c.Store, "store", "MCPAUTH_STORE", "", *sf.store)
 	str(&c.LogFormat, "log-format", "MCPAUTH_LOG_FORMAT", "text", *sf.logFormat)
 	str(&c.DevAutoApprove, "dev-auto-approve", "MCPAUTH_DEV_AUTO_APPROVE", "", *sf.devAuto)
 	str(&c.CIMDCAFile, "cimd-ca-file", "MCPAUTH_CIMD_CA_FILE", "", *sf.caFile)

@@ -62,6 +62,7 @@ Commands:
   users              add, list and remove local accounts
   clients            list the CIMD clients seen; block and unblock abusive ones
   keys               rotate and list signing keys
+  migrate            apply database migrations (SQLite in --data, or --store postgres://...)
   client check URL   fetch and validate a client ID metadata document as the server would
   version            print the version
 
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runClients(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, rootUsage)
 		return usageError("unknown command %q", args[0])

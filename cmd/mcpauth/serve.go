@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/authserver"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/store/postgres"
 	"github.com/mcpauth/mcpauth/internal/store/sqlite"
 	"github.com/mcpauth/mcpauth/internal/token"
 )
@@ -45,6 +48,7 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 	sf.devLoop = fs.Bool("dev-allow-loopback", false, "development only: accept and fetch CIMD client_ids on loopback hosts; needs a loopback --addr (env MCPAUTH_DEV_ALLOW_LOOPBACK)")
 	sf.devAuto = fs.String("dev-auto-approve", "", "development only, with --dev-allow-loopback: skip login and consent as USER (env MCPAUTH_DEV_AUTO_APPROVE)")
 	sf.caFile = fs.String("cimd-ca-file", "", "PEM bundle of extra CAs trusted for client metadata hosts (env MCPAUTH_CIMD_CA_FILE)")
+	sf.store = fs.String("store", "", "database: a postgres:// URL for replicas sharing one PostgreSQL; empty means SQLite in --data (env MCPAUTH_STORE)")
 	sf.dcr = fs.Bool("enable-dcr", false, "enable RFC 7591 dynamic client registration (deprecated fallback; env MCPAUTH_ENABLE_DCR)")
 	fs.Var(&sf.resources, "resource", "an MCP server this issuer protects, URL or URL=scope1,scope2 (repeatable; env MCPAUTH_RESOURCE, space-separated)")
 	return sf
@@ -64,7 +68,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
 
-	db, err := openStore(ctx, cfg.Data)
+	db, err := openStore(ctx, cfg.Store, cfg.Data)
 	if err != nil {
 		return err
 	}
@@ -197,8 +201,17 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-// openStore opens (creating with mode 0700) the data directory's database.
-func openStore(ctx context.Context, dir string) (*sqlite.DB, error) {
+// openStore opens the store: PostgreSQL when storeURL is a postgres:// or
+// postgresql:// URL (pool settings ride in it as pool_max_conns and the
+// like), else the SQLite database in the data directory (created with mode
+// 0700). Both refuse a schema newer than this binary knows.
+func openStore(ctx context.Context, storeURL, dir string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
+		return postgres.Open(ctx, storeURL, postgres.Options{})
+	case storeURL != "" && storeURL != "sqlite":
+		return nil, usageError("store %q: use a postgres:// URL, or leave it empty for SQLite in --data", redactURL(storeURL))
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", dir, err)
 	}
@@ -253,4 +266,13 @@ func newUserID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return "u_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// redactURL hides a password in a connection URL for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }
