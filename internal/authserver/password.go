@@ -18,7 +18,9 @@ const (
 	argonKeyLen  = 32
 )
 
-// HashPassword returns an Argon2id hash in PHC string format.
+// HashPassword returns an Argon2id (RFC 9106) hash of password with a
+// random salt, in PHC string format, for store.User.PasswordHash. It is
+// safe for concurrent use and deliberately slow (64 MiB, 2 passes).
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
@@ -27,7 +29,9 @@ func HashPassword(password string) string {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
-// VerifyPassword reports whether password matches hash, in constant time.
+// VerifyPassword reports whether password matches an Argon2id hash made by
+// HashPassword (the parameters are read from hash, within bounds), in
+// constant time. A malformed hash never matches.
 func VerifyPassword(hash, password string) bool {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {

@@ -20,15 +20,20 @@ import (
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
-// Resource is an MCP server this issuer protects (RFC 8707 resource).
+// Resource is an MCP server this issuer protects: a value clients may send
+// as the RFC 8707 §2 resource parameter and the audience of the access
+// tokens issued for it (RFC 9068 §3, SPEC E11, F4).
 type Resource struct {
 	URL    string   // canonical URI (oauth.CanonicalResource)
 	Scopes []string // scopes it understands; empty means any requested scope is passed through
 	Name   string   // shown on the consent page; defaults to the URL's host
 }
 
-// StaticClient is a client configured by the operator (SPEC A11: its ID must
-// not start with https://).
+// StaticClient is a client configured by the operator (RFC 6749 §2;
+// CIMD-02 §7.1 pre-registration). Its ID must not start with https:// or
+// http://, which are CIMD client IDs (SPEC A11). With a SecretHash it
+// authenticates with client_secret_basic or client_secret_post (RFC 6749
+// §2.3.1); a client that may introspect (RFC 7662 §2.1) must have one.
 type StaticClient struct {
 	ClientID     string
 	Name         string
@@ -39,7 +44,8 @@ type StaticClient struct {
 	Introspect   bool     // may call /introspect (resource servers)
 }
 
-// Lifetimes of what the server issues. Zero fields take the defaults.
+// Lifetimes of what the server issues. Zero fields take the defaults; Code
+// is capped at 10 minutes (OAuth 2.1 §4.1.2).
 type Lifetimes struct {
 	AccessToken     time.Duration // default 10 min (SPEC F9)
 	Code            time.Duration // default 5 min, at most 10 (SPEC E10)
@@ -68,11 +74,18 @@ func (l Lifetimes) withDefaults() Lifetimes {
 }
 
 // Options are the server's dependencies and settings. Store, Resolver and
-// Keys are required.
+// Keys are required; every other zero value is documented.
 type Options struct {
-	Issuer         string // https URL, or http on a loopback host (development)
-	Resources      []Resource
-	StaticClients  []StaticClient
+	// Issuer is the RFC 8414 §2 issuer identifier: https, or http on a
+	// loopback host (development), without query or fragment. Every
+	// endpoint is served under its path; the metadata is served at the
+	// path-inserted well-known URLs (RFC 8414 §3.1, SPEC G1).
+	Issuer string
+	// Resources are the MCP servers tokens may be issued for. Empty means
+	// any https resource a client names is accepted (decision 5).
+	Resources     []Resource
+	StaticClients []StaticClient
+	// EnableDCR serves RFC 7591 registration at /register (SPEC I1).
 	EnableDCR      bool
 	DevAutoApprove string // user name: skip login and consent (development only)
 	Lifetimes      Lifetimes
@@ -84,11 +97,13 @@ type Options struct {
 	// LogoFetch fetches client logos (SPEC C13); give it MaxBodyBytes 64 KiB.
 	// nil means a default safehttp client with that cap.
 	LogoFetch *safehttp.Client
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Logger    *slog.Logger     // nil discards logs
+	Now       func() time.Time // nil means time.Now
 }
 
-// Server is the authorization server. Create it with New.
+// Server is the authorization server, an http.Handler; routes.go lists its
+// endpoints. Create it with New. It is safe for concurrent use, and keeps no
+// state another replica needs: several Servers may share one store.
 type Server struct {
 	issuer    string
 	base      string // the issuer's path without a trailing slash: every route is under it
@@ -115,7 +130,8 @@ type Server struct {
 	dcr dcrLimits // registration budgets (SPEC I5); a field so tests can lower them
 }
 
-// New validates opts and returns a Server.
+// New validates opts and returns a Server, or an error naming the option
+// to fix.
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil || opts.Resolver == nil || opts.Keys == nil {
 		return nil, errors.New("authserver: Store, Resolver and Keys are required")
