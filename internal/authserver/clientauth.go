@@ -153,8 +153,8 @@ func (s *Server) verifyAssertion(ctx context.Context, c *client, parsed *jwt.JSO
 		return bad("exp is missing or in the past")
 	case verified.Expiry.Time().Sub(now) > 10*time.Minute:
 		return bad("exp is more than 10 minutes ahead")
-	case verified.IssuedAt != nil && verified.IssuedAt.Time().After(now.Add(time.Minute)):
-		return bad("iat is in the future")
+	case verified.IssuedAt == nil || verified.IssuedAt.Time().After(now.Add(time.Minute)):
+		return bad("iat is missing or in the future")
 	case verified.ID == "":
 		return bad("jti is required")
 	}
