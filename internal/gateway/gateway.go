@@ -195,9 +195,14 @@ func New(opts Options) (*Gateway, error) {
 		transport = NewTransport()
 	}
 	g.proxy = &httputil.ReverseProxy{
-		Rewrite:        g.rewrite,
-		Transport:      transport,
-		FlushInterval:  -1, // every write reaches the client at once: SSE and long-lived streams
+		Rewrite:   g.rewrite,
+		Transport: transport,
+		// FlushInterval 0: the reverse proxy flushes every write of an
+		// event stream (text/event-stream) and of a response of unknown
+		// length at once anyway (httputil.ReverseProxy.flushInterval), so
+		// streams pass through unbuffered, while a JSON answer of known
+		// length goes out in one write.
+		FlushInterval:  0,
 		BufferPool:     newBufferPool(),
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.upstreamError,
