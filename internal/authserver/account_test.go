@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
@@ -38,7 +39,7 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("RFC 7662 unknown and malformed tokens are inactive", func(t *testing.T) {
 		h := h.in(t)
-		for _, tok := range []string{"", "garbage", "mca_r_unknown", "a.b.c", tr.AccessToken + "x"} {
+		for _, tok := range []string{"", "garbage", token.RefreshPrefix + "unknown", "a.b.c", tr.AccessToken + "x"} {
 			if in := h.introspect(tok); in != (introspection{}) {
 				t.Errorf("introspect(%q) = %+v, want only active false", tok, in)
 			}
@@ -111,7 +112,7 @@ func TestRevocation(t *testing.T) {
 		})
 	}
 	t.Run("RFC 7009 unknown token is 200", func(t *testing.T) {
-		if res := revoke(h.in(t), url.Values{"token": {"mca_r_nope"}, "client_id": {id}}); res.Status != http.StatusOK {
+		if res := revoke(h.in(t), url.Values{"token": {token.RefreshPrefix + "nope"}, "client_id": {id}}); res.Status != http.StatusOK {
 			t.Errorf("revoke: %d %s", res.Status, res.Error)
 		}
 	})

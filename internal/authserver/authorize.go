@@ -299,7 +299,7 @@ func (s *Server) consentRemembered(ctx context.Context, userID string, c *client
 
 // issueCode creates the authorization code and redirects to the client (SPEC E10).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authRequest, userID string) {
-	code, hash := token.NewOpaque("mca_c_")
+	code, hash := token.NewOpaque(token.CodePrefix)
 	now := s.now()
 	err := s.store.CreateCode(r.Context(), store.Code{Hash: hash, ClientID: ar.ClientID, UserID: userID,
 		RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge, Resource: ar.Resource,

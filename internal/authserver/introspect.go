@@ -56,7 +56,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 func (s *Server) introspect(ctx context.Context, tok string) (introspection, error) {
 	inactive := introspection{Active: false}
 	now := s.now()
-	if strings.HasPrefix(tok, "mca_r_") {
+	if strings.HasPrefix(tok, token.RefreshPrefix) {
 		rt, fam, err := s.store.GetRefreshToken(ctx, token.Hash(tok))
 		if err != nil || !rt.UsedAt.IsZero() || !fam.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) || !now.Before(fam.ExpiresAt) || s.clientBlocked(fam.ClientID) {
 			return inactive, nil
@@ -106,7 +106,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	familyID := ""
-	if strings.HasPrefix(tok, "mca_r_") {
+	if strings.HasPrefix(tok, token.RefreshPrefix) {
 		if _, fam, err := s.store.GetRefreshToken(r.Context(), token.Hash(tok)); err == nil && fam.ClientID == c.ID {
 			familyID = fam.ID
 		}

@@ -151,7 +151,7 @@ func TestRegister(t *testing.T) {
 			}
 		}, true},
 		{"I2 client_secret_post", func(f url.Values) func(*http.Request) { f.Set("client_secret", conf.ClientSecret); return nil }, true},
-		{"I2 wrong secret", func(f url.Values) func(*http.Request) { f.Set("client_secret", "mca_s_wrong"); return nil }, false},
+		{"I2 wrong secret", func(f url.Values) func(*http.Request) { f.Set("client_secret", dcrSecretPrefix+"wrong"); return nil }, false},
 		{"I2 no secret", func(url.Values) func(*http.Request) { return nil }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

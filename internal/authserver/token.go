@@ -255,7 +255,7 @@ func (s *Server) mint(c *client, fam store.Family, scopes string, authTime time.
 	if !c.allowsGrant("refresh_token") {
 		return resp, nil, nil
 	}
-	raw, hash := token.NewOpaque("mca_r_")
+	raw, hash := token.NewOpaque(token.RefreshPrefix)
 	exp := now.Add(s.life.RefreshIdle)
 	if exp.After(fam.ExpiresAt) {
 		exp = fam.ExpiresAt

@@ -169,7 +169,7 @@ func TestTokenAttacks(t *testing.T) {
 		wantError(t, h.token(form, nil), http.StatusUnauthorized, oauth.ErrInvalidClient)
 	})
 	t.Run("F1 unknown code", func(t *testing.T) {
-		wantError(t, h.in(t).redeem(id, "mca_c_unknown", newPKCE()), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.in(t).redeem(id, token.CodePrefix+"unknown", newPKCE()), http.StatusBadRequest, oauth.ErrInvalidGrant)
 	})
 
 	t.Run("attack 53 refresh token replay revokes the family", func(t *testing.T) {
