@@ -59,11 +59,15 @@ Usage:
 
 Commands:
   serve              run the authorization server (zero configuration: SQLite in ./mcpauth-data)
+  proxy              protect an existing Streamable HTTP MCP server: OAuth in front, identity headers behind
   users              add, list and remove local accounts
   clients            list the CIMD clients seen; block and unblock abusive ones
   keys               rotate and list signing keys
   migrate            apply database migrations (SQLite in --data, or --store postgres://...)
   client check URL   fetch and validate a client ID metadata document as the server would
+  client serve-metadata
+                     serve a client ID metadata document on loopback for local development
+  login MCP_URL      log in to an MCP server as a client would, store the tokens, list its tools
   version            print the version
 
 Run "mcpauth <command> --help" for the flags of a command.
@@ -86,12 +90,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runClient(ctx, args[1:], getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "proxy":
+		return runProxy(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "clients":
 		return runClients(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "login":
+		return runLogin(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	default:
