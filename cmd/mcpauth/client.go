@@ -15,6 +15,7 @@ import (
 
 const clientUsage = `Usage:
   mcpauth client check URL [--json] [--dev-allow-loopback] [--cimd-ca-file FILE]
+  mcpauth client serve-metadata --file client.json [--addr 127.0.0.1:8000] [--rewrite-client-id]
 
 Tools for client authors and operators.
 
@@ -22,7 +23,10 @@ Commands:
   check URL   fetch and validate a client ID metadata document exactly as the server
               would, print the verdict, each problem with its SPEC item and fix,
               warnings, and the cache lifetime the server would apply.
-              Exit status: 0 accepted, 1 rejected, 2 usage error.`
+              Exit status: 0 accepted, 1 rejected, 2 usage error.
+  serve-metadata
+              serve a client ID metadata document on loopback for local
+              development and print its client_id URL.`
 
 func runClient(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if done, err := groupHelp(args, clientUsage, stdout, stderr); done {
@@ -31,6 +35,8 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	switch args[0] {
 	case "check":
 		return runClientCheck(ctx, args[1:], getenv, stdout, stderr)
+	case "serve-metadata":
+		return runClientServeMetadata(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, clientUsage)
 		return usageError("unknown client command %q", args[0])
