@@ -332,32 +332,34 @@ func TestResolve304WithoutCachedCopy(t *testing.T) {
 }
 
 func TestResolveCoalescesConcurrentCalls(t *testing.T) {
+	const n = 10000
 	s := newDocServer(t)
 	id := s.url("/client.json")
-	release := make(chan struct{})
+	var calls, waitingAtResponse atomic.Int64
 	s.set(func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		// Hold the response until every caller has called Resolve (or 2 s
+		// passed on a slow machine), so that they pile up on this one fetch.
+		deadline := time.Now().Add(2 * time.Second)
+		for calls.Load() < n && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		waitingAtResponse.Store(calls.Load())
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(docJSON(id)))
 	})
-	r := newTestResolver(t, s, Options{})
-	const n = 10000
+	// A generous deadline: this test is about coalescing, not timeouts.
+	r := newTestResolver(t, s, Options{Timeout: 30 * time.Second})
 	var wg sync.WaitGroup
 	var failed atomic.Int64
-	started := make(chan struct{}, n)
 	for range n {
 		wg.Go(func() {
-			started <- struct{}{}
+			calls.Add(1)
 			c, err := r.Resolve(context.Background(), id)
 			if err != nil || c.Document.ClientID != id {
 				failed.Add(1)
 			}
 		})
 	}
-	for range n {
-		<-started
-	}
-	close(release)
 	wg.Wait()
 	if f := failed.Load(); f != 0 {
 		t.Errorf("B13: %d of %d callers failed", f, n)
@@ -365,6 +367,10 @@ func TestResolveCoalescesConcurrentCalls(t *testing.T) {
 	if got := s.fetches.Load(); got != 1 {
 		t.Errorf("B13: %d concurrent cold calls caused %d fetches, want 1", n, got)
 	}
+	if w := waitingAtResponse.Load(); w < 2 {
+		t.Errorf("only %d callers were waiting when the fetch answered; the test did not exercise coalescing", w)
+	}
+	t.Logf("%d callers had called Resolve when the single fetch answered", waitingAtResponse.Load())
 }
 
 func TestResolveCallerCancelDoesNotFailOthers(t *testing.T) {
