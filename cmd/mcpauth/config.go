@@ -258,6 +258,9 @@ func (c *Config) validate() error {
 		if cl.ClientID == "" || strings.HasPrefix(cl.ClientID, "https://") || strings.HasPrefix(cl.ClientID, "http://") {
 			return fmt.Errorf("clients[%d].client_id %q: required, and must not start with https:// or http:// (those are CIMD client ids)", i, cl.ClientID)
 		}
+		if cl.Introspect && cl.Secret == "" {
+			return fmt.Errorf("clients[%d] (%s): introspect: true needs a secret, so that only this resource server can introspect", i, cl.ClientID)
+		}
 		if len(cl.RedirectURIs) == 0 && !cl.Introspect {
 			return fmt.Errorf("clients[%d] (%s): list redirect_uris, or set introspect: true for a resource server", i, cl.ClientID)
 		}

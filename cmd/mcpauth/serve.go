@@ -96,9 +96,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	logos, err := safehttp.New(safehttp.Options{MaxBodyBytes: 64 << 10, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger})
+	if err != nil {
+		return err
+	}
 	as, err := authserver.New(authserver.Options{Issuer: cfg.Issuer, Resources: cfg.authResources(),
 		StaticClients: cfg.staticClients(), EnableDCR: cfg.EnableDCR, DevAutoApprove: cfg.DevAutoApprove,
-		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, Logger: logger})
+		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger})
 	if err != nil {
 		return usageError("%v", err)
 	}
