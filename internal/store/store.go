@@ -142,6 +142,24 @@ type SigningKey struct {
 	ExpireAt   time.Time // removed from the JWKS after this
 }
 
+// CIMDEntry is a client metadata document in the cache that replicas share
+// (SPEC B13: one fetch per freshness lifetime for a cluster). Its fields are
+// exactly the exported fields of cimd.Entry: the validated body as fetched
+// and the HTTP metadata needed for RFC 9111 freshness and revalidation
+// (§4.2, §4.3). Readers re-validate Body before use.
+type CIMDEntry struct {
+	ClientID     string
+	Body         []byte
+	ETag         string
+	LastModified string
+	CacheControl string
+	Expires      string
+	FetchedAt    time.Time
+	FreshUntil   time.Time // used without a fetch until then
+	StaleUntil   time.Time // served only while the client's host is down, until then; collected after
+	Fingerprint  string
+}
+
 // Store is the persistence the authorization server needs. Implementations
 // are safe for concurrent use, also from several processes sharing one
 // database.
@@ -212,9 +230,25 @@ type Store interface {
 	// RecordJTI stores a client assertion's jti until expiresAt; ErrConflict on replay (SPEC F6).
 	RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 
+	// Shared CIMD document cache (RFC 9111 shared cache, SPEC B13).
+	GetCIMDEntry(ctx context.Context, clientID string) (CIMDEntry, error) // ErrNotFound if absent
+	// PutCIMDEntry replaces the entry for e.ClientID and ends any fetch lease on it.
+	PutCIMDEntry(ctx context.Context, e CIMDEntry) error
+	// DeleteCIMDEntry removes the entry and ends any fetch lease on it;
+	// deleting a missing entry is not an error.
+	DeleteCIMDEntry(ctx context.Context, clientID string) error
+	// LeaseCIMDFetch claims the fetch of clientID's document for holder
+	// until the given time, unless another holder's claim is unexpired at
+	// now (a holder may renew its own). It returns the holder and end of the
+	// claim in force, so that one replica fetches while the others wait for
+	// its PutCIMDEntry or DeleteCIMDEntry, which end the claim. The holder
+	// is "" when no claim is in force (it ended meanwhile).
+	LeaseCIMDFetch(ctx context.Context, clientID, holder string, now, until time.Time) (string, time.Time, error)
+
 	// DeleteExpired collects expired codes, sessions, auth requests, refresh
-	// tokens and families past their lifetime, jti records, rate counters and
-	// unused DCR clients past ExpiresAt. It returns how many rows went.
+	// tokens and families past their lifetime, jti records, rate counters,
+	// unused DCR clients past ExpiresAt, CIMD entries past StaleUntil and
+	// ended fetch leases. It returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 
 	// Ping reports whether the database answers (readiness).

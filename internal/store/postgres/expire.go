@@ -14,7 +14,8 @@ const expireChunk = 1000
 // DeleteExpired deletes what has expired at now (ExpiresAt not after now):
 // codes, sessions, pending authorization requests, refresh tokens,
 // families past their absolute lifetime, jti records, rate counters whose
-// window has ended, and DCR clients never used. Refresh tokens go by their
+// window has ended, DCR clients never used, CIMD entries past StaleUntil
+// and fetch leases past their end. Refresh tokens go by their
 // own ExpiresAt, which the caller caps at their family's; a token whose
 // family went first is no longer found. Revoked families stay until their
 // lifetime ends, so that their access tokens keep introspecting as
@@ -31,6 +32,8 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		{"jtis", "expires_at <= $1"},
 		{"rate_hits", "expires_at <= $1"},
 		{"dcr_clients", "last_used_at IS NULL AND expires_at <= $1"},
+		{"cimd_entries", "(stale_until IS NULL OR stale_until <= $1)"},
+		{"cimd_fetch_leases", "expires_at <= $1"},
 	}
 	var total int64
 	for _, e := range expiring {

@@ -14,7 +14,8 @@ const expireChunk = 1000
 // DeleteExpired deletes what has expired at now (ExpiresAt not after now):
 // codes, sessions, pending authorization requests, refresh tokens,
 // families past their absolute lifetime, jti records, rate counters whose
-// window has ended, and DCR clients never used. Refresh tokens go by their
+// window has ended, DCR clients never used, CIMD entries past StaleUntil
+// and fetch leases past their end. Refresh tokens go by their
 // own ExpiresAt, which the caller caps at their family's; a token whose
 // family went first is no longer found. Revoked families stay until their
 // lifetime ends, so that their access tokens keep introspecting as
@@ -32,6 +33,10 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 			(SELECT key, window_us, window_start FROM rate_hits WHERE expires_at <= ? LIMIT ?)`,
 		`DELETE FROM dcr_clients WHERE rowid IN
 			(SELECT rowid FROM dcr_clients WHERE last_used_at IS NULL AND expires_at <= ? LIMIT ?)`,
+		`DELETE FROM cimd_entries WHERE client_id IN
+			(SELECT client_id FROM cimd_entries WHERE stale_until IS NULL OR stale_until <= ? LIMIT ?)`,
+		`DELETE FROM cimd_fetch_leases WHERE client_id IN
+			(SELECT client_id FROM cimd_fetch_leases WHERE expires_at <= ? LIMIT ?)`,
 	}
 	var total int64
 	for _, q := range deletes {

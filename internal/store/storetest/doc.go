@@ -47,6 +47,12 @@
 //   - FindDCRClient returns the newest live registration (used at least
 //     once, or unexpired) with the metadata hash and source IP.
 //     CountDCRClients counts every stored registration.
+//   - CIMD cache: GetCIMDEntry returns an entry stale or not, until
+//     DeleteExpired collects it at StaleUntil. LeaseCIMDFetch grants one
+//     holder at a time; a claim ends at its end time (not before, at now
+//     == end it is over) or at PutCIMDEntry or DeleteCIMDEntry for the
+//     client, and its holder may renew it. Of racing claimants exactly one
+//     wins and all see the same holder.
 //   - DeleteExpired returns exactly the number of rows it deleted. Refresh
 //     tokens go by their own ExpiresAt, which callers cap at their
 //     family's; the suite's tokens never outlive their family.

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"dcr clients", testDCRClients},
 		{"signing keys", testSigningKeys},
 		{"jti", testJTI},
+		{"cimd cache", testCIMDCache},
 		{"delete expired", testDeleteExpired},
 		{"concurrency", testConcurrency},
 		{"ping", testPing},
