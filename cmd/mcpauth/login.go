@@ -220,13 +220,16 @@ func connectAndList(ctx context.Context, a *login.Authorizer, w io.Writer, tool 
 		}
 		tools = append(tools, t)
 	}
-	printLoginSummary(w, a, session.InitializeResult(), tools)
-	if tool == "" {
-		return nil
+	var res *mcp.CallToolResult
+	if tool != "" {
+		if res, err = session.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args}); err != nil {
+			return fmt.Errorf("call %q: %w", tool, err)
+		}
 	}
-	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
-	if err != nil {
-		return fmt.Errorf("call %q: %w", tool, err)
+	// Printed last, so the scopes shown include any step-up of the call.
+	printLoginSummary(w, a, session.InitializeResult(), tools)
+	if res == nil {
+		return nil
 	}
 	fmt.Fprintf(w, "\n%s:\n", tool)
 	for _, c := range res.Content {

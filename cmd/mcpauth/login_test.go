@@ -141,7 +141,7 @@ func TestLoginAgainstServe(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("login: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 			}
-			for _, want := range []string{"echo", "whoami", issuer + "\n", "(" + tt.kind + ")", "subject ", "scopes mcp:identity mcp:tools"} {
+			for _, want := range []string{"echo", "whoami", issuer + "\n", "(" + tt.kind + ")", "subject ", "scopes mcp:identity mcp:tools", "scopes      mcp:identity mcp:tools\n"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("stdout lacks %q:\n%s", want, out)
 				}

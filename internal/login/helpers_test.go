@@ -56,7 +56,7 @@ type codeGrant struct {
 	scopes                                     []string
 }
 
-func newFakeAS(t *testing.T, configure func(*fakeAS)) *fakeAS {
+func newFakeAS(t testing.TB, configure func(*fakeAS)) *fakeAS {
 	t.Helper()
 	as := &fakeAS{pkce: []string{"S256"}, dcr: true, authMethods: []string{"none"}, expiresIn: 3600,
 		codes: map[string]codeGrant{}, tokens: map[string][]string{}, refresh: map[string][]string{}}
@@ -250,7 +250,7 @@ type fakeRS struct {
 	requests int
 }
 
-func newFakeRS(t *testing.T, as *fakeAS, configure func(*fakeRS)) *fakeRS {
+func newFakeRS(t testing.TB, as *fakeAS, configure func(*fakeRS)) *fakeRS {
 	t.Helper()
 	rs := &fakeRS{as: as, prmAt: "path", inHeader: true}
 	if configure != nil {
