@@ -243,6 +243,9 @@ func (a *Authorizer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.Body != nil {
+		defer req.Body.Close() // every attempt sends a copy (http.RoundTripper: always close)
+	}
 	for attempt := 1; ; attempt++ {
 		tok, ver := a.token(ctx)
 		r := req.Clone(ctx)
