@@ -24,7 +24,11 @@
 // streams are flushed on every write, and Mcp-Session-Id and Last-Event-ID
 // travel unchanged. Each upstream session is bound to the identity that
 // created it (MCP Security Best Practices, "Session Hijacking"), so another
-// user's token cannot ride on a session ID it learned.
+// user's token cannot ride on a session ID it learned. The bindings live in
+// memory: a session ID the gateway did not see created (after a restart, or
+// on another replica) gets 404, and the client starts a new session (MCP
+// 2025-11-25 "Session Management"), so replicas in front of a stateful
+// upstream need sticky routing.
 //
 // Failures are answered, never left hanging: an unreachable upstream gets
 // 502, one that does not start answering within Options.UpstreamTimeout gets
