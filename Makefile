@@ -2,9 +2,9 @@
 GO ?= go
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: test lint unit build bench e2e e2e-bin e2e-deps screenshot
+.PHONY: test lint unit build bench e2e e2e-bin e2e-deps screenshot conformance
 
-test: lint unit e2e
+test: lint unit e2e conformance
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node_modules/*')); \
@@ -40,3 +40,8 @@ e2e: e2e-bin e2e-deps
 # Regenerates docs/consent-localhost.png with headless Chromium.
 screenshot: e2e-bin e2e-deps
 	cd e2e && E2E_MCPAUTH_BIN=$(E2E_BIN)/mcpauth E2E_MCPSERVER_BIN=$(E2E_BIN)/mcpserver npm run screenshot
+
+# The official MCP conformance suite's auth client scenarios, with mcpauth
+# login as the client under test (README, "Conformance").
+conformance: e2e-bin
+	MCPAUTH_BIN=$(E2E_BIN)/mcpauth bash e2e/conformance/run.sh
