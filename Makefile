@@ -32,7 +32,7 @@ e2e-bin:
 	$(GO) build -o $(E2E_BIN)/mcpserver ./examples/mcpserver
 
 e2e-deps:
-	@cd e2e && if [ ! -d node_modules/@modelcontextprotocol/sdk ]; then npm ci --no-audit --no-fund; fi
+	@cd e2e && if [ ! -d node_modules/@modelcontextprotocol/sdk ] || [ ! -d node_modules/@modelcontextprotocol/server-everything ]; then npm ci --no-audit --no-fund; fi
 
 e2e: e2e-bin e2e-deps
 	cd e2e && E2E_MCPAUTH_BIN=$(E2E_BIN)/mcpauth E2E_MCPSERVER_BIN=$(E2E_BIN)/mcpserver npm test
