@@ -88,7 +88,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	resolver, err := cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger})
+	resolver, err := cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger,
+		Cache: cimdCacheFor(db, logger)})
 	if err != nil {
 		return err
 	}
@@ -253,6 +254,9 @@ func ensureAdmin(ctx context.Context, db store.Store, stdout io.Writer) error {
 	}
 	pw := randomPassword()
 	if err := db.CreateUser(ctx, store.User{ID: newUserID(), Name: "admin", PasswordHash: authserver.HashPassword(pw), CreatedAt: time.Now()}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil // a replica starting at the same time on the same database created it
+		}
 		return fmt.Errorf("create admin user: %w", err)
 	}
 	fmt.Fprintf(stdout, "mcpauth: created user admin with password %s\n", pw)
