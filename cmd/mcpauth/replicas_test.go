@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -19,12 +20,16 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth/internal/store/postgres"
 	"github.com/mcpauth/mcpauth/internal/token"
@@ -563,4 +568,334 @@ func freePort(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return addr, port
+}
+
+// buildMcpauth builds this command into a temporary directory.
+func buildMcpauth(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mcpauth")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is `mcpauth serve` running as a process of its own.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer // stdout and stderr
+	done chan struct{}
+}
+
+// startProc starts bin serve with args and waits until it listens. The
+// process is killed when the test ends, if it still runs.
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, append([]string{"serve"}, args...)...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.out.String(), "listening on ") {
+		select {
+		case <-p.done:
+			t.Fatalf("mcpauth serve exited:\n%s", p.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mcpauth serve did not start:\n%s", p.out)
+		}
+	}
+	return p
+}
+
+// kill sends SIGKILL (no shutdown, no flush) and waits for the exit.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// grant is what one client holds of one authorization: the code and
+// every token it received, and the request it got no answer to when the
+// server died.
+type grant struct {
+	code, verifier string
+	codeSent       bool // the code exchange was sent
+	codeAnswered   bool // ... and answered with tokens
+	access         []string
+	refresh        string   // the latest refresh token received
+	rotated        []string // refresh tokens exchanged for a successor
+	refreshSent    string   // a refresh token sent without an answer
+}
+
+// ledger collects the grants of a load run.
+type ledger struct {
+	mu       sync.Mutex
+	grants   []*grant
+	failures []string // answers that were not what a live server gives
+	flows    atomic.Int64
+}
+
+func (l *ledger) add(g *grant) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.grants = append(l.grants, g)
+}
+
+// failed reports whether a failure was recorded.
+func (l *ledger) failed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.failures) > 0
+}
+
+func (l *ledger) fail(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failures = append(l.failures, fmt.Sprintf(format, args...))
+}
+
+// transport reports whether err is a failure to reach the server (it died).
+func transport(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+// run does complete flows (authorize, code exchange, two refreshes) at
+// base until the server stops answering or stop is closed.
+func (l *ledger) run(oc *oauthClient, base string, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		loc, verifier, err := oc.authorize(base)
+		if err != nil {
+			if !transport(err) {
+				l.fail("authorize: %v", err)
+			}
+			return
+		}
+		code, err := codeFrom(loc)
+		if err != nil {
+			l.fail("authorize: %v", err)
+			return
+		}
+		g := &grant{code: code, verifier: verifier, codeSent: true}
+		l.add(g)
+		status, ts, err := oc.exchange(base, code, verifier)
+		switch {
+		case transport(err):
+			return
+		case err != nil || status != http.StatusOK:
+			l.fail("code exchange: %d %s %v", status, ts.Error, err)
+			return
+		}
+		g.codeAnswered, g.access, g.refresh = true, []string{ts.AccessToken}, ts.RefreshToken
+		for range 2 {
+			g.refreshSent = g.refresh
+			status, ts, err = oc.refresh(base, g.refresh)
+			switch {
+			case transport(err):
+				return
+			case err != nil || status != http.StatusOK:
+				l.fail("refresh: %d %s %v", status, ts.Error, err)
+				return
+			}
+			g.refreshSent, g.rotated, g.refresh = "", append(g.rotated, g.refresh), ts.RefreshToken
+			g.access = append(g.access, ts.AccessToken)
+		}
+		l.flows.Add(1)
+	}
+}
+
+// crashCounts is what TestCrashSafety reports.
+type crashCounts struct {
+	flows, grants, accessActive, refreshActive, rotatedInactive     int
+	refreshed, revokedByReplay, codeReplaysRefused                  int
+	inFlightCodeRedeemedAfter, inFlightCodeRedeemedBefore, inFlight int
+}
+
+// TestCrashSafety: a server process killed with SIGKILL in the middle of
+// a load of complete flows loses nothing a client received. After a
+// restart on the same store every access and refresh token the clients
+// hold is active (or revoked by a rule: a refresh whose answer was lost,
+// retried, is a replay, SPEC F8), no code is redeemed twice (F2), and no
+// refresh family has two live tokens.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	bin := buildMcpauth(t)
+	docs := newDocServer(t)
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) ([]string, func(query string) (int, error))
+	}{
+		{"SQLite", func(t *testing.T) ([]string, func(string) (int, error)) {
+			dir := t.TempDir()
+			return []string{"--data", dir}, func(q string) (int, error) {
+				db, err := sql.Open("sqlite", filepath.Join(dir, "mcpauth.db"))
+				if err != nil {
+					return 0, err
+				}
+				defer db.Close()
+				var n int
+				return n, db.QueryRowContext(t.Context(), q).Scan(&n)
+			}
+		}},
+		{"PostgreSQL", func(t *testing.T) ([]string, func(string) (int, error)) {
+			dsn := postgresURL(t)
+			return []string{"--store", dsn, "--data", filepath.Join(t.TempDir(), "unused")}, func(q string) (int, error) {
+				conn, err := pgx.Connect(t.Context(), dsn)
+				if err != nil {
+					return 0, err
+				}
+				defer conn.Close(t.Context())
+				var n int
+				return n, conn.QueryRow(t.Context(), q).Scan(&n)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storeArgs, count := tc.store(t)
+			addr, port := freePort(t)
+			args := append(serveArgs(t, "http://localhost:"+port, docs), "--addr", addr, "--dev-auto-approve", "admin")
+			args = append(args, storeArgs...)
+			p := startProc(t, bin, args...)
+			base := "http://" + addr
+			oc := newOAuthClient(t, docs.client("crash-"+strings.ToLower(tc.name)))
+
+			// Load, and SIGKILL once 40 flows are complete.
+			var l ledger
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() { l.run(oc, base, stop) })
+			}
+			deadline := time.Now().Add(2 * time.Minute)
+			for l.flows.Load() < 40 && time.Now().Before(deadline) && !l.failed() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(time.Duration(time.Now().UnixNano()%7) * time.Millisecond) // land anywhere in a flow
+			p.kill()
+			close(stop)
+			wg.Wait()
+			for _, f := range l.failures {
+				t.Errorf("before the kill: %s", f)
+			}
+			if l.flows.Load() < 40 {
+				t.Fatalf("only %d flows completed before the deadline", l.flows.Load())
+			}
+
+			startProc(t, bin, args...)
+			c := crashCounts{flows: int(l.flows.Load()), grants: len(l.grants)}
+			mustActive := func(tok, what string, want bool) {
+				t.Helper()
+				ok, err := oc.active(base, tok)
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if ok != want {
+					t.Errorf("%s: active %v after the restart, want %v", what, ok, want)
+				}
+			}
+			// 1. Before any retry, everything the clients received works.
+			rtLive := map[*grant]bool{}
+			for i, g := range l.grants {
+				for j, at := range g.access {
+					mustActive(at, fmt.Sprintf("grant %d access token %d", i, j), true)
+					c.accessActive++
+				}
+				for j, rt := range g.rotated {
+					mustActive(rt, fmt.Sprintf("grant %d rotated refresh token %d", i, j), false)
+					c.rotatedInactive++
+				}
+				if g.refresh == "" {
+					continue
+				}
+				ok, err := oc.active(base, g.refresh)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rtLive[g] = ok
+				switch {
+				case ok:
+					c.refreshActive++
+				case g.refreshSent == "":
+					t.Errorf("grant %d: its latest refresh token, never sent, is inactive after the restart", i)
+				}
+			}
+			// 2. Every latest refresh token refreshes, except one whose
+			// rotation committed while its answer was lost: presenting it
+			// again is a replay, which revokes the family (SPEC F8).
+			for i, g := range l.grants {
+				if g.refresh == "" {
+					continue
+				}
+				status, ts, err := oc.refresh(base, g.refresh)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case rtLive[g] && status == http.StatusOK:
+					c.refreshed++
+					mustActive(ts.AccessToken, fmt.Sprintf("grant %d access token after the restart", i), true)
+				case !rtLive[g] && status == http.StatusBadRequest && ts.Error == "invalid_grant":
+					c.revokedByReplay++
+					mustActive(g.access[0], fmt.Sprintf("grant %d access token after the replay", i), false)
+				default:
+					t.Errorf("grant %d: refresh after the restart: %d %q (refresh token active before: %v)", i, status, ts.Error, rtLive[g])
+				}
+			}
+			// 3. No code is redeemed twice; a code whose exchange got no
+			// answer is redeemed now only if the first try did not commit.
+			for i, g := range l.grants {
+				status, ts, err := oc.exchange(base, g.code, g.verifier)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case g.codeAnswered && status == http.StatusBadRequest && ts.Error == "invalid_grant":
+					c.codeReplaysRefused++
+				case g.codeAnswered:
+					t.Errorf("grant %d: a code already exchanged was exchanged again after the restart: %d", i, status)
+				case status == http.StatusOK:
+					c.inFlight++
+					c.inFlightCodeRedeemedAfter++
+				case status == http.StatusBadRequest && ts.Error == "invalid_grant":
+					c.inFlight++
+					c.inFlightCodeRedeemedBefore++
+				default:
+					t.Errorf("grant %d: exchange of a code sent before the kill: %d %q", i, status, ts.Error)
+				}
+			}
+			// 4. No refresh family forks; each redeemed code made one family.
+			for _, q := range []struct{ what, query string }{
+				{"families with two live refresh tokens",
+					"SELECT count(*) FROM (SELECT family_id FROM refresh_tokens WHERE used_at IS NULL GROUP BY family_id HAVING count(*) > 1) f"},
+				{"redeemed codes without exactly one family",
+					"SELECT abs((SELECT count(*) FROM codes WHERE used_at IS NOT NULL) - (SELECT count(*) FROM families))"},
+			} {
+				n, err := count(q.query)
+				if err != nil {
+					t.Fatalf("%s: %v", q.what, err)
+				}
+				if n != 0 {
+					t.Errorf("%s: %d", q.what, n)
+				}
+			}
+			t.Logf("%s: killed after %d complete flows (%d grants); after the restart %d access tokens active, %d latest refresh tokens active, "+
+				"%d rotated-out refresh tokens inactive; %d refreshes succeeded, %d families revoked by a replayed refresh whose answer was lost; "+
+				"%d code replays refused; %d codes in flight at the kill: %d redeemed after the restart, %d had been redeemed before",
+				tc.name, c.flows, c.grants, c.accessActive, c.refreshActive, c.rotatedInactive, c.refreshed, c.revokedByReplay,
+				c.codeReplaysRefused, c.inFlight, c.inFlightCodeRedeemedAfter, c.inFlightCodeRedeemedBefore)
+		})
+	}
 }
