@@ -28,6 +28,11 @@ const (
 	// cimdSkipMemo bounds the clients remembered as "fetch failed
 	// elsewhere" (see storeCache.skip).
 	cimdSkipMemo = 1024
+	// cimdLocalTTL is how long a replica answers from its own copy of a
+	// fresh entry without reading the store; never past FreshUntil.
+	cimdLocalTTL = 10 * time.Second
+	// cimdLocalMax bounds the copies held (documents are at most 5 KiB).
+	cimdLocalMax = 4096
 )
 
 // cimdStore is the part of store.Store that storeCache needs.
@@ -52,6 +57,13 @@ type cimdStore interface {
 // turn. Policy is not the cache's business: the resolver checks it on
 // every Resolve, so a block applies at once on every replica.
 //
+// A fresh entry read from the store is kept in process memory for at most
+// cimdLocalTTL and never past its FreshUntil, which saves the two store
+// reads of every Resolve. Nothing is lost by it: the store's copy of a
+// fresh entry changes only when some replica finds it stale, which this
+// one then also does; a block still applies at once, because the resolver
+// checks the policy on every call.
+//
 // Entries handed out are fresh copies holding the exported fields only;
 // the resolver re-validates their Body. It is safe for concurrent use.
 type storeCache struct {
@@ -61,8 +73,15 @@ type storeCache struct {
 	log    *slog.Logger
 	group  singleflight.Group // concurrent Gets for one client share one look-up
 
-	mu   sync.Mutex
-	skip map[string]time.Time // client -> until when not to wait: another replica's fetch just failed
+	mu    sync.Mutex
+	skip  map[string]time.Time  // client -> until when not to wait: another replica's fetch just failed
+	local map[string]localEntry // client -> this replica's copy of a fresh entry
+}
+
+// localEntry is a fresh entry held in process memory until until.
+type localEntry struct {
+	e     store.CIMDEntry
+	until time.Time
 }
 
 var _ cimd.Cache = (*storeCache)(nil)
@@ -78,7 +97,8 @@ func newStoreCache(db cimdStore, now func() time.Time, log *slog.Logger) *storeC
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &storeCache{db: db, holder: "mcpauth-" + hex.EncodeToString(b), now: now, log: log, skip: map[string]time.Time{}}
+	return &storeCache{db: db, holder: "mcpauth-" + hex.EncodeToString(b), now: now, log: log,
+		skip: map[string]time.Time{}, local: map[string]localEntry{}}
 }
 
 // lookup is the outcome of one shared look-up.
@@ -91,11 +111,18 @@ type lookup struct {
 // (cimd.ErrCacheMiss) when the caller is to fetch, after waiting for a
 // fetch another replica is making.
 func (c *storeCache) Get(ctx context.Context, clientID string) (*cimd.Entry, error) {
+	if e, ok := c.recall(clientID); ok {
+		return toEntry(e), nil
+	}
 	ch := c.group.DoChan(clientID, func() (any, error) {
 		// The look-up outlives one caller giving up, like the resolver's fetch.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*cimdLease)
 		defer cancel()
-		return c.lookup(lctx, clientID)
+		l, err := c.lookup(lctx, clientID)
+		if err == nil && l.found {
+			c.remember(l.e)
+		}
+		return l, err
 	})
 	select {
 	case <-ctx.Done():
@@ -209,19 +236,59 @@ func (c *storeCache) skipFor(clientID string, until time.Time) {
 	c.skip[clientID] = until
 }
 
+// recall returns this replica's copy of a fresh entry for clientID.
+func (c *storeCache) recall(clientID string) (store.CIMDEntry, bool) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.local[clientID]
+	if !ok || !now.Before(l.until) || !now.Before(l.e.FreshUntil) {
+		return store.CIMDEntry{}, false
+	}
+	return l.e, true
+}
+
+// remember keeps a copy of e if it is fresh.
+func (c *storeCache) remember(e store.CIMDEntry) {
+	now := c.now()
+	if !now.Before(e.FreshUntil) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.local) >= cimdLocalMax {
+		clear(c.local)
+	}
+	c.local[e.ClientID] = localEntry{e: e, until: now.Add(cimdLocalTTL)}
+}
+
+// forget drops this replica's copy of clientID's entry.
+func (c *storeCache) forget(clientID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.local, clientID)
+}
+
 // Put implements cimd.Cache. It also ends this replica's fetch lease.
 func (c *storeCache) Put(ctx context.Context, e *cimd.Entry) error {
 	if len(e.Body) == 0 {
 		return fmt.Errorf("cimd cache put %q: the entry has no body, which a shared cache needs", e.ClientID)
 	}
-	return c.db.PutCIMDEntry(ctx, store.CIMDEntry{ClientID: e.ClientID, Body: e.Body, ETag: e.ETag,
+	se := store.CIMDEntry{ClientID: e.ClientID, Body: e.Body, ETag: e.ETag,
 		LastModified: e.LastModified, CacheControl: e.CacheControl, Expires: e.Expires,
-		FetchedAt: e.FetchedAt, FreshUntil: e.FreshUntil, StaleUntil: e.StaleUntil, Fingerprint: e.Fingerprint})
+		FetchedAt: e.FetchedAt, FreshUntil: e.FreshUntil, StaleUntil: e.StaleUntil, Fingerprint: e.Fingerprint}
+	c.forget(e.ClientID)
+	if err := c.db.PutCIMDEntry(ctx, se); err != nil {
+		return err
+	}
+	c.remember(se)
+	return nil
 }
 
 // Delete implements cimd.Cache. It also ends any fetch lease, so that
 // waiting replicas stop waiting.
 func (c *storeCache) Delete(ctx context.Context, clientID string) error {
+	c.forget(clientID)
 	return c.db.DeleteCIMDEntry(ctx, clientID)
 }
 

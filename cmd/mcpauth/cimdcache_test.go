@@ -264,6 +264,74 @@ func TestStoreCache(t *testing.T) {
 	})
 }
 
+// countingStore counts the store reads of a storeCache.
+type countingStore struct {
+	cimdStore
+	reads atomic.Int64
+}
+
+func (s *countingStore) GetCIMDEntry(ctx context.Context, clientID string) (store.CIMDEntry, error) {
+	s.reads.Add(1)
+	return s.cimdStore.GetCIMDEntry(ctx, clientID)
+}
+
+func TestStoreCacheLocalCopy(t *testing.T) {
+	const id = "https://client.example/cimd.json"
+	var mu sync.Mutex
+	clock := time.Now().UTC().Truncate(time.Microsecond)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+	db := &countingStore{cimdStore: openSQLite(t)}
+	other := newStoreCache(db, now, nil) // another replica
+	c := newStoreCache(db, now, nil)
+	get := func(what string, wantReads int64, wantETag string) {
+		t.Helper()
+		before := db.reads.Load()
+		e, err := c.Get(t.Context(), id)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := db.reads.Load() - before; got != wantReads || e.ETag != wantETag {
+			t.Errorf("%s: %d store reads, ETag %s; want %d, %s", what, got, e.ETag, wantReads, wantETag)
+		}
+	}
+	put := func(cache *storeCache, etag string, fresh time.Duration) {
+		t.Helper()
+		e := toEntry(storedEntry(id, now(), fresh, time.Hour))
+		e.ETag = etag
+		if err := cache.Put(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("B13 a fresh entry is answered from memory", func(t *testing.T) {
+		put(other, `"v1"`, time.Minute)
+		get("first Get", 1, `"v1"`)
+		get("second Get", 0, `"v1"`)
+	})
+	t.Run("B13 the copy is read again after cimdLocalTTL", func(t *testing.T) {
+		advance(cimdLocalTTL)
+		get("Get after the local lifetime", 1, `"v1"`)
+	})
+	t.Run("D3 the copy never outlives FreshUntil", func(t *testing.T) {
+		advance(time.Minute - cimdLocalTTL) // at FreshUntil: stale, revalidated by another replica
+		put(other, `"v2"`, cimdLocalTTL/2)
+		get("Get at FreshUntil", 1, `"v2"`)
+		advance(cimdLocalTTL / 2)
+		put(other, `"v3"`, time.Minute)
+		get("Get at the next FreshUntil, inside the local lifetime", 1, `"v3"`)
+	})
+	t.Run("B13 Put and Delete replace this replica's copy", func(t *testing.T) {
+		put(c, `"v4"`, time.Minute)
+		get("Get after Put", 0, `"v4"`)
+		if err := c.Delete(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(t.Context(), id); !errors.Is(err, cimd.ErrCacheMiss) {
+			t.Errorf("Get after Delete: %v, want a miss", err)
+		}
+	})
+}
+
 func TestCIMDCacheFor(t *testing.T) {
 	t.Run("B13 SQLite keeps parsed documents in process", func(t *testing.T) {
 		if c := cimdCacheFor(openSQLite(t), nil); c != nil {
