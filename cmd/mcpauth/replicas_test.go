@@ -899,3 +899,134 @@ func TestCrashSafety(t *testing.T) {
 		})
 	}
 }
+
+// pgProxy forwards loopback TCP connections to PostgreSQL until cut, so
+// that a test can take the database away from a replica without stopping
+// the server other tests use.
+type pgProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newPGProxy(t *testing.T, target string) *pgProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pgProxy{ln: ln, target: target}
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.forward(c)
+		}
+	}()
+	return p
+}
+
+func (p *pgProxy) forward(c net.Conn) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.mu.Unlock()
+	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, c, up)
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(up, c); up.Close() }()
+	_, _ = io.Copy(c, up)
+	c.Close()
+}
+
+// cut closes every connection and refuses new ones until restore.
+func (p *pgProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *pgProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+// TestReplicaWithoutDatabase: while PostgreSQL is unreachable a replica
+// stays alive but not ready, refuses requests with a server error and
+// writes nothing half; when the database is back it serves again, and a
+// refresh token presented during the outage still works.
+func TestReplicaWithoutDatabase(t *testing.T) {
+	t.Parallel()
+	docs := newDocServer(t)
+	dsn := postgresURL(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newPGProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	cl := startCluster(t, 1, docs, u.String(), "--dev-auto-approve", "admin")
+	base := cl.bases[0]
+	oc := newOAuthClient(t, docs.client("outage"))
+	ts, err := oc.autoFlow(base, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Fatalf("readyz before the outage: %d %s", code, body)
+	}
+
+	proxy.cut()
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz without the database: %d %s, want 503", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("healthz without the database: %d, want 200 (the process is alive)", code)
+	}
+	status, failed, err := oc.refresh(base, ts.RefreshToken)
+	if err != nil || status < 500 || failed.Error == "" || failed.AccessToken != "" {
+		t.Errorf("refresh without the database: %d %+v %v, want a 5xx OAuth error", status, failed, err)
+	}
+	t.Logf("without the database: readyz 503, healthz 200, token endpoint %d %s", status, failed.Error)
+
+	proxy.restore()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, _ := get(t, base+"/readyz")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz did not recover after the database came back: %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	status, next, err := oc.refresh(base, ts.RefreshToken)
+	if err != nil || status != http.StatusOK || next.RefreshToken == "" {
+		t.Fatalf("the refresh token presented during the outage must still work after it: %d %+v %v", status, next, err)
+	}
+	if ok, err := oc.active(base, next.AccessToken); err != nil || !ok {
+		t.Errorf("token issued after the outage: active %v, %v", ok, err)
+	}
+}
