@@ -68,7 +68,7 @@ type docServer struct {
 	fetches map[string]int
 }
 
-func newDocServer(t *testing.T) *docServer {
+func newDocServer(t testing.TB) *docServer {
 	t.Helper()
 	d := &docServer{fetches: map[string]int{}}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
