@@ -45,6 +45,12 @@ func oauthParams() []string {
 
 // handleAuthorize is the authorization endpoint (SPEC E1-E13).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// The GET pattern also matches HEAD; a HEAD must never issue a code.
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The authorization request could not be parsed."))
 		return

@@ -297,6 +297,21 @@ func TestPages(t *testing.T) {
 		wantErrorPage(t, resp, http.StatusBadRequest)
 		wantPageHeaders(t, resp)
 	})
+	t.Run("HEAD /authorize issues nothing", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodHead, h.srv.URL+"/authorize?"+authParams(id, newPKCE()).Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Location") != "" {
+			t.Errorf("HEAD /authorize: %d, Location %q; want 405 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
 	t.Run("E7 account page", func(t *testing.T) {
 		resp := b.in(t).get("/account")
 		if resp.status != http.StatusOK {

@@ -238,7 +238,7 @@ func validBasePath(p string) bool {
 }
 
 func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "127.0.0.1" || h == "::1" || strings.HasPrefix(h, "127.")
 }
 
 // randomID returns n random bytes, base64url encoded.
