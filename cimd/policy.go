@@ -111,24 +111,9 @@ func ParseRule(rule string) (RuleKind, string, error) {
 	}
 }
 
-// validHostname accepts LDH labels separated by dots (no ports, no wildcards).
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validHostname accepts LDH labels separated by dots (no ports, no
+// wildcards): the client_id host rules of checkHostName.
+func validHostname(h string) bool { return checkHostName(h) == nil }
 
 // match reports the first rule in rs that matches id, or "".
 func (rs ruleSet) match(id ClientID) string {
