@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mcpauth/mcpauth/internal/store"
 )
 
 // Schema version errors, for errors.Is.
@@ -34,11 +33,8 @@ var migrationFiles embed.FS
 const migrationLockClass = 0x6d637061
 
 // migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// migration is a numbered schema migration (store.ReadMigrations reads them).
+type migration = store.Migration
 
 // migrations returns the embedded migrations in order.
 func migrations() ([]migration, error) {
@@ -49,36 +45,8 @@ func migrations() ([]migration, error) {
 	return readMigrations(sub)
 }
 
-// readMigrations reads the migrations in the top directory of fsys, named
-// NNNN_name.sql and numbered 1, 2, 3, ... without gaps.
-func readMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries { // sorted by name
-		name := e.Name()
-		digits, label, _ := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
-		v, err := strconv.Atoi(digits)
-		if e.IsDir() || path.Ext(name) != ".sql" || len(digits) != 4 || strings.Trim(digits, "0123456789") != "" ||
-			err != nil || label == "" {
-			return nil, fmt.Errorf("migration %q: name must be NNNN_name.sql", name)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %q: want version %d", name, len(ms)+1)
-		}
-		text, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(text)})
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	return ms, nil
-}
+// readMigrations reads the migration files of fsys (store.ReadMigrations).
+func readMigrations(fsys fs.FS) ([]migration, error) { return store.ReadMigrations(fsys) }
 
 // Migrate applies the embedded migrations the schema lacks, in one
 // transaction, and records each in schema_migrations. It holds an
@@ -133,11 +101,11 @@ func (db *DB) migrate(ctx context.Context, ms []migration) error {
 			return err
 		}
 		for _, m := range ms[current:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
-				return fmt.Errorf("record %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
+				return fmt.Errorf("record %s: %w", m.Name, err)
 			}
 		}
 		return nil

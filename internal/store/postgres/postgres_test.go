@@ -594,8 +594,8 @@ func TestReadMigrations(t *testing.T) {
 			t.Fatalf("migrations: %v", err)
 		}
 		for i, m := range ms {
-			if m.version != i+1 || m.sql == "" {
-				t.Errorf("migration %d is %s, version %d", i, m.name, m.version)
+			if m.Version != i+1 || m.SQL == "" {
+				t.Errorf("migration %d is %s, version %d", i, m.Name, m.Version)
 			}
 		}
 	})
@@ -629,7 +629,7 @@ func TestReadMigrations(t *testing.T) {
 			}
 			var got []int
 			for _, m := range ms {
-				got = append(got, m.version)
+				got = append(got, m.Version)
 			}
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("versions (-want +got):\n%s", d)

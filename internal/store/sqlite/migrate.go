@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/store"
 )
 
 // ErrSchemaTooNew is returned by Open and Migrate for a database whose
@@ -20,11 +19,8 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this mcpauth")
 var migrationFiles embed.FS
 
 // migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+// migration is a numbered schema migration (store.ReadMigrations reads them).
+type migration = store.Migration
 
 // migrations returns the embedded migrations in order.
 func migrations() ([]migration, error) {
@@ -35,36 +31,8 @@ func migrations() ([]migration, error) {
 	return parseMigrations(sub)
 }
 
-// parseMigrations reads the migrations in the top directory of fsys. Their
-// file names are NNNN_name.sql, numbered 1, 2, 3, ... without gaps.
-func parseMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries { // sorted by name
-		name := e.Name()
-		num, rest, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 || strings.Trim(num, "0123456789") != "" ||
-			rest == ".sql" || path.Ext(name) != ".sql" || e.IsDir() {
-			return nil, fmt.Errorf("migration %q: name must be NNNN_name.sql", name)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %q: want version %d", name, len(ms)+1)
-		}
-		text, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(text)})
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	return ms, nil
-}
+// parseMigrations reads the migration files of fsys (store.ReadMigrations).
+func parseMigrations(fsys fs.FS) ([]migration, error) { return store.ReadMigrations(fsys) }
 
 // Migrate applies the embedded migrations the database lacks, all in one
 // transaction, and records each in schema_version. It is idempotent; Open
@@ -104,12 +72,12 @@ func apply(t *wtx, ms []migration) error {
 			ErrSchemaTooNew, current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		if err := t.script(m.sql); err != nil {
-			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		if err := t.script(m.SQL); err != nil {
+			return fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
 		if _, err := t.exec("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-			m.version, time.Now().UnixMicro()); err != nil {
-			return fmt.Errorf("migrate: record %s: %w", m.name, err)
+			m.Version, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -154,7 +154,7 @@ func TestMigrate(t *testing.T) {
 	}
 	var all []int
 	for _, m := range ms {
-		all = append(all, m.version)
+		all = append(all, m.Version)
 	}
 
 	t.Run("idempotent, data kept across reopen", func(t *testing.T) {
@@ -249,7 +249,7 @@ func TestParseMigrations(t *testing.T) {
 			}
 			var got []int
 			for _, m := range ms {
-				got = append(got, m.version)
+				got = append(got, m.Version)
 			}
 			if !slices.Equal(got, tt.versions) {
 				t.Errorf("versions = %v, want %v", got, tt.versions)
@@ -271,8 +271,8 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(ms)
-	bad := append(ms, migration{version: n + 1, name: "x_ok.sql", sql: "CREATE TABLE x (a INTEGER)"},
-		migration{version: n + 2, name: "y_bad.sql", sql: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
+	bad := append(ms, migration{Version: n + 1, Name: "x_ok.sql", SQL: "CREATE TABLE x (a INTEGER)"},
+		migration{Version: n + 2, Name: "y_bad.sql", SQL: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
 	if err := db.w.do(ctx, func(tx *wtx) error { return apply(tx, bad) }); err == nil {
 		t.Fatalf("applying a failing migration succeeded")
 	}
