@@ -1005,8 +1005,8 @@ func TestReplicaWithoutDatabase(t *testing.T) {
 		t.Errorf("healthz without the database: %d, want 200 (the process is alive)", code)
 	}
 	status, failed, err := oc.refresh(base, ts.RefreshToken)
-	if err != nil || status < 500 || failed.Error == "" || failed.AccessToken != "" {
-		t.Errorf("refresh without the database: %d %+v %v, want a 5xx OAuth error", status, failed, err)
+	if err != nil || status != http.StatusServiceUnavailable || failed.Error != "temporarily_unavailable" || failed.AccessToken != "" {
+		t.Errorf("refresh without the database: %d %+v %v, want 503 temporarily_unavailable", status, failed, err)
 	}
 	t.Logf("without the database: readyz 503, healthz 200, token endpoint %d %s", status, failed.Error)
 

@@ -1,11 +1,15 @@
 package authserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 
 	"github.com/mcpauth/mcpauth/oauth"
 )
@@ -35,6 +39,9 @@ func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, st
 	}
 	if _, _, ok := r.BasicAuth(); ok && status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mcpauth"`)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -71,8 +78,22 @@ func (s *Server) asOAuth(r *http.Request, err error) *oauth.Error {
 	if errors.As(err, &oe) {
 		return oe
 	}
+	if unavailable(err) {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "storage unavailable", slog.String("request_id", requestID(r)), slog.Any("err", err))
+		return &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Description: "The server cannot reach its database right now; retry shortly (request id " + requestID(r) + ")."}
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("request_id", requestID(r)), slog.Any("err", err))
 	return &oauth.Error{Code: oauth.ErrServerError, Description: "The server hit an internal error (request id " + requestID(r) + ")."}
+}
+
+// unavailable reports errors that mean the database could not be reached or
+// did not answer in time (connection refused or reset, a timeout): the
+// request wrote nothing and may be retried, so it gets 503
+// temporarily_unavailable rather than 500.
+func unavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // appendQuery adds q to u, keeping any query u already has.
