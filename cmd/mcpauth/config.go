@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,19 +25,21 @@ import (
 // environment variables and the optional YAML file, in that order of
 // precedence. It is validated once, at start (CONVENTIONS 13).
 type Config struct {
-	Addr             string           `yaml:"addr"`
-	Issuer           string           `yaml:"issuer"`
-	Data             string           `yaml:"data"`
-	Store            string           `yaml:"store"`
-	LogFormat        string           `yaml:"log_format"`
-	DevAllowLoopback bool             `yaml:"dev_allow_loopback"`
-	DevAutoApprove   string           `yaml:"dev_auto_approve"`
-	CIMDCAFile       string           `yaml:"cimd_ca_file"`
-	EnableDCR        bool             `yaml:"enable_dcr"`
-	Resources        []ResourceConfig `yaml:"resources"`
-	Trust            TrustConfig      `yaml:"trust"`
-	Clients          []ClientConfig   `yaml:"clients"`
-	Lifetimes        LifetimesConfig  `yaml:"lifetimes"`
+	Addr                  string           `yaml:"addr"`
+	Issuer                string           `yaml:"issuer"`
+	Data                  string           `yaml:"data"`
+	Store                 string           `yaml:"store"`
+	StoreMaxConns         int              `yaml:"store_max_conns"`
+	StoreStatementTimeout time.Duration    `yaml:"-"`
+	LogFormat             string           `yaml:"log_format"`
+	DevAllowLoopback      bool             `yaml:"dev_allow_loopback"`
+	DevAutoApprove        string           `yaml:"dev_auto_approve"`
+	CIMDCAFile            string           `yaml:"cimd_ca_file"`
+	EnableDCR             bool             `yaml:"enable_dcr"`
+	Resources             []ResourceConfig `yaml:"resources"`
+	Trust                 TrustConfig      `yaml:"trust"`
+	Clients               []ClientConfig   `yaml:"clients"`
+	Lifetimes             LifetimesConfig  `yaml:"lifetimes"`
 }
 
 // ResourceConfig is one protected MCP server.
@@ -102,18 +105,20 @@ func loadConfigFile(path string) (Config, error) {
 
 // serveFlags registers the serve flags with their environment fallbacks.
 type serveFlags struct {
-	fs        *flag.FlagSet
-	addr      *string
-	issuer    *string
-	data      *string
-	config    *string
-	store     *string
-	logFormat *string
-	devLoop   *bool
-	devAuto   *string
-	caFile    *string
-	dcr       *bool
-	resources stringList
+	fs            *flag.FlagSet
+	addr          *string
+	issuer        *string
+	data          *string
+	config        *string
+	store         *string
+	storeMaxConns *int
+	storeTimeout  *time.Duration
+	logFormat     *string
+	devLoop       *bool
+	devAuto       *string
+	caFile        *string
+	dcr           *bool
+	resources     stringList
 }
 
 type stringList []string
@@ -158,6 +163,32 @@ func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
 	str(&c.Addr, "addr", "MCPAUTH_ADDR", "127.0.0.1:8080", *sf.addr)
 	str(&c.Data, "data", "MCPAUTH_DATA", "./mcpauth-data", *sf.data)
 	str(&c.Store, "store", "MCPAUTH_STORE", "", *sf.store)
+	switch {
+	case set["store-max-conns"]:
+		c.StoreMaxConns = *sf.storeMaxConns
+	case getenv("MCPAUTH_STORE_MAX_CONNS") != "":
+		n, err := strconv.Atoi(getenv("MCPAUTH_STORE_MAX_CONNS"))
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("MCPAUTH_STORE_MAX_CONNS %q: a positive number of connections", getenv("MCPAUTH_STORE_MAX_CONNS"))
+		}
+		c.StoreMaxConns = n
+	}
+	switch {
+	case set["store-statement-timeout"]:
+		c.StoreStatementTimeout = *sf.storeTimeout
+	case getenv("MCPAUTH_STORE_STATEMENT_TIMEOUT") != "":
+		d, err := time.ParseDuration(getenv("MCPAUTH_STORE_STATEMENT_TIMEOUT"))
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("MCPAUTH_STORE_STATEMENT_TIMEOUT %q: a positive duration such as 5s", getenv("MCPAUTH_STORE_STATEMENT_TIMEOUT"))
+		}
+		c.StoreStatementTimeout = d
+	}
+	if c.StoreMaxConns < 0 || c.StoreMaxConns > 1000 {
+		return c, fmt.Errorf("store-max-conns %d: between 1 and 1000", c.StoreMaxConns)
+	}
+	if c.StoreStatementTimeout < 0 {
+		return c, fmt.Errorf("store-statement-timeout %v: must be positive", c.StoreStatementTimeout)
+	}
 	str(&c.LogFormat, "log-format", "MCPAUTH_LOG_FORMAT", "text", *sf.logFormat)
 	str(&c.DevAutoApprove, "dev-auto-approve", "MCPAUTH_DEV_AUTO_APPROVE", "", *sf.devAuto)
 	str(&c.CIMDCAFile, "cimd-ca-file", "MCPAUTH_CIMD_CA_FILE", "", *sf.caFile)

@@ -57,7 +57,8 @@ func TestPostgresMigrateUsersAndServe(t *testing.T) {
 	}
 	// The data directory is not used with --store; users go to PostgreSQL.
 	unused := filepath.Join(t.TempDir(), "unused")
-	base, serveOut := startServe(t, map[string]string{"MCPAUTH_STORE": dsn}, "--addr", freeAddr(t), "--data", unused)
+	base, serveOut := startServe(t, map[string]string{"MCPAUTH_STORE": dsn, "MCPAUTH_STORE_MAX_CONNS": "4"},
+		"--addr", freeAddr(t), "--data", unused, "--store-statement-timeout", "3s")
 	if !strings.Contains(serveOut.String(), "created user admin") {
 		t.Errorf("first start on an empty PostgreSQL must create admin:\n%s", serveOut)
 	}

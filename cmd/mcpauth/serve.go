@@ -49,6 +49,8 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 	sf.devAuto = fs.String("dev-auto-approve", "", "development only, with --dev-allow-loopback: skip login and consent as USER (env MCPAUTH_DEV_AUTO_APPROVE)")
 	sf.caFile = fs.String("cimd-ca-file", "", "PEM bundle of extra CAs trusted for client metadata hosts (env MCPAUTH_CIMD_CA_FILE)")
 	sf.store = fs.String("store", "", "database: a postgres:// URL for replicas sharing one PostgreSQL; empty means SQLite in --data (env MCPAUTH_STORE)")
+	sf.storeMaxConns = fs.Int("store-max-conns", 0, "PostgreSQL: connections per replica (env MCPAUTH_STORE_MAX_CONNS; default the URL's pool_max_conns, else 16)")
+	sf.storeTimeout = fs.Duration("store-statement-timeout", 0, "PostgreSQL: statement timeout (env MCPAUTH_STORE_STATEMENT_TIMEOUT; default the URL's statement_timeout, else 5s)")
 	sf.dcr = fs.Bool("enable-dcr", false, "enable RFC 7591 dynamic client registration (deprecated fallback; env MCPAUTH_ENABLE_DCR)")
 	fs.Var(&sf.resources, "resource", "an MCP server this issuer protects, URL or URL=scope1,scope2 (repeatable; env MCPAUTH_RESOURCE, space-separated)")
 	return sf
@@ -68,7 +70,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
 
-	db, err := openStore(ctx, cfg.Store, cfg.Data)
+	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, postgres.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
 		return err
 	}
@@ -211,9 +213,15 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 // like), else the SQLite database in the data directory (created with mode
 // 0700). Both refuse a schema newer than this binary knows.
 func openStore(ctx context.Context, storeURL, dir string) (store.Store, error) {
+	return openStoreWith(ctx, storeURL, dir, postgres.Options{})
+}
+
+// openStoreWith is openStore with PostgreSQL pool settings (zero fields take
+// the URL's pool_* values, then the defaults).
+func openStoreWith(ctx context.Context, storeURL, dir string, pg postgres.Options) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
-		return postgres.Open(ctx, storeURL, postgres.Options{})
+		return postgres.Open(ctx, storeURL, pg)
 	case storeURL != "" && storeURL != "sqlite":
 		return nil, usageError("store %q: use a postgres:// URL, or leave it empty for SQLite in --data", redactURL(storeURL))
 	}

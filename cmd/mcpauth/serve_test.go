@@ -151,6 +151,8 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{"unknown YAML key is named", []string{"--config", badYAML}, "alow"},
 		{"bad trust rule is named", []string{"--config", badRule}, "deny rule"},
 		{"bad log format", []string{"--log-format", "xml"}, "log-format"},
+		{"bad pool size", []string{"--store-max-conns", "-1"}, "store-max-conns"},
+		{"bad statement timeout", []string{"--store-statement-timeout", "-5s"}, "store-statement-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
