@@ -120,6 +120,26 @@ func serveClientDocument() (*http.Server, string, error) {
 	return srv, clientID, nil
 }
 
+// tally counts outcomes from concurrent workers.
+type tally struct {
+	mu       sync.Mutex
+	ok, fail int64
+	firstErr error
+}
+
+func (t *tally) record(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil {
+		t.ok++
+		return
+	}
+	t.fail++
+	if t.firstErr == nil {
+		t.firstErr = err
+	}
+}
+
 type bench struct {
 	cfg      config
 	clientID string
@@ -244,9 +264,7 @@ func (b *bench) refresh(ctx context.Context, rt string) (tokens, error) {
 
 func (b *bench) runFlows(ctx context.Context, out io.Writer) error {
 	t := &timings{}
-	var flows, failures int64
-	var mu sync.Mutex
-	var firstErr error
+	var res tally
 	start := time.Now()
 	deadline := start.Add(b.cfg.duration)
 	var wg sync.WaitGroup
@@ -254,26 +272,17 @@ func (b *bench) runFlows(ctx context.Context, out io.Writer) error {
 		wg.Go(func() {
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				_, err := b.flow(ctx, t)
-				mu.Lock()
-				if err != nil {
-					failures++
-					if firstErr == nil {
-						firstErr = err
-					}
-				} else {
-					flows++
-				}
-				mu.Unlock()
+				res.record(err)
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "mode flows, concurrency %d, %s: %d flows (%.0f flows/s), %.0f token requests/s, %d failures\n",
-		b.cfg.concurrency, elapsed.Round(time.Millisecond), flows, float64(flows)/elapsed.Seconds(), float64(2*flows)/elapsed.Seconds(), failures)
+		b.cfg.concurrency, elapsed.Round(time.Millisecond), res.ok, float64(res.ok)/elapsed.Seconds(), float64(2*res.ok)/elapsed.Seconds(), res.fail)
 	report(out, t)
-	if firstErr != nil {
-		return fmt.Errorf("first failure: %w", firstErr)
+	if res.firstErr != nil {
+		return fmt.Errorf("first failure: %w", res.firstErr)
 	}
 	return nil
 }
@@ -330,9 +339,8 @@ func (b *bench) runSingle(ctx context.Context, out io.Writer) error {
 		pool = append(pool, in)
 	}
 	t := &timings{}
-	var done, failures int64
-	var mu sync.Mutex
-	var firstErr error
+	var res tally
+	var mu sync.Mutex // guards next
 	start := time.Now()
 	deadline := start.Add(b.cfg.duration)
 	next := 0
@@ -374,29 +382,20 @@ func (b *bench) runSingle(ctx context.Context, out io.Writer) error {
 						return nil
 					}
 				})
-				mu.Lock()
-				if err != nil {
-					failures++
-					if firstErr == nil {
-						firstErr = err
-					}
-				} else {
-					done++
-				}
-				mu.Unlock()
+				res.record(err)
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "mode %s, concurrency %d, %s: %d requests (%.0f requests/s), %d failures\n",
-		b.cfg.mode, b.cfg.concurrency, elapsed.Round(time.Millisecond), done, float64(done)/elapsed.Seconds(), failures)
+		b.cfg.mode, b.cfg.concurrency, elapsed.Round(time.Millisecond), res.ok, float64(res.ok)/elapsed.Seconds(), res.fail)
 	if b.cfg.mode != "introspect" && next >= len(pool) {
 		fmt.Fprintf(out, "(ran out of %d prepared inputs before the duration ended)\n", len(pool))
 	}
 	report(out, t)
-	if firstErr != nil {
-		return fmt.Errorf("first failure: %w", firstErr)
+	if res.firstErr != nil {
+		return fmt.Errorf("first failure: %w", res.firstErr)
 	}
 	return nil
 }
