@@ -309,7 +309,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authReque
 	now := s.now()
 	err := s.store.CreateCode(r.Context(), store.Code{Hash: hash, ClientID: ar.ClientID, UserID: userID,
 		RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge, Resource: ar.Resource,
-		Scopes: strings.Join(ar.Scopes, " "), FamilyID: randomID(16), AuthTime: now, ExpiresAt: now.Add(s.life.Code)})
+		Scopes: strings.Join(ar.Scopes, " "), FamilyID: token.NewSortableID(), AuthTime: now, ExpiresAt: now.Add(s.life.Code)})
 	if err != nil {
 		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, err)
 		return

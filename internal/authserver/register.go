@@ -96,7 +96,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) (*registration
 	if err != nil {
 		return nil, http.StatusInternalServerError, err
 	}
-	hash := token.Hash(string(metadata))
+	hash := token.Digest(metadata)
 
 	// SPEC I5: an identical public registration from the same source gets
 	// the client it registered before. A secret cannot be handed out

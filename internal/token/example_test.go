@@ -42,5 +42,5 @@ func ExampleNewOpaque() {
 	// Hand code to the client; store only hash. A presented code is looked
 	// up by Hash(code).
 	fmt.Println(strings.HasPrefix(code, "mca_c_"), len(code), hash == Hash(code), len(hash))
-	// Output: true 49 true 64
+	// Output: true 61 true 80
 }

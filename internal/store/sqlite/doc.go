@@ -3,24 +3,40 @@
 //
 // # Durability
 //
-// The database runs in WAL mode with synchronous=FULL, so every commit
-// syncs the write-ahead log to stable storage before it returns: a method
-// that returns nil has made its write durable, also across a power loss,
-// and a response that promises a token can be written right after it.
+// The database runs in WAL mode. A method that returns nil has made its
+// write durable, also across a power loss: the write-ahead log has been
+// synced (fdatasync) after the commit that holds it, so a response that
+// promises a token can be written right after it.
 //
-// # Writes: one writer, group commit
+// # Writes: one writer, group commit, pipelined syncs
 //
 // Every write goes through a single connection owned by one goroutine. A
-// write waiting while a commit is in progress joins the next transaction
-// together with the other writes that queued up meanwhile; each runs inside
-// its own SAVEPOINT, so a failing write is undone alone, and every caller
-// hears back only after the commit that holds its write. One fsync thus
-// makes a whole batch durable, which is what lets the token endpoint reach
-// thousands of durable writes per second on a disk where one fsync takes a
-// millisecond or more. Transactions begin with BEGIN IMMEDIATE and the
-// connection waits on busy_timeout, so several processes may share one
-// database file (on a local file system; SQLite's WAL does not work over
-// network file systems).
+// write that arrives while a batch is being built or synced joins the next
+// transaction together with the other writes that queued up meanwhile. The
+// writer commits with synchronous=NORMAL (the pages reach the log file but
+// are not flushed) and hands the batch to a syncer goroutine, which syncs
+// the log and only then reports to the batch's callers; meanwhile the
+// writer already runs the next batch's statements, and commits it once that
+// sync is over. One flush thus covers a whole batch, and the writer's CPU
+// work overlaps the disk's flush. A failed sync is final: every later write
+// fails and Ping reports it, since the kernel may have dropped what it
+// could not write.
+//
+// Writes run without savepoints first (a savepoint copies every page a
+// write touches). When one fails, the transaction is rolled back and the
+// batch runs again with each write in its own SAVEPOINT, so a failing write
+// is undone alone; a write's function may therefore run twice and only sets
+// its own results. Readers may see a committed batch a moment before its
+// sync ends; nothing is promised to a client before it ends.
+//
+// Transactions begin with BEGIN IMMEDIATE and the connection waits on
+// busy_timeout, so several processes may share one database file (on a
+// local file system; SQLite's WAL does not work over network file systems).
+//
+// Codes, refresh tokens and refresh families have time-ordered keys
+// (internal/token), so a batch's inserts land on the last pages of each
+// index rather than on one random page per row: fewer pages to write and
+// flush per commit.
 //
 // SQLite's automatic checkpoint would copy the log into the database file
 // inside a commit every thousand pages, stalling every write queued behind

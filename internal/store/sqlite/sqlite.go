@@ -87,7 +87,10 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newWriter(wdb, wconn)
+	log := newWALSyncer(path)
+	go log.run()
+	closers = append(closers, log.stop)
+	w := newWriter(wdb, wconn, log)
 	closers = append(closers, w.closeConn)
 	if err := w.migrate(ctx); err != nil {
 		return nil, err
@@ -133,7 +136,8 @@ const writerCacheKiB = 32 << 10
 // dsn is the modernc.org/sqlite data source name for a connection to path.
 // Every connection waits busy_timeout for locks and enforces foreign keys.
 // The writer sets WAL mode (persistent in the file), commits with
-// synchronous=FULL and leaves checkpoints to the checkpointer; the
+// synchronous=NORMAL (the walSyncer syncs each commit before it is
+// reported) and leaves checkpoints to the checkpointer; the
 // checkpointer syncs the database file with synchronous=FULL too; readers
 // are query_only.
 func dsn(path string, r role) string {
@@ -143,7 +147,7 @@ func dsn(path string, r role) string {
 	switch r {
 	case writerRole:
 		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "synchronous(NORMAL)") // the walSyncer syncs each commit
 		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
 	case checkpointerRole:
@@ -154,8 +158,12 @@ func dsn(path string, r role) string {
 	return path + "?" + q.Encode()
 }
 
-// Ping reports whether the database answers a query.
+// Ping reports whether the database answers a query and can still make
+// writes durable.
 func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.log.err(); err != nil {
+		return err
+	}
 	var one int
 	if err := db.row(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("ping database: %w", err)

@@ -16,17 +16,19 @@ var errClosed = errors.New("sqlite: database is closed")
 
 // writer owns the database's only writing connection. Writes are handed to
 // its goroutine, which runs them back to back in one transaction, each in
-// its own savepoint, and commits them together (group commit): see the
-// package documentation.
+// its own savepoint, and commits them together (group commit); the
+// syncer then makes the commit durable while the writer already runs the
+// next batch (see the package documentation).
 type writer struct {
 	db   *sql.DB
 	conn *sql.Conn
 	ckpt *checkpointer
+	log  *walSyncer
 
-	batches int // committed, for waking the checkpointer
+	batches int  // committed, for waking the checkpointer
+	syncing bool // a committed batch is with the syncer
 
 	stmts map[string]*sql.Stmt // prepared on conn; used only by the writer goroutine
-	batch []*writeOp           // reused between batches
 
 	ops  chan *writeOp // unbuffered: a write is either taken by the goroutine or not sent
 	quit chan struct{}
@@ -45,10 +47,11 @@ type writeOp struct {
 // write's call and must not be used from another goroutine.
 type wtx struct{ w *writer }
 
-func newWriter(db *sql.DB, conn *sql.Conn) *writer {
+func newWriter(db *sql.DB, conn *sql.Conn, log *walSyncer) *writer {
 	return &writer{
 		db:    db,
 		conn:  conn,
+		log:   log,
 		stmts: make(map[string]*sql.Stmt),
 		ops:   make(chan *writeOp),
 		quit:  make(chan struct{}),
@@ -77,12 +80,17 @@ func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
 	return <-op.result
 }
 
-// doNow runs fn in a transaction of its own on the calling goroutine. It is
-// for Open, before the writer goroutine starts.
+// doNow runs fn in a transaction of its own on the calling goroutine and
+// syncs it. It is for Open, before the writer goroutine starts.
 func (w *writer) doNow(ctx context.Context, fn func(*wtx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, result: make(chan error, 1)}
-	w.commitBatch(op)
-	return <-op.result
+	batch, committed := w.runBatch(op)
+	var err error
+	if committed {
+		err = w.log.sync()
+	}
+	report(batch, err)
+	return op.err
 }
 
 // run is the writer goroutine.
@@ -91,58 +99,81 @@ func (w *writer) run() {
 	for {
 		select {
 		case op := <-w.ops:
-			w.commitBatch(op)
+			batch, committed := w.runBatch(op)
+			if !committed {
+				report(batch, nil) // nothing was written: no sync to wait for
+				continue
+			}
+			w.log.hand(batch)
+			w.syncing = true
 			if w.batches++; w.batches%kickEvery == 0 {
 				w.ckpt.wake()
 			}
+		case <-w.log.synced:
+			w.syncing = false
 		case <-w.ckpt.finish:
 			// Between batches no frame is being written, so this copies
 			// the rest of the log and the next write starts it over.
+			w.waitSynced()
 			_, _ = walCheckpoint(w.conn) // on failure the next round retries
 		case <-w.quit:
+			w.waitSynced()
 			return
 		}
 	}
 }
 
-// commitBatch runs first and every write queued behind it (up to maxBatch)
-// in one transaction, commits, and reports to each caller.
-func (w *writer) commitBatch(first *writeOp) {
-	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
-		first.result <- fmt.Errorf("begin write transaction: %w", err)
-		return
+// waitSynced waits until the syncer has finished the batch it holds.
+func (w *writer) waitSynced() {
+	if w.syncing {
+		<-w.log.synced
+		w.syncing = false
 	}
-	batch := w.batch[:0]
-	var lost error // set when the transaction as a whole is gone
-	for op := first; op != nil; op = w.next(len(batch)) {
+}
+
+// runBatch runs first and the writes queued behind it (up to maxBatch) in
+// one transaction and commits it, without waiting for the commit to reach
+// stable storage. While the syncer still flushes the previous batch, writes
+// that arrive keep joining this one: its commit would have to wait for that
+// flush anyway, as the log takes one commit's pages at a time. It returns
+// the batch, each write's outcome in its err, and whether the transaction
+// committed; the caller reports the outcomes once the commit is durable.
+//
+// Writes first run without savepoints, which would copy every page they
+// touch. When one fails, the part of it that ran may have written, so the
+// transaction is rolled back and the batch runs again with each write in a
+// savepoint of its own, which undoes a failed write alone. A write's
+// function may therefore run twice; store methods only set their own
+// results in it.
+func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
+	batch = make([]*writeOp, 0, 8)
+	lost := w.begin()
+	failed := false
+	for op := first; op != nil; {
 		batch = append(batch, op)
-		if op.err = op.ctx.Err(); op.err != nil {
-			continue
-		}
-		if _, err := w.exec("SAVEPOINT op"); err != nil {
-			lost = err
+		if lost != nil {
 			break
 		}
-		op.err = op.fn(&wtx{w})
-		if op.err == nil {
-			if _, err := w.exec("RELEASE op"); err != nil {
-				lost = err
+		if op.err = op.ctx.Err(); op.err == nil {
+			if op.err = op.fn(&wtx{w}); op.err != nil {
+				failed = true
 				break
 			}
-			continue
 		}
-		// Undo this write alone. If SQLite already rolled back the whole
-		// transaction (disk full, I/O error), the savepoint is gone.
-		if _, err := w.exec("ROLLBACK TO op"); err != nil {
-			lost = err
-			break
-		}
-		if _, err := w.exec("RELEASE op"); err != nil {
-			lost = err
-			break
+		op = w.next(len(batch))
+	}
+	if failed {
+		_, _ = w.exec("ROLLBACK") // SQLite may have rolled back already
+		lost = w.begin()
+		for _, op := range batch {
+			if lost != nil {
+				break
+			}
+			lost = w.runOne(op)
 		}
 	}
 	if lost == nil {
+		w.waitSynced()
 		if _, err := w.exec("COMMIT"); err != nil {
 			lost = err
 		}
@@ -157,18 +188,51 @@ func (w *writer) commitBatch(first *writeOp) {
 			op.err = lost
 		}
 	}
-	for i, op := range batch {
-		op.result <- op.err
-		batch[i] = nil
-	}
-	w.batch = batch[:0]
+	return batch, lost == nil
 }
 
-// next returns a write that is already waiting, or nil if none is or the
-// batch is full.
+func (w *writer) begin() error {
+	_, err := w.exec("BEGIN IMMEDIATE")
+	return err
+}
+
+// runOne runs op in a savepoint of the batch's transaction, setting op.err
+// to its outcome. It returns an error only if the transaction as a whole is
+// lost.
+func (w *writer) runOne(op *writeOp) error {
+	if op.err = op.ctx.Err(); op.err != nil {
+		return nil
+	}
+	if _, err := w.exec("SAVEPOINT op"); err != nil {
+		return err
+	}
+	if op.err = op.fn(&wtx{w}); op.err == nil {
+		_, err := w.exec("RELEASE op")
+		return err
+	}
+	// Undo this write alone. If SQLite already rolled back the whole
+	// transaction (disk full, I/O error), the savepoint is gone.
+	if _, err := w.exec("ROLLBACK TO op"); err != nil {
+		return err
+	}
+	_, err := w.exec("RELEASE op")
+	return err
+}
+
+// next returns a write to add to the batch: one already waiting, or, while
+// the previous batch is still being synced, the next to arrive before that
+// sync ends. It returns nil when the batch should commit now.
 func (w *writer) next(n int) *writeOp {
 	if n >= maxBatch {
 		return nil
+	}
+	if w.syncing {
+		select {
+		case op := <-w.ops:
+			return op
+		case <-w.log.synced:
+			w.syncing = false
+		}
 	}
 	select {
 	case op := <-w.ops:
@@ -178,12 +242,23 @@ func (w *writer) next(n int) *writeOp {
 	}
 }
 
+// report tells each write of a batch its outcome: its own error, or else
+// err (the batch's sync failure).
+func report(batch []*writeOp, err error) {
+	for _, op := range batch {
+		if op.err == nil {
+			op.err = err
+		}
+		op.result <- op.err
+	}
+}
+
 // stop ends the writer goroutine after the batch in progress and closes the
 // connection.
 func (w *writer) stop() error {
 	close(w.quit)
 	<-w.done
-	return w.closeConn()
+	return errors.Join(w.log.stop(), w.closeConn())
 }
 
 // closeConn closes the prepared statements and the connection. It is also
