@@ -307,13 +307,14 @@ func (s *Server) consentRemembered(ctx context.Context, userID string, c *client
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authRequest, userID string) {
 	code, hash := token.NewOpaque(token.CodePrefix)
 	now := s.now()
-	err := s.store.CreateCode(r.Context(), store.Code{Hash: hash, ClientID: ar.ClientID, UserID: userID,
+	c := store.Code{Hash: hash, ClientID: ar.ClientID, UserID: userID,
 		RedirectURI: ar.RedirectURI, CodeChallenge: ar.CodeChallenge, Resource: ar.Resource,
-		Scopes: strings.Join(ar.Scopes, " "), FamilyID: token.NewSortableID(), AuthTime: now, ExpiresAt: now.Add(s.life.Code)})
-	if err != nil {
+		Scopes: strings.Join(ar.Scopes, " "), FamilyID: token.NewSortableID(), AuthTime: now, ExpiresAt: now.Add(s.life.Code)}
+	if err := s.store.CreateCode(r.Context(), c); err != nil {
 		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, err)
 		return
 	}
+	s.codes.put(c, now)
 	q := url.Values{}
 	q.Set("code", code)
 	if ar.State != "" {

@@ -126,6 +126,7 @@ type Server struct {
 	jwksCache jwksCache
 	seen      seenLog
 	logos     logoCache
+	codes     codeCache
 
 	dcr dcrLimits // registration budgets (SPEC I5); a field so tests can lower them
 }

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -103,7 +104,7 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 		return nil, oauth.NewError(oauth.ErrInvalidRequest, "code is required (OAuth 2.1 §4.1.3).")
 	}
 	hash := token.Hash(form.Get("code"))
-	cd, err := s.store.GetCode(ctx, hash)
+	cd, err := s.code(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalidGrant("The authorization code is unknown or expired.")
 	} else if err != nil {
@@ -145,6 +146,15 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 		return nil, err
 	}
 	return resp, nil
+}
+
+// code returns the authorization code with this hash: from the codes this
+// process issued, or else from the store.
+func (s *Server) code(ctx context.Context, hash string) (store.Code, error) {
+	if c, ok := s.codes.take(hash); ok {
+		return c, nil
+	}
+	return s.store.GetCode(ctx, hash)
 }
 
 // checkTokenResource applies RFC 8707 §2.2 at the token endpoint (SPEC F4,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
 )
@@ -75,6 +76,39 @@ func TestTokenAttacks(t *testing.T) {
 			wantError(t, h.token(form, nil), http.StatusBadRequest, tc.code)
 		})
 	}
+
+	// The token endpoint reads codes this process issued from memory
+	// (codeCache); the store still decides single use.
+	t.Run("F2 a failed exchange does not lose the code", func(t *testing.T) {
+		h, b := h.in(t), b.in(t)
+		c, p := b.code(id)
+		form := codeForm(id, c, p)
+		form.Set("code_verifier", newPKCE().verifier)
+		wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		mustTokens(t, h.redeem(id, c, p)) // now read from the database
+	})
+	t.Run("F2 a code redeemed through another replica fails here", func(t *testing.T) {
+		h, b := h.in(t), b.in(t)
+		c, p := b.code(id)
+		cd, err := h.db.GetCode(t.Context(), token.Hash(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := h.clock.now()
+		fam := store.Family{ID: cd.FamilyID, ClientID: id, UserID: cd.UserID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := h.db.RedeemCode(t.Context(), cd.Hash, now, fam, nil); err != nil {
+			t.Fatalf("redeem in the store: %v", err)
+		}
+		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+	})
+	t.Run("F2 a code revoked from the account page fails although cached", func(t *testing.T) {
+		h, b := h.in(t), b.in(t)
+		c, p := b.code(id)
+		if err := h.db.RevokeClient(t.Context(), h.user.ID, id, h.clock.now()); err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+	})
 
 	t.Run("attack 47 code redeemed by another client", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
