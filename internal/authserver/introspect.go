@@ -68,8 +68,8 @@ func (s *Server) introspect(ctx context.Context, tok string) (introspection, err
 	if err != nil || claims.Issuer != s.issuer {
 		return inactive, nil
 	}
-	fam, err := s.store.GetFamily(ctx, claims.FamilyID)
-	if err != nil || !fam.RevokedAt.IsZero() || s.clientBlocked(claims.ClientID) {
+	revoked, err := s.store.FamilyRevoked(ctx, claims.FamilyID)
+	if err != nil || revoked || s.clientBlocked(claims.ClientID) {
 		return inactive, nil
 	}
 	return introspection{Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Sub: claims.Subject,

@@ -206,6 +206,10 @@ type Store interface {
 	// when old was used before or its family is revoked (the caller then revokes the family).
 	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next RefreshToken) error
 	GetFamily(ctx context.Context, id string) (Family, error)
+	// FamilyRevoked reports whether the family is revoked (ErrNotFound if
+	// absent): the one thing an access token's introspection needs, read
+	// without the rest of the row.
+	FamilyRevoked(ctx context.Context, id string) (bool, error)
 	RevokeFamily(ctx context.Context, id string, now time.Time) error
 
 	// CIMD clients seen and operator blocks.

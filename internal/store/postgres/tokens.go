@@ -179,6 +179,16 @@ func (db *DB) GetFamily(ctx context.Context, id string) (store.Family, error) {
 	return f, nil
 }
 
+// FamilyRevoked reports whether the family with this ID is revoked, or
+// store.ErrNotFound.
+func (db *DB) FamilyRevoked(ctx context.Context, id string) (bool, error) {
+	var revoked bool
+	if err := db.get(ctx, "SELECT revoked_at IS NOT NULL FROM families WHERE id = $1", []any{id}, &revoked); err != nil {
+		return false, fmt.Errorf("family %q revoked: %w", id, notFound(err))
+	}
+	return revoked, nil
+}
+
 // RevokeFamily revokes the family at now, which makes its refresh tokens
 // unusable and its access tokens inactive. A family revoked before keeps
 // its first RevokedAt. store.ErrNotFound if there is no such family.

@@ -207,6 +207,23 @@ func testRefreshTokens(t *testing.T, open opener) {
 		_, _, err = s.GetRefreshToken(ctx, "rt-2")
 		check(t, "GetRefreshToken of the refused rotation", err, store.ErrNotFound)
 	})
+	t.Run("FamilyRevoked follows RevokeFamily", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		grant(t, s, "u1", clientA, "fam-1", "rt-1")
+		revoked, err := s.FamilyRevoked(ctx, "fam-1")
+		must(t, "FamilyRevoked", err)
+		if revoked {
+			t.Errorf("FamilyRevoked = true for a new family")
+		}
+		must(t, "RevokeFamily", s.RevokeFamily(ctx, "fam-1", at(time.Hour)))
+		revoked, err = s.FamilyRevoked(ctx, "fam-1")
+		must(t, "FamilyRevoked", err)
+		if !revoked {
+			t.Errorf("FamilyRevoked = false after RevokeFamily")
+		}
+		_, err = s.FamilyRevoked(ctx, "no-such-family")
+		check(t, "FamilyRevoked of an unknown family", err, store.ErrNotFound)
+	})
 	t.Run("RevokeFamily keeps the first revocation time", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		grant(t, s, "u1", clientA, "fam-1", "rt-1")
