@@ -19,12 +19,15 @@ const maxRecentCodes = 20000
 // deleted with its user fails there exactly as it would after a database
 // read. A code issued by another replica is read from the database.
 type codeCache struct {
-	mu    sync.Mutex
-	codes map[string]store.Code // by hash
+	mu        sync.Mutex
+	codes     map[string]store.Code // by hash
+	nextPrune time.Time             // a full cache is swept at most once a second
 }
 
-// put remembers c. When the cache is full it first drops expired codes,
-// and if it is still full it does not keep c (the database has it).
+// put remembers c. When the cache is full it drops expired codes (at most
+// once a second, so that a flood of unredeemed codes cannot make every
+// authorization sweep the whole cache), and if it is still full it does
+// not keep c (the database has it).
 func (cc *codeCache) put(c store.Code, now time.Time) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -32,6 +35,10 @@ func (cc *codeCache) put(c store.Code, now time.Time) {
 		cc.codes = make(map[string]store.Code)
 	}
 	if len(cc.codes) >= maxRecentCodes {
+		if now.Before(cc.nextPrune) {
+			return
+		}
+		cc.nextPrune = now.Add(time.Second)
 		for h, old := range cc.codes {
 			if !now.Before(old.ExpiresAt) {
 				delete(cc.codes, h)
