@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -36,6 +37,7 @@ type Config struct {
 	DevAutoApprove        string           `yaml:"dev_auto_approve"`
 	CIMDCAFile            string           `yaml:"cimd_ca_file"`
 	EnableDCR             bool             `yaml:"enable_dcr"`
+	TrustedProxies        []string         `yaml:"trusted_proxies"`
 	Resources             []ResourceConfig `yaml:"resources"`
 	Trust                 TrustConfig      `yaml:"trust"`
 	Clients               []ClientConfig   `yaml:"clients"`
@@ -119,6 +121,7 @@ type serveFlags struct {
 	caFile        *string
 	dcr           *bool
 	resources     stringList
+	proxies       stringList
 }
 
 type stringList []string
@@ -199,6 +202,12 @@ func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
 		defIssuer = defaultIssuer(c.Addr)
 	}
 	str(&c.Issuer, "issuer", "MCPAUTH_ISSUER", defIssuer, *sf.issuer)
+	switch {
+	case len(sf.proxies) > 0:
+		c.TrustedProxies = sf.proxies
+	case getenv("MCPAUTH_TRUSTED_PROXIES") != "":
+		c.TrustedProxies = strings.Fields(strings.ReplaceAll(getenv("MCPAUTH_TRUSTED_PROXIES"), ",", " "))
+	}
 	res := []string(sf.resources)
 	if len(res) == 0 && getenv("MCPAUTH_RESOURCE") != "" {
 		res = strings.Split(getenv("MCPAUTH_RESOURCE"), " ")
@@ -249,8 +258,28 @@ func isLoopbackAddr(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// trustedProxies parses trusted_proxies: addresses or CIDR prefixes.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("trusted_proxies %q: not an IP address or CIDR prefix; write e.g. 10.0.0.0/8 or 192.0.2.7", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 // validate fails fast with a message that names the key and the fix.
 func (c *Config) validate() error {
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("addr %q: must be host:port, e.g. 127.0.0.1:8080", c.Addr)
 	}

@@ -52,6 +52,7 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 	sf.storeMaxConns = fs.Int("store-max-conns", 0, "PostgreSQL: connections per replica (env MCPAUTH_STORE_MAX_CONNS; default the URL's pool_max_conns, else 16)")
 	sf.storeTimeout = fs.Duration("store-statement-timeout", 0, "PostgreSQL: statement timeout (env MCPAUTH_STORE_STATEMENT_TIMEOUT; default the URL's statement_timeout, else 5s)")
 	sf.dcr = fs.Bool("enable-dcr", false, "enable RFC 7591 dynamic client registration (deprecated fallback; env MCPAUTH_ENABLE_DCR)")
+	fs.Var(&sf.proxies, "trusted-proxy", "a load balancer or reverse proxy (IP or CIDR, repeatable) whose X-Forwarded-For names the client for rate limits (env MCPAUTH_TRUSTED_PROXIES, comma-separated)")
 	fs.Var(&sf.resources, "resource", "an MCP server this issuer protects, URL or URL=scope1,scope2 (repeatable; env MCPAUTH_RESOURCE, space-separated)")
 	return sf
 }
@@ -103,8 +104,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	proxies, _ := cfg.trustedProxies() // validated with the rest of the configuration
 	as, err := authserver.New(authserver.Options{Issuer: cfg.Issuer, Resources: cfg.authResources(),
-		StaticClients: cfg.staticClients(), EnableDCR: cfg.EnableDCR, DevAutoApprove: cfg.DevAutoApprove,
+		StaticClients: cfg.staticClients(), EnableDCR: cfg.EnableDCR, DevAutoApprove: cfg.DevAutoApprove, TrustedProxies: proxies,
 		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger})
 	if err != nil {
 		return usageError("%v", err)

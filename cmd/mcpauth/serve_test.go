@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,6 +154,7 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{"bad log format", []string{"--log-format", "xml"}, "log-format"},
 		{"bad pool size", []string{"--store-max-conns", "-1"}, "store-max-conns"},
 		{"bad statement timeout", []string{"--store-statement-timeout", "-5s"}, "store-statement-timeout"},
+		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, "trusted_proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,5 +270,47 @@ func TestServeJSONLogs(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
 			t.Errorf("--log-format json: not a slog JSON record: %q", l)
 		}
+	}
+}
+
+func TestTrustedProxiesSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(file, []byte("trusted_proxies: [192.0.2.7, 10.0.0.0/8]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"config file", []string{"--config", file}, nil, []string{"192.0.2.7/32", "10.0.0.0/8"}},
+		{"environment over file", []string{"--config", file}, map[string]string{"MCPAUTH_TRUSTED_PROXIES": "172.16.0.0/12, ::1"}, []string{"172.16.0.0/12", "::1/128"}},
+		{"flags over environment", []string{"--trusted-proxy", "10.1.0.0/16", "--trusted-proxy", "10.2.3.4"}, map[string]string{"MCPAUTH_TRUSTED_PROXIES": "172.16.0.0/12"}, []string{"10.1.0.0/16", "10.2.3.4/32"}},
+		{"none", nil, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sf := newServeFlags(io.Discard)
+			if err := sf.fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := resolveConfig(sf, func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatalf("resolveConfig: %v", err)
+			}
+			ps, err := c.trustedProxies()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("trusted proxies = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

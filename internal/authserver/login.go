@@ -7,7 +7,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -126,7 +128,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		hash = dummyHash
 	}
 	if !VerifyPassword(hash, password) || err != nil {
-		s.log.Info("login failed", "user", truncate(name, 64), "remote", clientIP(r))
+		s.log.Info("login failed", "user", truncate(name, 64), "remote", s.clientIP(r))
 		s.renderLogin(w, r, ar, "Wrong user name or password.", http.StatusUnauthorized)
 		return
 	}
@@ -151,7 +153,7 @@ func loginRateKeys(name, ip string) (user, addr string) {
 // limits; every attempt counts, so guessing is bounded whatever the outcome.
 func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
 	now := s.now()
-	userKey, addrKey := loginRateKeys(name, clientIP(r))
+	userKey, addrKey := loginRateKeys(name, s.clientIP(r))
 	n, err := s.store.RateHit(r.Context(), userKey, loginWindow, now)
 	if err != nil {
 		return false, err
@@ -163,12 +165,42 @@ func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
 	return n > loginPerUser || m > loginPerAddress, nil
 }
 
-func clientIP(r *http.Request) string {
+// clientIP is the address a request is attributed to for rate limits and
+// logs: the connection's peer, or, when the peer is a trusted proxy, the
+// rightmost X-Forwarded-For address that is not a trusted proxy (addresses
+// further left are whatever the client chose to send). A malformed entry
+// stops the walk at the last trusted hop.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trustedProxy(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trustedProxy(a) {
+			return a.Unmap().String()
+		}
+		peer = a
+	}
+	return peer.Unmap().String()
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

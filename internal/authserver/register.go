@@ -91,7 +91,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) (*registration
 	}
 	ctx := r.Context()
 	now := s.now()
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	metadata, err := json.Marshal(doc) // client_id is still empty: the same request hashes the same
 	if err != nil {
 		return nil, http.StatusInternalServerError, err

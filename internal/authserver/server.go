@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +90,11 @@ type Options struct {
 	// EnableDCR serves RFC 7591 registration at /register (SPEC I1).
 	EnableDCR      bool
 	DevAutoApprove string // user name: skip login and consent (development only)
+	// TrustedProxies are the load balancers and reverse proxies in front of
+	// the server: a request from one of them is attributed, for rate limits
+	// and logs, to the address its X-Forwarded-For names (the rightmost
+	// address that is not itself a trusted proxy).
+	TrustedProxies []netip.Prefix
 	Lifetimes      Lifetimes
 
 	Store    store.Store
@@ -127,6 +134,7 @@ type Server struct {
 	seen      seenLog
 	logos     logoCache
 	codes     codeCache
+	proxies   []netip.Prefix
 
 	dcr dcrLimits // registration budgets (SPEC I5); a field so tests can lower them
 }
@@ -156,6 +164,7 @@ func New(opts Options) (*Server, error) {
 		static:    map[string]StaticClient{},
 		enableDCR: opts.EnableDCR,
 		autoUser:  opts.DevAutoApprove,
+		proxies:   slices.Clone(opts.TrustedProxies),
 		life:      opts.Lifetimes.withDefaults(),
 		store:     opts.Store,
 		resolver:  opts.Resolver,
