@@ -39,7 +39,10 @@ const benchClients = 8
 // answers a tools/list with fixed bytes and does nothing else, the worst
 // case for the gateway (the gateway's hop is then half the work); "go-sdk"
 // is a real MCP server, the official Go SDK's stateless Streamable HTTP
-// handler, answering a tools/call of an echo tool.
+// handler, answering a tools/call of an echo tool; "go-sdk-io-10ms" is the
+// same server whose tool waits 10 ms before answering, as a tool that calls
+// a database or an API does (the cores are then not all busy, and the
+// gateway's cost shows as latency rather than lost throughput).
 func BenchmarkProxyOverhead(b *testing.B) {
 	b.Run("empty-upstream", func(b *testing.B) {
 		const answer = `{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}}`
@@ -52,19 +55,31 @@ func BenchmarkProxyOverhead(b *testing.B) {
 			_, _ = io.WriteString(w, answer)
 		}))
 	})
-	b.Run("go-sdk", func(b *testing.B) {
-		server := mcp.NewServer(&mcp.Implementation{Name: "bench", Version: "1.0.0"}, nil)
-		type echoIn struct {
-			Text string `json:"text"`
-		}
-		mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "Echo the text back."},
-			func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
-				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
-			})
-		handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
-			&mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
-		benchProxy(b, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`, handler)
-	})
+	const echoCall = `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	b.Run("go-sdk", func(b *testing.B) { benchProxy(b, echoCall, sdkEchoServer(0)) })
+	b.Run("go-sdk-io-10ms", func(b *testing.B) { benchProxy(b, echoCall, sdkEchoServer(10*time.Millisecond)) })
+}
+
+// sdkEchoServer is the Go SDK's stateless Streamable HTTP handler with an
+// echo tool that waits wait before answering.
+func sdkEchoServer(wait time.Duration) http.Handler {
+	server := mcp.NewServer(&mcp.Implementation{Name: "bench", Version: "1.0.0"}, nil)
+	type echoIn struct {
+		Text string `json:"text"`
+	}
+	mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "Echo the text back."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+			if wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return nil, nil, ctx.Err()
+				}
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+		})
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+		&mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
 }
 
 func benchProxy(b *testing.B, body string, upstream http.Handler) {
