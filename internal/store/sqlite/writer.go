@@ -183,7 +183,7 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 		// (a code already used, say) was never committed: every caller gets
 		// the failure.
 		_, _ = w.exec("ROLLBACK") // the transaction may be gone already
-		lost = fmt.Errorf("commit write transaction: %w", lost)
+		lost = fmt.Errorf("write transaction lost (begin, savepoint or commit failed): %w", lost)
 		for _, op := range batch {
 			op.err = lost
 		}
