@@ -208,6 +208,31 @@ func TestAuthorizeAttacks(t *testing.T) {
 		attacker.login(attacker.authorize(authParams(id, newPKCE())), testPassword)
 		wantErrorPage(t, attacker.decide(cp, "approve"), http.StatusForbidden)
 	})
+	t.Run("attack 43 login CSRF: a login form posted from another browser", func(t *testing.T) {
+		h := h.in(t)
+		// The attacker opens a sign-in page of their own and makes the
+		// victim's browser post it with the attacker's credentials.
+		attacker := h.newBrowser()
+		lp := attacker.follow(attacker.authorize(authParams(id, newPKCE())), "/login?")
+		form := url.Values{"username": {testUser}, "password": {testPassword},
+			"request": {hiddenField(t, lp.body, "request")}, "csrf": {hiddenField(t, lp.body, "csrf")}}
+		victim := h.newBrowser()
+		resp := victim.post(formAction(t, lp.body), form) // no sign-in cookie at all
+		wantErrorPage(t, resp, http.StatusForbidden)
+		// A victim who has a sign-in cookie of their own fares no better.
+		victim.follow(victim.authorize(authParams(id, newPKCE())), "/login?")
+		resp = victim.post(formAction(t, lp.body), form)
+		wantErrorPage(t, resp, http.StatusForbidden)
+		for _, c := range resp.header.Values("Set-Cookie") {
+			if strings.Contains(c, "session") {
+				t.Errorf("a forged sign-in set a session cookie: %s", c)
+			}
+		}
+		// The attacker's own browser can still sign in with that form.
+		if resp := attacker.post(formAction(t, lp.body), form); resp.status != http.StatusSeeOther {
+			t.Errorf("genuine sign-in after the forgeries: %d", resp.status)
+		}
+	})
 	t.Run("attack 43 replayed consent POST", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		q := authParams(h.publishClient("/replay.json", nil), newPKCE())

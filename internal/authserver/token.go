@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -27,15 +28,20 @@ type tokenResponse struct {
 	Scope        string `json:"scope,omitempty"`
 }
 
+// errNotForm is the sentinel wrapped by parseBackChannelForm's error for a
+// body that is not a form.
+var errNotForm = errors.New("not a form")
+
 // parseBackChannelForm reads an application/x-www-form-urlencoded body and
 // rejects repeated parameters (SPEC E2, attack 54), except resource, which
 // RFC 8707 §2 allows to repeat (checkTokenResource answers invalid_target).
-// A parameter without a value counts as omitted (E2): it is removed.
+// A parameter without a value counts as omitted (E2): it is removed. A body
+// of another type is invalid_request, wrapping errNotForm.
 func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "Send parameters as application/x-www-form-urlencoded (RFC 6749 §3.2), not %q.", truncate(mt, 60))
+		return nil, fmt.Errorf("%w: %w", oauth.NewError(oauth.ErrInvalidRequest, "Send parameters as application/x-www-form-urlencoded (RFC 6749 §3.2), not %q.", truncate(mt, 60)), errNotForm)
 	}
 	if err := r.ParseForm(); err != nil {
 		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The request body could not be parsed.")
@@ -65,6 +71,12 @@ func dropEmpty(v url.Values) {
 // handleToken is the token endpoint (SPEC F1-F11).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, err := parseBackChannelForm(w, r)
+	if errors.Is(err, errNotForm) {
+		// Parameters sent as JSON (attack 54): no grant type this endpoint
+		// supports can be read from such a body.
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		err = oauth.NewError(oauth.ErrUnsupportedGrantType, "The token endpoint reads grant_type and its parameters from an application/x-www-form-urlencoded body (RFC 6749 §3.2); a %q body carries none it supports.", truncate(mt, 60))
+	}
 	if err != nil {
 		s.writeJSONError(w, r, err)
 		return

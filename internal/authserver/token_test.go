@@ -292,7 +292,10 @@ func TestTokenAttacks(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		var tr tokenResult
 		tr.Status, tr.Header = h.send(req, &tr)
-		wantError(t, tr, http.StatusBadRequest, oauth.ErrInvalidRequest)
+		wantError(t, tr, http.StatusBadRequest, oauth.ErrUnsupportedGrantType)
+		if !strings.Contains(tr.ErrorDescription, "application/x-www-form-urlencoded") {
+			t.Errorf("error_description %q does not say which body the endpoint reads", tr.ErrorDescription)
+		}
 		mustTokens(t, h.redeem(id, c, p)) // the refused request consumed nothing
 	})
 	t.Run("F7 parameters in the query string are not read", func(t *testing.T) {
