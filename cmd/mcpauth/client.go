@@ -90,11 +90,20 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 }
 
 func envBool(getenv func(string) string, key string) bool {
-	switch strings.ToLower(getenv(key)) {
+	v, _ := parseEnvBool(getenv, key)
+	return v
+}
+
+// parseEnvBool reads a boolean environment variable; a value that is not
+// clearly true or false is an error naming the variable.
+func parseEnvBool(getenv func(string) string, key string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(getenv(key))) {
 	case "1", "true", "yes", "on":
-		return true
+		return true, nil
+	case "", "0", "false", "no", "off":
+		return false, nil
 	}
-	return false
+	return false, fmt.Errorf("%s %q: use true or false", key, getenv(key))
 }
 
 // printReport renders a cimd.Report for people.

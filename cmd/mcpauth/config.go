@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -81,13 +83,82 @@ type LifetimesConfig struct {
 
 type duration time.Duration
 
+// UnmarshalYAML reads a Go duration ("30s", "10m"); lifetimes name their
+// key themselves (LifetimesConfig.UnmarshalYAML).
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v <= 0 {
-		return fmt.Errorf("line %d: %q is not a positive duration such as 10m or 336h", n.Line, n.Value)
+		return fmt.Errorf("line %d: %q is not a positive duration such as 30s or 10m", n.Line, n.Value)
 	}
 	*d = duration(v)
 	return nil
+}
+
+// UnmarshalYAML reads the lifetimes mapping, naming the key of a value that
+// is not a positive duration.
+func (l *LifetimesConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: lifetimes: write a mapping such as access_token: 10m", n.Line)
+	}
+	keys := map[string]*duration{"access_token": &l.AccessToken, "code": &l.Code, "refresh_idle": &l.RefreshIdle,
+		"refresh_absolute": &l.RefreshAbsolute, "session": &l.Session}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		dst, ok := keys[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: lifetimes.%s is not a setting; use %s", k.Line, k.Value, strings.Join(yamlKeys(reflect.TypeFor[LifetimesConfig]()), ", "))
+		}
+		d, err := time.ParseDuration(v.Value)
+		if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+			return fmt.Errorf("line %d: lifetimes.%s %q: write a positive duration such as 10m or 336h", v.Line, k.Value, v.Value)
+		}
+		*dst = duration(d)
+	}
+	return nil
+}
+
+// yamlKeys lists the YAML keys of a config struct, in field order.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// configSections maps the config's Go types to where they sit in the file,
+// for messages about unknown keys.
+var configSections = map[string]reflect.Type{
+	"Config": reflect.TypeFor[Config](), "ResourceConfig": reflect.TypeFor[ResourceConfig](),
+	"TrustConfig": reflect.TypeFor[TrustConfig](), "ClientConfig": reflect.TypeFor[ClientConfig](),
+	"ProxyConfig": reflect.TypeFor[ProxyConfig](), "IdentityHeaders": reflect.TypeFor[IdentityHeaders](),
+}
+
+var configSectionNames = map[string]string{
+	"Config": "at the top level", "ResourceConfig": "in resources", "TrustConfig": "in trust", "ClientConfig": "in clients",
+	"ProxyConfig": "at the top level", "IdentityHeaders": "in identity_headers",
+}
+
+var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type main\.(\w+)$`)
+
+// explainYAMLError rewrites the decoder's messages about unknown keys so
+// that they name the key, where it is, and the keys that exist there.
+func explainYAMLError(err error) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		if g := unknownField.FindStringSubmatch(m); g != nil && configSections[g[3]] != nil {
+			msgs[i] = fmt.Sprintf("%s: unknown key %q %s; the keys there are %s", g[1], g[2], configSectionNames[g[3]],
+				strings.Join(yamlKeys(configSections[g[3]]), ", "))
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // loadConfigFile reads a YAML config; unknown keys are errors naming the key.
@@ -100,7 +171,7 @@ func loadConfigFile(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
-		return c, fmt.Errorf("config %s: %v", path, err)
+		return c, fmt.Errorf("config %s: %s", path, explainYAMLError(err))
 	}
 	return c, nil
 }
@@ -155,12 +226,17 @@ func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
 			*dst = def
 		}
 	}
+	var envErr error
 	boolean := func(dst *bool, name, env string, flagVal bool) {
 		switch {
 		case set[name]:
 			*dst = flagVal
 		case getenv(env) != "":
-			*dst = envBool(getenv, env)
+			v, err := parseEnvBool(getenv, env)
+			if err != nil && envErr == nil {
+				envErr = err
+			}
+			*dst = v
 		}
 	}
 	str(&c.Addr, "addr", "MCPAUTH_ADDR", "127.0.0.1:8080", *sf.addr)
@@ -197,6 +273,9 @@ func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
 	str(&c.CIMDCAFile, "cimd-ca-file", "MCPAUTH_CIMD_CA_FILE", "", *sf.caFile)
 	boolean(&c.DevAllowLoopback, "dev-allow-loopback", "MCPAUTH_DEV_ALLOW_LOOPBACK", *sf.devLoop)
 	boolean(&c.EnableDCR, "enable-dcr", "MCPAUTH_ENABLE_DCR", *sf.dcr)
+	if envErr != nil {
+		return c, envErr
+	}
 	defIssuer := ""
 	if c.Issuer == "" {
 		defIssuer = defaultIssuer(c.Addr)
@@ -210,7 +289,7 @@ func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
 	}
 	res := []string(sf.resources)
 	if len(res) == 0 && getenv("MCPAUTH_RESOURCE") != "" {
-		res = strings.Split(getenv("MCPAUTH_RESOURCE"), " ")
+		res = strings.Fields(getenv("MCPAUTH_RESOURCE"))
 	}
 	for _, r := range res {
 		rc, err := parseResourceFlag(r)
@@ -294,6 +373,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("issuer %q: an http issuer is accepted only on a loopback host; use https:// for %s", c.Issuer, iu.Hostname())
 	case iu.Scheme != "http" && iu.Scheme != "https":
 		return fmt.Errorf("issuer %q: must be https", c.Issuer)
+	case strings.HasSuffix(iu.Path, "/"):
+		return fmt.Errorf("issuer %q: remove the trailing slash (write %s); clients compare the issuer exactly (RFC 8414 §3.3), so it must be written the way the metadata publishes it",
+			c.Issuer, strings.TrimRight(c.Issuer, "/"))
+	}
+	if err := c.Lifetimes.validate(); err != nil {
+		return err
 	}
 	if c.DevAllowLoopback && !isLoopbackAddr(c.Addr) {
 		return fmt.Errorf("dev-allow-loopback: only accepted when --addr is a loopback address (got %q); it must never run in production (SPEC B5)", c.Addr)
@@ -324,6 +409,27 @@ func (c *Config) validate() error {
 		if len(cl.RedirectURIs) == 0 && !cl.Introspect {
 			return fmt.Errorf("clients[%d] (%s): list redirect_uris, or set introspect: true for a resource server", i, cl.ClientID)
 		}
+	}
+	return nil
+}
+
+// Upper bounds of configurable lifetimes.
+const (
+	maxCodeLifetime   = 10 * time.Minute // SPEC F1: codes live at most 10 minutes
+	maxAccessLifetime = 30 * time.Minute // SPEC F9: access tokens stay short-lived
+)
+
+// validate checks the lifetimes against the bounds the specifications set.
+func (l LifetimesConfig) validate() error {
+	switch {
+	case time.Duration(l.Code) > maxCodeLifetime:
+		return fmt.Errorf("lifetimes.code %v: at most %v (authorization codes are short-lived, SPEC F1)", time.Duration(l.Code), maxCodeLifetime)
+	case time.Duration(l.AccessToken) > maxAccessLifetime:
+		return fmt.Errorf("lifetimes.access_token %v: at most %v (SPEC F9: access tokens are short-lived; refresh tokens keep the session going)",
+			time.Duration(l.AccessToken), maxAccessLifetime)
+	case l.RefreshIdle != 0 && l.RefreshAbsolute != 0 && l.RefreshIdle > l.RefreshAbsolute:
+		return fmt.Errorf("lifetimes.refresh_idle %v is longer than lifetimes.refresh_absolute %v: make refresh_idle the shorter one",
+			time.Duration(l.RefreshIdle), time.Duration(l.RefreshAbsolute))
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func TestProxyConfigErrors(t *testing.T) {
 		{"introspect without credentials", append(ok, "--introspect"), "--client-id and --client-secret-file"},
 		{"client id without introspect", append(ok, "--client-id", "x"), "only with --introspect"},
 		{"body limit", append(ok, "--max-body", "0"), "max-body 0"},
-		{"unknown key in the config file", append(ok, "--config", bad), "field upstrem not found"},
+		{"unknown key in the config file", append(ok, "--config", bad), `unknown key "upstrem" at the top level; the keys there are listen, upstream`},
 		{"identity header reserved", append(ok, "--config", writeFile(t, dir, "id.yaml", "identity_headers: {subject: Authorization}\n")), "identity header \"Authorization\""},
 		{"tool without scopes", append(ok, "--config", writeFile(t, dir, "tools.yaml", "tools: {delete_file: []}\n")), "tools.delete_file"},
 		{"positional argument", append(ok, "extra"), "no arguments"},

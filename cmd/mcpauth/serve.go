@@ -79,6 +79,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := ensureAdmin(ctx, db, stdout); err != nil {
 		return err
 	}
+	if cfg.DevAutoApprove != "" {
+		if _, err := db.GetUserByName(ctx, cfg.DevAutoApprove); errors.Is(err, store.ErrNotFound) {
+			return usageError("dev-auto-approve %q: no such user; name an existing user (mcpauth users list) or add it with: mcpauth users add %s --password-stdin",
+				cfg.DevAutoApprove, cfg.DevAutoApprove)
+		} else if err != nil {
+			return fmt.Errorf("dev-auto-approve: look up user: %w", err)
+		}
+	}
 	keys := token.NewKeys(db, token.KeyOptions{TokenLifetime: cfg.lifetimes().AccessToken, Logger: logger})
 	if err := keys.Load(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)

@@ -139,27 +139,49 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 	if err := os.WriteFile(badRule, []byte("trust:\n  deny: [\"https://x.example\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	yamlFile := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	loop := []string{"--addr", "127.0.0.1:0", "--dev-allow-loopback", "--issuer", "http://localhost:8080"}
 	tests := []struct {
 		name string
 		args []string
+		env  map[string]string
 		want string
 	}{
-		{"G4 http issuer on a public host", []string{"--issuer", "http://auth.example.com"}, "issuer"},
-		{"issuer with query", []string{"--issuer", "https://auth.example.com/?x=1"}, "issuer"},
-		{"B5 dev loopback needs a loopback addr", []string{"--addr", "0.0.0.0:0", "--dev-allow-loopback", "--issuer", "https://a.example"}, "dev-allow-loopback"},
-		{"auto approve needs dev loopback", []string{"--dev-auto-approve", "alice"}, "dev-auto-approve"},
-		{"bad resource", []string{"--resource", "not a url"}, "--resource"},
-		{"unknown YAML key is named", []string{"--config", badYAML}, "alow"},
-		{"bad trust rule is named", []string{"--config", badRule}, "deny rule"},
-		{"bad log format", []string{"--log-format", "xml"}, "log-format"},
-		{"bad pool size", []string{"--store-max-conns", "-1"}, "store-max-conns"},
-		{"bad statement timeout", []string{"--store-statement-timeout", "-5s"}, "store-statement-timeout"},
-		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, "trusted_proxies"},
+		{"G4 http issuer on a public host", []string{"--issuer", "http://auth.example.com"}, nil, "issuer"},
+		{"issuer with query", []string{"--issuer", "https://auth.example.com/?x=1"}, nil, "issuer"},
+		{"B5 dev loopback needs a loopback addr", []string{"--addr", "0.0.0.0:0", "--dev-allow-loopback", "--issuer", "https://a.example"}, nil, "dev-allow-loopback"},
+		{"auto approve needs dev loopback", []string{"--dev-auto-approve", "alice"}, nil, "dev-auto-approve"},
+		{"bad resource", []string{"--resource", "not a url"}, nil, "--resource"},
+		{"unknown YAML key is named", []string{"--config", badYAML}, nil, "alow"},
+		{"bad trust rule is named", []string{"--config", badRule}, nil, "deny rule"},
+		{"bad log format", []string{"--log-format", "xml"}, nil, "log-format"},
+		{"bad pool size", []string{"--store-max-conns", "-1"}, nil, "store-max-conns"},
+		{"bad statement timeout", []string{"--store-statement-timeout", "-5s"}, nil, "store-statement-timeout"},
+		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, nil, "trusted_proxies"},
+		{"unknown YAML key lists the keys there", []string{"--config", badYAML}, nil, `unknown key "alow" in trust; the keys there are allow, deny, allowlist_only`},
+		{"unknown top-level YAML key", []string{"--config", yamlFile("top.yaml", "isuer: https://a.example\n")}, nil, `unknown key "isuer" at the top level`},
+		{"bad lifetime names its key", []string{"--config", yamlFile("life.yaml", "lifetimes:\n  access_token: banana\n")}, nil, `lifetimes.access_token "banana": write a positive duration`},
+		{"unknown lifetime is named", []string{"--config", yamlFile("life2.yaml", "lifetimes:\n  acess_token: 5m\n")}, nil, "lifetimes.acess_token is not a setting; use access_token, code"},
+		{"F1 code lifetime over 10 minutes", []string{"--config", yamlFile("life3.yaml", "lifetimes:\n  code: 1h\n")}, nil, "lifetimes.code 1h0m0s: at most 10m0s"},
+		{"F9 access token lifetime over 30 minutes", []string{"--config", yamlFile("life4.yaml", "lifetimes:\n  access_token: 24h\n")}, nil, "lifetimes.access_token 24h0m0s: at most 30m0s"},
+		{"refresh idle longer than absolute", []string{"--config", yamlFile("life5.yaml", "lifetimes:\n  refresh_idle: 48h\n  refresh_absolute: 24h\n")}, nil, "make refresh_idle the shorter one"},
+		{"issuer with a trailing slash", []string{"--issuer", "https://auth.example.com/tenant1/"}, nil, "write https://auth.example.com/tenant1"},
+		{"boolean environment value that is neither", nil, map[string]string{"MCPAUTH_ENABLE_DCR": "maybe", "MCPAUTH_ISSUER": "https://a.example"}, `MCPAUTH_ENABLE_DCR "maybe": use true or false`},
+		{"dev loopback environment value that is neither", nil, map[string]string{"MCPAUTH_DEV_ALLOW_LOOPBACK": "sometimes"}, `MCPAUTH_DEV_ALLOW_LOOPBACK "sometimes"`},
+		{"auto approve of a user that does not exist", append(slices.Clone(loop), "--dev-auto-approve", "nosuchuser"), nil, `dev-auto-approve "nosuchuser": no such user`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"serve", "--data", filepath.Join(dir, "d")}, tt.args...)
-			_, errOut, code := runCmd(t, args...)
+			var out, errb bytes.Buffer
+			err := run(context.Background(), args, func(k string) string { return tt.env[k] }, strings.NewReader(""), &out, &errb)
+			code, errOut := exitCode(err, &errb), errb.String()
 			if code != 2 || !strings.Contains(errOut, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit 2 naming %q", code, errOut, tt.want)
 			}
@@ -178,6 +200,54 @@ func TestServeEnvironmentFallbacks(t *testing.T) {
 	_, body := get(t, base+"/.well-known/oauth-authorization-server")
 	if !strings.Contains(body, `"issuer":"https://auth.example.com"`) || !strings.Contains(body, `"files:read"`) {
 		t.Errorf("metadata: %s", body)
+	}
+}
+
+// TestServeEnvironmentSettings: every serve setting has its MCPAUTH_*
+// fallback (the config file, DCR, logs, development mode, several resources
+// separated by any spaces).
+func TestServeEnvironmentSettings(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "env.yaml", "clients:\n  - client_id: rs-env\n    secret: rs-env-secret-12345678901234567890\n    introspect: true\n")
+	base, _, logs := startServeLogs(t, map[string]string{
+		"MCPAUTH_ADDR": freeAddr(t), "MCPAUTH_DATA": filepath.Join(dir, "data"), "MCPAUTH_CONFIG": cfg,
+		"MCPAUTH_ENABLE_DCR": "true", "MCPAUTH_LOG_FORMAT": "json", "MCPAUTH_DEV_ALLOW_LOOPBACK": "1",
+		"MCPAUTH_DEV_AUTO_APPROVE": "admin",
+		// Several resources, separated by any run of spaces.
+		"MCPAUTH_RESOURCE": "https://a.example.com/mcp=a:read   https://b.example.com/mcp=b:write",
+	})
+	_, body := get(t, base+"/.well-known/oauth-authorization-server")
+	for _, want := range []string{`"registration_endpoint":`, `"a:read"`, `"b:write"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metadata lacks %s (MCPAUTH_ENABLE_DCR, MCPAUTH_RESOURCE): %s", want, body)
+		}
+	}
+	// MCPAUTH_CONFIG: the static client from the file may introspect.
+	req, _ := http.NewRequest(http.MethodPost, base+"/introspect", strings.NewReader("token=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("rs-env", "rs-env-secret-12345678901234567890")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(got), `"active":false`) {
+		t.Errorf("introspection by the client of MCPAUTH_CONFIG = %d %s, want 200 inactive", resp.StatusCode, got)
+	}
+	// MCPAUTH_LOG_FORMAT=json and the development-mode warnings.
+	var sawAuto bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON (MCPAUTH_LOG_FORMAT=json): %q", line)
+		}
+		if rec["msg"] == "development mode: login and consent are skipped" && rec["user"] == "admin" {
+			sawAuto = true
+		}
+	}
+	if !sawAuto {
+		t.Errorf("no auto-approve warning for MCPAUTH_DEV_AUTO_APPROVE=admin in logs:\n%s", logs)
 	}
 }
 
