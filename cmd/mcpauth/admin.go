@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -272,7 +273,9 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err := keys.Load(ctx); err != nil {
 		return err
 	}
+	var oldKID string // the key that signed before the rotation
 	if sub == "rotate" {
+		oldKID = keys.Signer().KeyID()
 		if err := keys.Rotate(ctx); err != nil {
 			return err
 		}
@@ -282,11 +285,19 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	if sub == "rotate" {
-		now := time.Now()
-		for _, k := range list {
-			if k.ActiveAt.After(now) && k.ID != keys.Signer().KeyID() {
+		// Name the key that takes over from the one that signed before: the
+		// first to become active after it (now, or once it has been
+		// published long enough), not the new next key Rotate also made.
+		if i := slices.IndexFunc(list, func(k store.SigningKey) bool { return k.ID == oldKID }); i >= 0 {
+			var successor *store.SigningKey
+			for j, k := range list {
+				if k.ActiveAt.After(list[i].ActiveAt) && (successor == nil || k.ActiveAt.Before(successor.ActiveAt)) {
+					successor = &list[j]
+				}
+			}
+			if successor != nil {
 				fmt.Fprintf(stdout, "rotated: key %s signs from %s (published before it signs); %s stays published until its tokens expire\n",
-					k.ID, fmtTime(k.ActiveAt), keys.Signer().KeyID())
+					successor.ID, fmtTime(successor.ActiveAt), oldKID)
 			}
 		}
 		if keys.Signer().KeyID() != "" {
