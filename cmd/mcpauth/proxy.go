@@ -96,7 +96,7 @@ func newProxyFlags(stderr io.Writer) *proxyFlags {
 	pf.config = fs.String("config", "", "YAML configuration file (env MCPAUTH_PROXY_CONFIG)")
 	pf.logFormat = fs.String("log-format", "text", "log format: text or json (env MCPAUTH_LOG_FORMAT)")
 	pf.maxBody = fs.Int64("max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes; larger ones get 413 (env MCPAUTH_PROXY_MAX_BODY)")
-	pf.timeout = fs.Duration("upstream-timeout", gateway.DefaultUpstreamTimeout, "how long the MCP server may take to start answering; then 504 (env MCPAUTH_PROXY_UPSTREAM_TIMEOUT)")
+	pf.timeout = fs.Duration("upstream-timeout", gateway.DefaultUpstreamTimeout, "how long the MCP server may take to start answering (then 504), and then to finish a response that is not an event stream (then the connection is closed) (env MCPAUTH_PROXY_UPSTREAM_TIMEOUT)")
 	return pf
 }
 

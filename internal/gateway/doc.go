@@ -33,7 +33,11 @@
 // Failures are answered, never left hanging: an unreachable upstream gets
 // 502, one that does not start answering within Options.UpstreamTimeout gets
 // 504, a body over Options.MaxBodyBytes gets 413, each with a JSON-RPC error
-// body carrying the request's id when the request was JSON-RPC.
+// body carrying the request's id when the request was JSON-RPC. An upstream
+// that sends its headers and then stalls has Options.UpstreamTimeout again
+// to finish a body that is not an event stream; after that the gateway
+// closes the connection to the client mid-body, the only signal left once
+// a status is sent. Event streams have no time limit.
 //
 // Not supported: CORS (browser-based clients need it added in front), the
 // deprecated HTTP+SSE transport of MCP 2024-11-05 (two endpoints),

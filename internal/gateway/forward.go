@@ -36,6 +36,9 @@ type exchange struct {
 	owner    string    // who the request's session belongs to
 	session  string    // the request's Mcp-Session-Id, if any
 	method   string
+	// timer cancels the upstream request when it fires: first it bounds
+	// the wait for the response headers, then (re-armed by modifyResponse)
+	// the body of a response that is not an event stream.
 	timer    *time.Timer
 	timedOut atomic.Bool
 }
@@ -104,7 +107,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		ex.timedOut.Store(true)
 		cancel()
 	})
-	defer ex.timer.Stop()
+	defer ex.timer.Stop() // also when the proxy aborts with http.ErrAbortHandler
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -145,8 +148,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // modifyResponse runs when the upstream's headers arrive: it stops the
-// header timer, keeps session bindings current, drops cookies and lets
-// event streams run without a write deadline.
+// header timer, keeps session bindings current, drops cookies, lets event
+// streams run without a time limit and gives any other body the upstream
+// timeout again to arrive whole.
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
 	if !ex.timer.Stop() {
@@ -164,11 +168,48 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		g.sessions.forget(ex.session)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
-		// An established stream may stay open for as long as both ends
-		// want; the server's WriteTimeout must not cut it.
+		// An established stream (a POST's answer or the long-lived GET
+		// stream) may stay open for as long as both ends want: the timer
+		// stays stopped, and the server's WriteTimeout must not cut it.
 		_ = http.NewResponseController(ex.w).SetWriteDeadline(time.Time{})
+		return nil
 	}
+	// Any other body, such as a JSON-RPC answer, must arrive whole within
+	// the upstream timeout of its headers: an upstream that stalls halfway
+	// would otherwise hold the client forever, since the server's
+	// WriteTimeout does not end a handler blocked reading the upstream.
+	// When the timer fires it cancels the upstream request, the body read
+	// fails and the reverse proxy aborts the handler (http.ErrAbortHandler).
+	// The proxy has written the status to the ResponseWriter by then (it
+	// may already be on the wire), so no 504 or JSON-RPC error can follow:
+	// the connection to the client is closed (HTTP/1.1) or the stream reset
+	// (HTTP/2), and the client's request or read fails, on the missing
+	// response or the incomplete Content-Length or chunked body; that is
+	// the one signal left. (An HTTP/1.0 client of a body of unknown length,
+	// which ends where the connection does, sees a short body instead.)
+	ex.timer.Reset(g.timeout)
+	resp.Body = &timedBody{ReadCloser: resp.Body, g: g, ex: ex, req: resp.Request}
 	return nil
+}
+
+// timedBody is an upstream response body read under the exchange's timer:
+// it logs a read that failed because the timer fired.
+type timedBody struct {
+	io.ReadCloser
+	g   *Gateway
+	ex  *exchange
+	req *http.Request // the upstream request, whose context the log gets
+	n   int64         // bytes read so far
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF && b.ex.timedOut.Load() {
+		b.g.log.LogAttrs(b.req.Context(), slog.LevelError, "gateway: upstream response body timed out; response to the client cut off",
+			slog.String("upstream", b.g.upstream.Redacted()), slog.Duration("timeout", b.g.timeout), slog.Int64("body_bytes", b.n))
+	}
+	return n, err
 }
 
 // upstreamError answers when the upstream could not be reached, did not

@@ -29,7 +29,8 @@ const (
 	DefaultMaxBodyBytes = 4 << 20
 	// DefaultUpstreamTimeout is how long the upstream may take from the
 	// moment the request is sent (dial, TLS and request included) until
-	// its response headers arrive. An established stream has no limit.
+	// its response headers arrive, and then again for a body that is not
+	// an event stream to arrive whole. An established stream has no limit.
 	DefaultUpstreamTimeout = 60 * time.Second
 	// DefaultDialTimeout and DefaultTLSHandshakeTimeout bound connecting to
 	// the upstream.
@@ -93,7 +94,12 @@ type Options struct {
 	MaxBodyBytes int64
 	// UpstreamTimeout bounds the wait for the upstream's response headers,
 	// measured from when the gateway starts forwarding; then it answers
-	// 504. Zero means DefaultUpstreamTimeout.
+	// 504. It bounds a response body that is not an event stream too,
+	// measured from the headers: a body that has not arrived whole by then
+	// is cut off and the connection to the client closed (its status has
+	// been sent, so no 504 can follow). An event stream
+	// (text/event-stream) has no limit once its headers arrive. Zero means
+	// DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
 	// Transport sends requests upstream. Zero means NewTransport().
 	Transport http.RoundTripper

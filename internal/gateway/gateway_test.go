@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -475,6 +478,183 @@ func TestUpstreamFailures(t *testing.T) {
 			t.Errorf("%d oversized requests reached the upstream", n)
 		}
 	})
+}
+
+// TestStalledBodyEnds checks that an upstream which sends its headers and
+// part of a JSON body and then stalls does not hold the client: within the
+// upstream timeout of the headers the gateway cancels the upstream request
+// and cuts the response off, and says so in its log. The 10 s deadline on
+// the client detects a hang; it is not a timing assertion.
+func TestStalledBodyEnds(t *testing.T) {
+	const (
+		timeout = 200 * time.Millisecond
+		answer  = `{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}`
+		sent    = 17 // bytes of answer the upstream sends before it stalls
+	)
+	for _, tc := range []struct {
+		name          string
+		contentLength bool
+	}{
+		{"JSON body with Content-Length", true},
+		{"JSON body of unknown length (chunked)", false},
+	} {
+		t.Run(tc.name+" stalls: the response is cut off", func(t *testing.T) {
+			release := make(chan struct{}) // the upstream stalls until the test ends
+			defer close(release)
+			canceled := make(chan struct{})
+			var logs logBuffer
+			h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tc.contentLength {
+					w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+				}
+				_, _ = io.WriteString(w, answer[:sent])
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					close(canceled)
+				}
+			}, func(o *Options) {
+				o.UpstreamTimeout = timeout
+				o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, "POST", h.resource, strings.NewReader(toolsList))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+h.tokenFor(t, "alice", "mcp:tools"))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			tr := &http.Transport{DisableKeepAlives: true}
+			defer tr.CloseIdleConnections()
+			var got []byte
+			resp, err := tr.RoundTrip(req)
+			if err == nil {
+				got, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the client still waited after 10 s with %d bytes received: the gateway hangs on a stalled body", len(got))
+			}
+			// Headers and part of the body may or may not have reached the
+			// client; either way its read must fail, not end as if whole.
+			if err == nil {
+				t.Errorf("the client read %q and no error: a cut-off body looks complete", got)
+			}
+			if !strings.HasPrefix(answer[:sent], string(got)) {
+				t.Errorf("the client read %q, not a prefix of %q", got, answer[:sent])
+			}
+			select {
+			case <-canceled:
+			case <-ctx.Done():
+				t.Fatal("the upstream request was not canceled")
+			}
+			log := logs.String()
+			for _, want := range []string{"level=ERROR", "upstream=" + h.up.srv.URL + "/upstream/mcp", "timeout=200ms", "body_bytes=17"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q:\n%s", want, log)
+				}
+			}
+		})
+	}
+
+	t.Run("a body that pauses within the timeout arrives whole", func(t *testing.T) {
+		var logs logBuffer
+		h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, answer[:sent])
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond) // a tenth of the timeout
+			_, _ = io.WriteString(w, answer[sent:])
+		}, func(o *Options) {
+			o.UpstreamTimeout = 500 * time.Millisecond
+			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		resp, body := do(t, "POST", h.resource, h.tokenFor(t, "alice", "mcp:tools"), toolsList, nil)
+		if resp.StatusCode != 200 || body != answer {
+			t.Fatalf("%d %q, want 200 %q", resp.StatusCode, body, answer)
+		}
+		if log := logs.String(); log != "" {
+			t.Errorf("a complete answer was logged:\n%s", log)
+		}
+	})
+}
+
+// TestStreamPauseNotCut checks that the upstream timeout does not apply to
+// an established event stream: one that pauses for three times the timeout
+// between two events delivers both, then ends cleanly.
+func TestStreamPauseNotCut(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	for _, method := range []string{"POST", "GET"} {
+		t.Run("SSE "+method+" pausing 3x the upstream timeout", func(t *testing.T) {
+			h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+				if body, _ := io.ReadAll(r.Body); strings.Contains(string(body), `"initialize"`) {
+					w.Header().Set("Mcp-Session-Id", "s-pause")
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+					return
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "data: one\n\n")
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(3 * timeout):
+				case <-r.Context().Done():
+					return
+				}
+				_, _ = io.WriteString(w, "data: two\n\n")
+			}, func(o *Options) { o.UpstreamTimeout = timeout })
+			token := h.tokenFor(t, "alice", "mcp:tools")
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			body := io.Reader(nil)
+			if method == "POST" {
+				body = strings.NewReader(toolCall(1, "long"))
+			}
+			req, err := http.NewRequestWithContext(ctx, method, h.resource, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Accept", "text/event-stream")
+			if method == "GET" {
+				// A GET stream belongs to a session: start one first.
+				resp, _ := do(t, "POST", h.resource, token, `{"jsonrpc":"2.0","id":1,"method":"initialize"}`, nil)
+				if resp.Header.Get("Mcp-Session-Id") != "s-pause" {
+					t.Fatalf("no session: %v", resp.Header)
+				}
+				req.Header.Set("Mcp-Session-Id", "s-pause")
+			}
+			tr := &http.Transport{DisableKeepAlives: true}
+			defer tr.CloseIdleConnections()
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			rd := bufio.NewReader(resp.Body)
+			if ev := readEvent(t, rd); ev != "data: one\n" {
+				t.Fatalf("first event %q", ev)
+			}
+			if ev := readEvent(t, rd); ev != "data: two\n" {
+				t.Fatalf("second event %q", ev)
+			}
+			if rest, err := io.ReadAll(rd); err != nil || len(rest) != 0 {
+				t.Errorf("after the events: %q, %v; want a clean end", rest, err)
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the client waited 10 s: the stream hung")
+			}
+		})
+	}
 }
 
 func TestNewRejects(t *testing.T) {
