@@ -49,6 +49,9 @@ export async function pendingConsent(cleanup, { callbackPort }) {
   const browser = new Browser();
   const { consentURL } = await browser.authorize(az, { redirectUri, username: 'alice', password: alicePassword, stopAtConsent: true });
   if (!consentURL) throw new Error('the consent page was not shown');
-  const [[cookieName, cookieValue]] = [...browser.cookies];
+  // The session cookie (the jar also holds the sign-in form's cookie).
+  const session = [...browser.cookies].find(([name]) => name.endsWith('mcpauth_session'));
+  if (!session) throw new Error(`no session cookie after sign-in: ${[...browser.cookies.keys()]}`);
+  const [cookieName, cookieValue] = session;
   return { st, clientID, consentURL, cookieName, cookieValue, redirectUri, state };
 }
