@@ -77,6 +77,48 @@ func TestServeMetadataServesTheDocument(t *testing.T) {
 	})
 }
 
+// TestServeMetadataFixedAddress: the document's own client_id names the
+// address it is served on; it is served as written and its URL printed.
+func TestServeMetadataFixedAddress(t *testing.T) {
+	addr := freeAddr(t)
+	clientID := "http://" + addr + "/client.json"
+	doc, _ := json.Marshal(map[string]any{"client_id": clientID, "client_name": "fixed", "redirect_uris": []string{"http://127.0.0.1/callback"}})
+	file := filepath.Join(t.TempDir(), "client.json")
+	if err := os.WriteFile(file, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"client", "serve-metadata", "--file", file, "--addr", addr}, func(string) string { return "" }, strings.NewReader(""), out, errOut)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve-metadata: %v\n%s", err, errOut)
+		}
+	}()
+	for i := 0; !strings.HasSuffix(out.String(), "\n"); i++ {
+		if i == 200 {
+			t.Fatalf("serve-metadata printed nothing\n%s", errOut)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if got := strings.TrimSpace(out.String()); got != clientID {
+		t.Errorf("printed %q, want the client_id %q", got, clientID)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, doc) {
+		t.Errorf("GET %s = %d %s, want the file unchanged", clientID, resp.StatusCode, body)
+	}
+}
+
 func TestServeMetadataRefuses(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
