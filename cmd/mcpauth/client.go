@@ -52,7 +52,11 @@ mcpauth serve would. Exit status: 0 when the server would accept the client,
 func runClientCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("client check", clientCheckUsage, stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	devLoopback := fs.Bool("dev-allow-loopback", envBool(getenv, "MCPAUTH_DEV_ALLOW_LOOPBACK"),
+	envLoopback, err := parseEnvBool(getenv, "MCPAUTH_DEV_ALLOW_LOOPBACK")
+	if err != nil {
+		return usageError("%v", err)
+	}
+	devLoopback := fs.Bool("dev-allow-loopback", envLoopback,
 		"development only: allow client_ids on loopback hosts (http or https) (env MCPAUTH_DEV_ALLOW_LOOPBACK)")
 	caFile := fs.String("cimd-ca-file", getenv("MCPAUTH_CIMD_CA_FILE"),
 		"PEM bundle of extra CAs trusted for client hosts, besides the system roots (env MCPAUTH_CIMD_CA_FILE)")
@@ -87,11 +91,6 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 		return &exitError{code: 1}
 	}
 	return nil
-}
-
-func envBool(getenv func(string) string, key string) bool {
-	v, _ := parseEnvBool(getenv, key)
-	return v
 }
 
 // parseEnvBool reads a boolean environment variable; a value that is not

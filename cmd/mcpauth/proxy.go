@@ -204,7 +204,11 @@ func resolveProxyConfig(pf *proxyFlags, getenv func(string) string) (ProxyConfig
 	case set["introspect"]:
 		c.Introspect = *pf.introspect
 	case getenv("MCPAUTH_PROXY_INTROSPECT") != "":
-		c.Introspect = envBool(getenv, "MCPAUTH_PROXY_INTROSPECT")
+		v, err := parseEnvBool(getenv, "MCPAUTH_PROXY_INTROSPECT")
+		if err != nil {
+			return c, err
+		}
+		c.Introspect = v
 	}
 	if v := pick("max-body", "MCPAUTH_PROXY_MAX_BODY"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -249,4 +250,29 @@ func waitFor(t *testing.T, out *syncBuffer, s string, done chan error, errOut *s
 		}
 	}
 	t.Fatalf("no %q in output\nstdout:\n%s\nstderr:\n%s", s, out, errOut)
+}
+
+// TestEnvBooleansAreStrict: a boolean environment variable that is neither
+// true nor false stops the command with a message naming it.
+func TestEnvBooleansAreStrict(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+	}{
+		{[]string{"proxy", "--upstream", "http://127.0.0.1:3001/mcp", "--issuer", "http://localhost:8080"}, "MCPAUTH_PROXY_INTROSPECT"},
+		{[]string{"client", "check", "https://client.example/c.json"}, "MCPAUTH_DEV_ALLOW_LOOPBACK"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tc.args, func(k string) string {
+				if k == tc.env {
+					return "perhaps"
+				}
+				return ""
+			}, strings.NewReader(""), &out, &errb)
+			if code := exitCode(err, &errb); code != 2 || !strings.Contains(errb.String(), tc.env+` "perhaps": use true or false`) {
+				t.Errorf("exit %d, stderr %q; want 2 naming %s", code, errb.String(), tc.env)
+			}
+		})
+	}
 }
