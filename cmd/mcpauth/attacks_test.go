@@ -103,12 +103,16 @@ func TestAttacksAgainstServe(t *testing.T) {
 		if resp := user.post(a.base+"/consent", form); resp.status == http.StatusSeeOther && strings.Contains(resp.location, "code=") {
 			t.Errorf("replayed consent POST issued another code: %s", resp.location)
 		}
-		// Login CSRF: the attacker's sign-in form posted from the victim's browser.
+		// Login CSRF: the attacker's sign-in form posted from the attacker's
+		// site by the victim's browser, which labels the post cross-site.
 		attacker := a.newBrowser()
 		lp := attacker.follow(t, attacker.get(a.authorizeURL(pub, nil)))
-		victim := a.newBrowser()
-		wantErrorPageAt(t, victim.post(a.base+"/login", url.Values{"username": {"admin"}, "password": {a.password},
-			"request": {field(t, lp.body, "request")}, "csrf": {field(t, lp.body, "csrf")}}), http.StatusForbidden)
+		form = url.Values{"username": {"admin"}, "password": {a.password},
+			"request": {field(t, lp.body, "request")}, "csrf": {field(t, lp.body, "csrf")}}
+		req, _ := http.NewRequest(http.MethodPost, a.base+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		wantErrorPageAt(t, a.newBrowser().do(req), http.StatusForbidden)
 	})
 	t.Run("attack 44 no CORS on /authorize", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodOptions, a.authorizeURL(pub, nil), nil)

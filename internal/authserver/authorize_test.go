@@ -208,29 +208,37 @@ func TestAuthorizeAttacks(t *testing.T) {
 		attacker.login(attacker.authorize(authParams(id, newPKCE())), testPassword)
 		wantErrorPage(t, attacker.decide(cp, "approve"), http.StatusForbidden)
 	})
-	t.Run("attack 43 login CSRF: a login form posted from another browser", func(t *testing.T) {
+	t.Run("attack 43 login CSRF: a sign-in form posted from another site", func(t *testing.T) {
 		h := h.in(t)
 		// The attacker opens a sign-in page of their own and makes the
-		// victim's browser post it with the attacker's credentials.
+		// victim's browser post it, with the attacker's credentials, from
+		// the attacker's site: the browser labels the post cross-site.
 		attacker := h.newBrowser()
 		lp := attacker.follow(attacker.authorize(authParams(id, newPKCE())), "/login?")
 		form := url.Values{"username": {testUser}, "password": {testPassword},
 			"request": {hiddenField(t, lp.body, "request")}, "csrf": {hiddenField(t, lp.body, "csrf")}}
+		post := func(b *browser, site string) reply {
+			req, err := http.NewRequest(http.MethodPost, h.absolute(formAction(t, lp.body)), strings.NewReader(form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", site)
+			return b.do(req)
+		}
 		victim := h.newBrowser()
-		resp := victim.post(formAction(t, lp.body), form) // no sign-in cookie at all
-		wantErrorPage(t, resp, http.StatusForbidden)
-		// A victim who has a sign-in cookie of their own fares no better.
-		victim.follow(victim.authorize(authParams(id, newPKCE())), "/login?")
-		resp = victim.post(formAction(t, lp.body), form)
-		wantErrorPage(t, resp, http.StatusForbidden)
-		for _, c := range resp.header.Values("Set-Cookie") {
-			if strings.Contains(c, "session") {
-				t.Errorf("a forged sign-in set a session cookie: %s", c)
+		for _, site := range []string{"cross-site", "same-site"} {
+			resp := post(victim, site)
+			wantErrorPage(t, resp, http.StatusForbidden)
+			for _, c := range resp.header.Values("Set-Cookie") {
+				if strings.Contains(c, "session") {
+					t.Errorf("a forged sign-in (%s) set a session cookie: %s", site, c)
+				}
 			}
 		}
-		// The attacker's own browser can still sign in with that form.
-		if resp := attacker.post(formAction(t, lp.body), form); resp.status != http.StatusSeeOther {
-			t.Errorf("genuine sign-in after the forgeries: %d", resp.status)
+		// Posted from the server's own page, the same form signs in.
+		if resp := post(attacker, "same-origin"); resp.status != http.StatusSeeOther {
+			t.Errorf("sign-in from the server's own page: %d", resp.status)
 		}
 	})
 	t.Run("attack 43 replayed consent POST", func(t *testing.T) {

@@ -44,35 +44,6 @@ func (s *Server) currentSession(r *http.Request) (*store.Session, string) {
 	return &sess, ck.Value
 }
 
-// loginCookieName is the cookie that binds a login form to the browser it
-// was shown in (login CSRF: another site must not sign a victim in to the
-// attacker's account by posting the attacker's credentials).
-func (s *Server) loginCookieName() string {
-	if s.secure {
-		return "__Host-mcpauth_login"
-	}
-	return "mcpauth_login"
-}
-
-// loginBinding returns the browser's login cookie value, setting a new one
-// when it has none.
-func (s *Server) loginBinding(w http.ResponseWriter, r *http.Request) string {
-	if ck, err := r.Cookie(s.loginCookieName()); err == nil && len(ck.Value) >= 22 && len(ck.Value) <= 64 {
-		return ck.Value
-	}
-	v := randomID(16)
-	http.SetCookie(w, &http.Cookie{Name: s.loginCookieName(), Value: v, Path: "/", HttpOnly: true,
-		Secure: s.secure, SameSite: http.SameSiteStrictMode})
-	return v
-}
-
-// loginCSRF derives the CSRF token of a login form from the pending
-// request's secret and the browser's login cookie, so that a form scraped
-// by an attacker cannot be posted from the victim's browser.
-func loginCSRF(requestCSRF, binding string) string {
-	return deriveToken("mcpauth-login-csrf", requestCSRF, binding)
-}
-
 // sessionCSRF derives the CSRF token of forms that act on the session
 // itself (account page, logout): only the holder of the cookie can compute it.
 func sessionCSRF(raw string) string { return deriveToken("mcpauth-session-csrf", raw) }
@@ -117,8 +88,7 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, ar *authRequest, msg string, status int) {
 	setFormTarget(w, ar.RedirectURI) // a remembered consent redirects straight to the client
-	csrf := loginCSRF(ar.CSRF, s.loginBinding(w, r))
-	s.render(w, r, status, "login.html", map[string]any{"Request": ar.ID, "CSRF": csrf, "Error": msg,
+	s.render(w, r, status, "login.html", map[string]any{"Request": ar.ID, "CSRF": ar.CSRF, "Error": msg,
 		"Action": s.base + "/login"})
 }
 
@@ -134,13 +104,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeHTMLError(w, r, http.StatusBadRequest, err)
 		return
 	}
-	ck, err := r.Cookie(s.loginCookieName())
-	if err != nil || ck.Value == "" {
+	// Login CSRF: a site that obtained a sign-in form of its own must not
+	// post it, with its own credentials, from a visitor's browser, which
+	// would sign the visitor in to the attacker's account. Browsers say
+	// where a form post comes from (Fetch Metadata, Sec-Fetch-Site); a
+	// sign-in that does not come from this server's own page is refused.
+	// Clients that send no Fetch Metadata (scripts, browsers before 2023)
+	// rely on the form's token alone.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest,
-			"Your browser did not send the sign-in cookie this page set. Allow cookies for this site, reload the page and try again."))
+			"This sign-in form was sent from another site (Sec-Fetch-Site: %s). Sign in on this server's own page.", truncate(site, 20)))
 		return
 	}
-	if !constantTimeEqual(r.PostForm.Get("csrf"), loginCSRF(ar.CSRF, ck.Value)) {
+	if !constantTimeEqual(r.PostForm.Get("csrf"), ar.CSRF) {
 		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest, "The form's CSRF token is missing or wrong. Reload the page and try again."))
 		return
 	}
