@@ -72,9 +72,9 @@ func (w *wireConn) postForm(path, auth string, form []byte) (wireResponse, error
 
 func (w *wireConn) roundTrip() (wireResponse, error) {
 	// A kept-alive connection the server closed meanwhile fails on first
-	// use; one fresh connection is tried then (the requests here are not
-	// retried after the server could have acted on them: a write error or a
-	// response that never started).
+	// use with EOF or a reset and no byte of a response; one fresh
+	// connection is tried then. A timeout is never retried: the server may
+	// have acted on the request (a code redeemed) and be slow to answer.
 	for attempt := 0; ; attempt++ {
 		fresh := w.c == nil
 		if fresh {
@@ -90,7 +90,8 @@ func (w *wireConn) roundTrip() (wireResponse, error) {
 			return resp, nil
 		}
 		w.close()
-		if fresh || started || attempt > 0 {
+		var ne net.Error
+		if fresh || started || attempt > 0 || errors.As(err, &ne) && ne.Timeout() {
 			return wireResponse{}, err
 		}
 	}

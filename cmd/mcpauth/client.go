@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -52,11 +53,7 @@ mcpauth serve would. Exit status: 0 when the server would accept the client,
 func runClientCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("client check", clientCheckUsage, stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	envLoopback, err := parseEnvBool(getenv, "MCPAUTH_DEV_ALLOW_LOOPBACK")
-	if err != nil {
-		return usageError("%v", err)
-	}
-	devLoopback := fs.Bool("dev-allow-loopback", envLoopback,
+	devLoopback := fs.Bool("dev-allow-loopback", false,
 		"development only: allow client_ids on loopback hosts (http or https) (env MCPAUTH_DEV_ALLOW_LOOPBACK)")
 	caFile := fs.String("cimd-ca-file", getenv("MCPAUTH_CIMD_CA_FILE"),
 		"PEM bundle of extra CAs trusted for client hosts, besides the system roots (env MCPAUTH_CIMD_CA_FILE)")
@@ -68,6 +65,11 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 	if len(pos) != 1 {
 		fs.Usage()
 		return usageError("client check takes exactly one URL, got %d arguments", len(pos))
+	}
+	if !flagSet(fs, "dev-allow-loopback") { // the flag wins over the environment
+		if *devLoopback, err = parseEnvBool(getenv, "MCPAUTH_DEV_ALLOW_LOOPBACK"); err != nil {
+			return usageError("%v", err)
+		}
 	}
 	roots, err := safehttp.LoadRootCAs(*caFile)
 	if err != nil {
@@ -91,6 +93,13 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseEnvBool reads a boolean environment variable; a value that is not

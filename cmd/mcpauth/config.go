@@ -12,6 +12,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,8 +103,13 @@ func (l *LifetimesConfig) UnmarshalYAML(n *yaml.Node) error {
 	}
 	keys := map[string]*duration{"access_token": &l.AccessToken, "code": &l.Code, "refresh_idle": &l.RefreshIdle,
 		"refresh_absolute": &l.RefreshAbsolute, "session": &l.Session}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			return fmt.Errorf("line %d: lifetimes.%s is set twice; keep one", k.Line, k.Value)
+		}
+		seen[k.Value] = true
 		dst, ok := keys[k.Value]
 		if !ok {
 			return fmt.Errorf("line %d: lifetimes.%s is not a setting; use %s", k.Line, k.Value, strings.Join(yamlKeys(reflect.TypeFor[LifetimesConfig]()), ", "))
@@ -143,22 +149,97 @@ var configSectionNames = map[string]string{
 
 var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type main\.(\w+)$`)
 
-// explainYAMLError rewrites the decoder's messages about unknown keys so
-// that they name the key, where it is, and the keys that exist there.
-func explainYAMLError(err error) string {
+// explainYAMLError rewrites the decoder's messages so that each names the
+// key it is about: an unknown key with where it is and the keys that exist
+// there, a value of the wrong type with its key and what to write.
+func explainYAMLError(err error, src []byte) string {
+	msgs := []string{err.Error()}
 	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return err.Error()
+	if errors.As(err, &te) {
+		msgs = slices.Clone(te.Errors)
 	}
-	msgs := make([]string, len(te.Errors))
-	for i, m := range te.Errors {
-		msgs[i] = m
+	var root yaml.Node
+	_ = yaml.Unmarshal(src, &root) // the decoder parsed it already
+	for i, m := range msgs {
 		if g := unknownField.FindStringSubmatch(m); g != nil && configSections[g[3]] != nil {
 			msgs[i] = fmt.Sprintf("%s: unknown key %q %s; the keys there are %s", g[1], g[2], configSectionNames[g[3]],
 				strings.Join(yamlKeys(configSections[g[3]]), ", "))
+			continue
 		}
+		g := atLine.FindStringSubmatch(m)
+		if g == nil {
+			continue
+		}
+		line, _ := strconv.Atoi(g[1])
+		key := keyAtLine(&root, line, "")
+		if key == "" || strings.HasPrefix(g[2], key) {
+			continue
+		}
+		rest := g[2]
+		if w := wrongType.FindStringSubmatch(rest); w != nil {
+			rest = fmt.Sprintf("%q is not %s", w[1], typeWanted(w[2]))
+		}
+		msgs[i] = fmt.Sprintf("line %d: %s: %s", line, key, rest)
 	}
 	return strings.Join(msgs, "; ")
+}
+
+var (
+	atLine    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	wrongType = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (.+)$")
+)
+
+// typeWanted says in words what a value of Go type t is written as.
+func typeWanted(t string) string {
+	switch {
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "[]"):
+		return "a list such as [a, b]"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "main."):
+		return "a mapping of keys"
+	}
+	return "a " + t
+}
+
+// keyAtLine returns the dotted path (clients[0].secret) of the innermost
+// key on line or whose value starts there, or "".
+func keyAtLine(n *yaml.Node, line int, path string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := keyAtLine(c, line, path); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if inner := keyAtLine(v, line, p); inner != "" {
+				return inner
+			}
+			if k.Line == line || v.Line == line {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if inner := keyAtLine(c, line, p); inner != "" {
+				return inner
+			}
+			if c.Line == line {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // loadConfigFile reads a YAML config; unknown keys are errors naming the key.
@@ -171,7 +252,7 @@ func loadConfigFile(path string) (Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
-		return c, fmt.Errorf("config %s: %s", path, explainYAMLError(err))
+		return c, fmt.Errorf("config %s: %s", path, explainYAMLError(err, b))
 	}
 	return c, nil
 }
@@ -427,9 +508,13 @@ func (l LifetimesConfig) validate() error {
 	case time.Duration(l.AccessToken) > maxAccessLifetime:
 		return fmt.Errorf("lifetimes.access_token %v: at most %v (SPEC F9: access tokens are short-lived; refresh tokens keep the session going)",
 			time.Duration(l.AccessToken), maxAccessLifetime)
-	case l.RefreshIdle != 0 && l.RefreshAbsolute != 0 && l.RefreshIdle > l.RefreshAbsolute:
-		return fmt.Errorf("lifetimes.refresh_idle %v is longer than lifetimes.refresh_absolute %v: make refresh_idle the shorter one",
-			time.Duration(l.RefreshIdle), time.Duration(l.RefreshAbsolute))
+	}
+	// Compared as they take effect, defaults included (14 days idle, 90
+	// days absolute): an idle lifetime past the absolute one means nothing.
+	eff := authserver.Lifetimes{RefreshIdle: time.Duration(l.RefreshIdle), RefreshAbsolute: time.Duration(l.RefreshAbsolute)}.WithDefaults()
+	if eff.RefreshIdle > eff.RefreshAbsolute {
+		return fmt.Errorf("lifetimes.refresh_idle %v is longer than lifetimes.refresh_absolute %v (defaults included): make refresh_idle the shorter one",
+			eff.RefreshIdle, eff.RefreshAbsolute)
 	}
 	return nil
 }

@@ -248,7 +248,7 @@ func loadProxyConfigFile(path string) (ProxyConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %s", path, explainYAMLError(err))
+		return c, fmt.Errorf("config %s: %s", path, explainYAMLError(err, b))
 	}
 	return c, nil
 }

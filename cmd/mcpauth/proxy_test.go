@@ -112,6 +112,7 @@ func TestProxyConfigErrors(t *testing.T) {
 		{"unknown key in the config file", append(ok, "--config", bad), `unknown key "upstrem" at the top level; the keys there are listen, upstream`},
 		{"identity header reserved", append(ok, "--config", writeFile(t, dir, "id.yaml", "identity_headers: {subject: Authorization}\n")), "identity header \"Authorization\""},
 		{"tool without scopes", append(ok, "--config", writeFile(t, dir, "tools.yaml", "tools: {delete_file: []}\n")), "tools.delete_file"},
+		{"duration of the wrong form is named", append(ok, "--config", writeFile(t, dir, "dur.yaml", "upstream_timeout: soon\n")), `line 1: upstream_timeout: "soon" is not a positive duration`},
 		{"positional argument", append(ok, "extra"), "no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -259,12 +260,17 @@ func TestEnvBooleansAreStrict(t *testing.T) {
 		args []string
 		env  string
 	}{
-		{[]string{"proxy", "--upstream", "http://127.0.0.1:3001/mcp", "--issuer", "http://localhost:8080"}, "MCPAUTH_PROXY_INTROSPECT"},
-		{[]string{"client", "check", "https://client.example/c.json"}, "MCPAUTH_DEV_ALLOW_LOOPBACK"},
+		{[]string{"proxy", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:3001/mcp", "--issuer", "http://localhost:8080"}, "MCPAUTH_PROXY_INTROSPECT"},
+		// Loopback only, and a port nothing listens on: a regression that
+		// read the variable leniently would fail fast, never reach a host.
+		{[]string{"client", "check", "http://127.0.0.1:1/c.json"}, "MCPAUTH_DEV_ALLOW_LOOPBACK"},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
+			// A proxy that started anyway is stopped by the deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
 			var out, errb bytes.Buffer
-			err := run(context.Background(), tc.args, func(k string) string {
+			err := run(ctx, tc.args, func(k string) string {
 				if k == tc.env {
 					return "perhaps"
 				}
@@ -274,5 +280,22 @@ func TestEnvBooleansAreStrict(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want 2 naming %s", code, errb.String(), tc.env)
 			}
 		})
+	}
+}
+
+// TestEnvBooleanFlagWins: the flag is read before the environment, so a
+// bad variable does not matter when the flag is given.
+func TestEnvBooleanFlagWins(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"client", "check", "--dev-allow-loopback=false", "http://127.0.0.1:1/c.json"},
+		func(k string) string {
+			if k == "MCPAUTH_DEV_ALLOW_LOOPBACK" {
+				return "perhaps"
+			}
+			return ""
+		}, strings.NewReader(""), &out, &errb)
+	// Loopback not allowed: the check refuses the client_id without a fetch (exit 1).
+	if code := exitCode(err, &errb); code != 1 || strings.Contains(errb.String(), "perhaps") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1 (refused), the variable ignored", code, out.String(), errb.String())
 	}
 }

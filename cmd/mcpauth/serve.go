@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -76,16 +77,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
+	if cfg.DevAutoApprove != "" {
+		// Checked before the first start creates admin, so that a refused
+		// start leaves no user behind.
+		users, err := db.ListUsers(ctx)
+		if err != nil {
+			return fmt.Errorf("dev-auto-approve: list users: %w", err)
+		}
+		known := slices.ContainsFunc(users, func(u store.User) bool { return u.Name == cfg.DevAutoApprove }) ||
+			len(users) == 0 && cfg.DevAutoApprove == "admin" // created just below
+		if !known {
+			return usageError("dev-auto-approve %q: no such user; name an existing user (mcpauth users list) or add it with: mcpauth users add %s --password-stdin (with the same --data or --store as serve)",
+				cfg.DevAutoApprove, cfg.DevAutoApprove)
+		}
+	}
 	if err := ensureAdmin(ctx, db, stdout); err != nil {
 		return err
-	}
-	if cfg.DevAutoApprove != "" {
-		if _, err := db.GetUserByName(ctx, cfg.DevAutoApprove); errors.Is(err, store.ErrNotFound) {
-			return usageError("dev-auto-approve %q: no such user; name an existing user (mcpauth users list) or add it with: mcpauth users add %s --password-stdin",
-				cfg.DevAutoApprove, cfg.DevAutoApprove)
-		} else if err != nil {
-			return fmt.Errorf("dev-auto-approve: look up user: %w", err)
-		}
 	}
 	keys := token.NewKeys(db, token.KeyOptions{TokenLifetime: cfg.lifetimes().AccessToken, Logger: logger})
 	if err := keys.Load(ctx); err != nil {

@@ -490,7 +490,9 @@ dev_allow_loopback: true
 			// the fetch would go to 127.0.0.1 and the test stops here.
 			{"https://localhost:9/client.json", "http://127.0.0.1:5555/cb", `is blocked by this server&#39;s operator (rule &#34;localhost&#34;)`},
 			{"https://app.evil.example/client.json", "https://app.evil.example/cb", `is blocked by this server&#39;s operator (rule &#34;*.evil.example&#34;)`},
-			{"https://app.unlisted.example/client.json", "https://app.unlisted.example/cb", `is not on this server&#39;s allowlist`},
+			// Resolves to loopback without DNS (RFC 6761): a broken allowlist
+			// would fetch from 127.0.0.1:9, where nothing listens.
+			{"https://unlisted.localhost:9/client.json", "http://127.0.0.1:5555/cb", `is not on this server&#39;s allowlist`},
 		} {
 			code, loc, body := fetch(authorizeURL(s.base, c.clientID, c.redirect))
 			if code != http.StatusBadRequest || loc != "" || !strings.Contains(body, "This request cannot continue") || !strings.Contains(body, c.want) {

@@ -49,7 +49,7 @@ export async function pendingConsent(cleanup, { callbackPort }) {
   const browser = new Browser();
   const { consentURL } = await browser.authorize(az, { redirectUri, username: 'alice', password: alicePassword, stopAtConsent: true });
   if (!consentURL) throw new Error('the consent page was not shown');
-  // The session cookie (the jar also holds the sign-in form's cookie).
+  // The session cookie, by name: the jar may hold other cookies of the server.
   const session = [...browser.cookies].find(([name]) => name.endsWith('mcpauth_session'));
   if (!session) throw new Error(`no session cookie after sign-in: ${[...browser.cookies.keys()]}`);
   const [cookieName, cookieValue] = session;

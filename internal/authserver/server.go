@@ -57,7 +57,9 @@ type Lifetimes struct {
 	AuthRequest     time.Duration // login+consent must finish within, default 10 min
 }
 
-func (l Lifetimes) withDefaults() Lifetimes {
+// WithDefaults fills every zero lifetime with its default and caps Code at
+// 10 minutes.
+func (l Lifetimes) WithDefaults() Lifetimes {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -165,7 +167,7 @@ func New(opts Options) (*Server, error) {
 		enableDCR: opts.EnableDCR,
 		autoUser:  opts.DevAutoApprove,
 		proxies:   slices.Clone(opts.TrustedProxies),
-		life:      opts.Lifetimes.withDefaults(),
+		life:      opts.Lifetimes.WithDefaults(),
 		store:     opts.Store,
 		resolver:  opts.Resolver,
 		keys:      opts.Keys,
