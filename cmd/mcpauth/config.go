@@ -134,17 +134,18 @@ func yamlKeys(t reflect.Type) []string {
 	return keys
 }
 
-// configSections maps the config's Go types to where they sit in the file,
-// for messages about unknown keys.
-var configSections = map[string]reflect.Type{
-	"Config": reflect.TypeFor[Config](), "ResourceConfig": reflect.TypeFor[ResourceConfig](),
-	"TrustConfig": reflect.TypeFor[TrustConfig](), "ClientConfig": reflect.TypeFor[ClientConfig](),
-	"ProxyConfig": reflect.TypeFor[ProxyConfig](), "IdentityHeaders": reflect.TypeFor[IdentityHeaders](),
-}
-
-var configSectionNames = map[string]string{
-	"Config": "at the top level", "ResourceConfig": "in resources", "TrustConfig": "in trust", "ClientConfig": "in clients",
-	"ProxyConfig": "at the top level", "IdentityHeaders": "in identity_headers",
+// configSections are the config's Go types by name, with where they sit in
+// the file, for messages about unknown keys.
+var configSections = map[string]struct {
+	t     reflect.Type
+	where string
+}{
+	"Config":          {reflect.TypeFor[Config](), "at the top level"},
+	"ResourceConfig":  {reflect.TypeFor[ResourceConfig](), "in resources"},
+	"TrustConfig":     {reflect.TypeFor[TrustConfig](), "in trust"},
+	"ClientConfig":    {reflect.TypeFor[ClientConfig](), "in clients"},
+	"ProxyConfig":     {reflect.TypeFor[ProxyConfig](), "at the top level"},
+	"IdentityHeaders": {reflect.TypeFor[IdentityHeaders](), "in identity_headers"},
 }
 
 var unknownField = regexp.MustCompile(`^(line \d+): field (\S+) not found in type main\.(\w+)$`)
@@ -161,10 +162,11 @@ func explainYAMLError(err error, src []byte) string {
 	var root yaml.Node
 	_ = yaml.Unmarshal(src, &root) // the decoder parsed it already
 	for i, m := range msgs {
-		if g := unknownField.FindStringSubmatch(m); g != nil && configSections[g[3]] != nil {
-			msgs[i] = fmt.Sprintf("%s: unknown key %q %s; the keys there are %s", g[1], g[2], configSectionNames[g[3]],
-				strings.Join(yamlKeys(configSections[g[3]]), ", "))
-			continue
+		if g := unknownField.FindStringSubmatch(m); g != nil {
+			if sec, ok := configSections[g[3]]; ok {
+				msgs[i] = fmt.Sprintf("%s: unknown key %q %s; the keys there are %s", g[1], g[2], sec.where, strings.Join(yamlKeys(sec.t), ", "))
+				continue
+			}
 		}
 		g := atLine.FindStringSubmatch(m)
 		if g == nil {

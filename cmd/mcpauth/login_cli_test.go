@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -124,46 +122,13 @@ func runLoginCLI(t *testing.T, env map[string]string, urlsOf func(stderr string)
 // followAuthURL does what the user's browser does with an authorization URL
 // of the auto-approving issuer: it GETs it, requires a redirect to the
 // loopback redirect URI (http://127.0.0.1:PORT/callback) and GETs that.
-// It contacts 127.0.0.1 only: both URLs are checked first.
+// It contacts 127.0.0.1 only: the URL must be at the (loopback) issuer,
+// and login.AutoApprove follows only a redirect to the loopback callback.
 func followAuthURL(ctx context.Context, issuer, authURL string) error {
 	if !strings.HasPrefix(authURL, issuer+"/") {
 		return fmt.Errorf("%q is not at the issuer %s", authURL, issuer)
 	}
-	client := &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	get := func(u string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp, nil
-	}
-	resp, err := get(authURL)
-	if err != nil {
-		return err
-	}
-	loc, err := resp.Location()
-	if err != nil {
-		return fmt.Errorf("GET %s: HTTP %d without a redirect: %v", authURL, resp.StatusCode, err)
-	}
-	if loc.Scheme != "http" || loc.Hostname() != "127.0.0.1" || loc.Path != "/callback" || loc.Query().Get("code") == "" {
-		return fmt.Errorf("GET %s: redirected to %q, want the loopback redirect URI with a code", authURL, loc)
-	}
-	if resp, err = get(loc.String()); err != nil {
-		return fmt.Errorf("deliver the code: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("deliver the code: HTTP %d", resp.StatusCode)
-	}
-	return nil
+	return login.AutoApprove()(ctx, authURL) // what --conformance does with an auto-approving server
 }
 
 // TestLoginNoBrowser: with --no-browser, login prints the authorization URL

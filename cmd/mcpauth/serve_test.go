@@ -176,7 +176,7 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{"list key of the wrong type is named", []string{"--config", yamlFile("list.yaml", "trust:\n  allow: 7\n")}, nil, `line 2: trust.allow: "7" is not a list such as [a, b]`},
 		{"nested key of the wrong type is named", []string{"--config", yamlFile("nested.yaml", "clients:\n  - client_id: rs\n    introspect: sometimes\n")}, nil, `line 3: clients[0].introspect: "sometimes" is not true or false`},
 		{"lifetime set twice", []string{"--config", yamlFile("life7.yaml", "lifetimes:\n  code: 5m\n  code: 6m\n")}, nil, "lifetimes.code is set twice"},
-		{"issuer with a trailing slash", []string{"--issuer", "https://auth.example.com/tenant1/"}, nil, "write https://auth.example.com/tenant1"},
+		{"G2 issuer with a trailing slash", []string{"--issuer", "https://auth.example.com/tenant1/"}, nil, "write https://auth.example.com/tenant1"},
 		{"boolean environment value that is neither", nil, map[string]string{"MCPAUTH_ENABLE_DCR": "maybe", "MCPAUTH_ISSUER": "https://a.example"}, `MCPAUTH_ENABLE_DCR "maybe": use true or false`},
 		{"dev loopback environment value that is neither", nil, map[string]string{"MCPAUTH_DEV_ALLOW_LOOPBACK": "sometimes"}, `MCPAUTH_DEV_ALLOW_LOOPBACK "sometimes"`},
 		{"auto approve of a user that does not exist", append(slices.Clone(loop), "--dev-auto-approve", "nosuchuser"), nil, `dev-auto-approve "nosuchuser": no such user`},
