@@ -244,7 +244,7 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 		}
 	}
 
-	req := safehttp.Request{URL: id.String(), Accept: Accept}
+	req := safehttp.Request{URL: id.String(), Accept: Accept, Known: old != nil}
 	if old != nil {
 		req.Header = http.Header{}
 		if old.ETag != "" {

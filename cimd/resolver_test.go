@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -575,5 +577,50 @@ func TestResolveSharedCacheOneFetchForTwoResolvers(t *testing.T) {
 	}
 	if n, inm := s.fetches.Load(), s.lastINM.Load(); n != 2 || inm != `"v1"` {
 		t.Errorf("revalidation from a shared entry: fetches=%d If-None-Match=%v", n, inm)
+	}
+}
+
+// TestResolveFloodOfUnknownURLsDoesNotLockOutKnownClient: anyone can make
+// the server fetch made-up URLs on a client's host until the host's fetch
+// budget (SPEC B13) runs out; revalidating the host's real client draws on
+// a budget of its own, so the client keeps working during such a flood.
+func TestResolveFloodOfUnknownURLsDoesNotLockOutKnownClient(t *testing.T) {
+	s := newDocServer(t)
+	id := s.url("/client.json")
+	doc := docJSON(id)
+	s.set(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/client.json" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte(doc))
+	})
+	clk := newClock()
+	r := newTestResolver(t, s, Options{Now: clk.now})
+	ctx := context.Background()
+	if _, err := r.Resolve(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	limited := false
+	for i := range 20 {
+		_, err := r.Resolve(ctx, s.url(fmt.Sprintf("/junk-%d.json", i)))
+		if err == nil {
+			t.Fatalf("junk URL %d resolved", i)
+		}
+		limited = limited || strings.Contains(err.Error(), "too many fetches")
+	}
+	if !limited {
+		t.Fatal("20 first fetches on one host were never rate-limited; the test needs the budget used up")
+	}
+	clk.advance(61 * time.Second) // the cached copy is stale: revalidate
+	before := s.fetches.Load()
+	c, err := r.Resolve(ctx, id)
+	if err != nil {
+		t.Fatalf("B13: known client after a flood of unknown URLs on its host: %v", err)
+	}
+	if s.fetches.Load() != before+1 || c.Stale {
+		t.Errorf("known client: %d fetches, stale %v; want one revalidation and a fresh copy", s.fetches.Load()-before, c.Stale)
 	}
 }

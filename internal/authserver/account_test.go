@@ -39,10 +39,17 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("RFC 7662 unknown and malformed tokens are inactive", func(t *testing.T) {
 		h := h.in(t)
-		for _, tok := range []string{"", "garbage", token.RefreshPrefix + "unknown", "a.b.c", tr.AccessToken + "x"} {
+		for _, tok := range []string{"garbage", token.RefreshPrefix + "unknown", "a.b.c", tr.AccessToken + "x"} {
 			if in := h.introspect(tok); in != (introspection{}) {
 				t.Errorf("introspect(%q) = %+v, want only active false", tok, in)
 			}
+		}
+	})
+	t.Run("RFC 7662 token is required", func(t *testing.T) {
+		var e struct{ Error, ErrorDescription string }
+		status, _ := h.in(t).postForm("/introspect", url.Values{}, &e, func(r *http.Request) { r.SetBasicAuth(testRSClient, testRSSecret) })
+		if status != http.StatusBadRequest || e.Error != oauth.ErrInvalidRequest {
+			t.Errorf("introspect without token: %d %s, want 400 invalid_request", status, e.Error)
 		}
 	})
 	callers := []struct {

@@ -45,14 +45,8 @@ func oauthParams() []string {
 
 // handleAuthorize is the authorization endpoint (SPEC E1-E13).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodHead {
-		// The GET pattern also matches HEAD; a HEAD must never issue a code.
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
 	if err := r.ParseForm(); err != nil {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The authorization request could not be parsed."))
+		s.writeHTMLError(w, r, http.StatusBadRequest, bodyError(err, "The authorization request is not a valid query or form."))
 		return
 	}
 	q := r.Form
@@ -224,6 +218,9 @@ func (s *Server) selectScopes(c *client, resource, requested string) ([]string, 
 	var clientScopes []string
 	if c.Scope != "" {
 		clientScopes = strings.Fields(c.Scope)
+	}
+	if err := oauth.CheckScope(requested); err != nil {
+		return nil, oauth.NewError(oauth.ErrInvalidScope, "The scope parameter is malformed: %v.", err)
 	}
 	want := strings.Fields(requested)
 	if len(want) == 0 {

@@ -330,19 +330,23 @@ func TestPages(t *testing.T) {
 		wantErrorPage(t, resp, http.StatusBadRequest)
 		wantPageHeaders(t, resp)
 	})
-	t.Run("HEAD /authorize issues nothing", func(t *testing.T) {
-		req, err := http.NewRequest(http.MethodHead, h.srv.URL+"/authorize?"+authParams(id, newPKCE()).Encode(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Location") != "" {
-			t.Errorf("HEAD /authorize: %d, Location %q; want 405 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+	t.Run("HEAD on a page issues nothing", func(t *testing.T) {
+		// A remembered consent makes GET /authorize and GET /consent issue
+		// a code; the GET patterns also match HEAD.
+		for _, path := range []string{"/authorize?" + authParams(id, newPKCE()).Encode(), "/consent?request=x", "/login", "/account"} {
+			req, err := http.NewRequest(http.MethodHead, h.srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &http.Client{Jar: b.c.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Location") != "" || resp.Header.Get("Allow") != "GET, POST" {
+				t.Errorf("HEAD %s: %d, Location %q, Allow %q; want 405, no redirect, Allow GET, POST", path, resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Allow"))
+			}
 		}
 	})
 	t.Run("E7 account page", func(t *testing.T) {

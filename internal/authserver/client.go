@@ -134,7 +134,7 @@ func (l *seenLog) changed(seen store.ClientSeen) bool {
 
 // recordSeen keeps the `mcpauth clients list` view current. Failures are logged, not fatal.
 func (s *Server) recordSeen(ctx context.Context, id string, rc *cimd.Client, err error) {
-	seen := store.ClientSeen{ClientID: id, FirstSeen: s.now(), LastSeen: s.now(), LastResult: "ok"}
+	seen := store.ClientSeen{ClientID: id, FirstSeen: s.now(), LastSeen: s.now(), LastResult: store.SeenOK}
 	if err != nil {
 		var ce *cimd.Error
 		if !errors.As(err, &ce) {
@@ -153,7 +153,13 @@ func (s *Server) recordSeen(ctx context.Context, id string, rc *cimd.Client, err
 	if !s.seen.changed(seen) {
 		return
 	}
-	if werr := s.store.RecordClientSeen(context.WithoutCancel(ctx), seen); werr != nil {
+	record := s.store.RecordClientSeen
+	if err != nil && seen.Tier != string(cimd.TierBlocked) {
+		// A URL with no acceptable document behind it is listed only if it
+		// was a client before: anyone can send made-up client_ids.
+		record = s.store.UpdateClientSeen
+	}
+	if werr := record(context.WithoutCancel(ctx), seen); werr != nil {
 		s.log.Warn("record client seen", "client_id", id, "err", werr)
 	}
 }

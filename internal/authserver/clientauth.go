@@ -40,6 +40,11 @@ func joseAlgs() []jose.SignatureAlgorithm {
 // anything, so a failed authentication leaves codes usable.
 func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, error) {
 	basicID, basicSecret, hasBasic := r.BasicAuth()
+	if !hasBasic && r.Header.Get("Authorization") != "" {
+		// Ignoring it would authenticate a public client that meant to
+		// send credentials, or blame a missing client_id.
+		return nil, oauth.NewError(oauth.ErrInvalidClient, "The Authorization header is not Basic credentials (RFC 6749 section 2.3.1: \"Basic \" and the base64 of client_id:client_secret). Public clients send no Authorization header.")
+	}
 	if hasBasic {
 		var err1, err2 error
 		basicID, err1 = url.QueryUnescape(basicID) // RFC 6749 §2.3.1

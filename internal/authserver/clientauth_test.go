@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,4 +254,33 @@ func TestPrivateKeyJWTKeyChanges(t *testing.T) {
 			t.Errorf("refresh token of the downgraded grant active")
 		}
 	})
+}
+
+// TestMalformedAuthorizationHeader: an Authorization header that is not
+// Basic credentials is refused (SPEC F5), not ignored: ignoring it issued
+// tokens to a public client that meant to authenticate, and told other
+// callers that client_id was missing.
+func TestMalformedAuthorizationHeader(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	id := h.publishClient("/client.json", nil)
+	b := h.newBrowser()
+	for _, hdr := range []string{"Basic !!!notbase64", "Basic " + base64.StdEncoding.EncodeToString([]byte("no-colon")), "Bearer x"} {
+		p := newPKCE()
+		q := authParams(id, p)
+		cb := b.authorizeCode(q)
+		tr := h.token(codeForm(id, cb.Get("code"), p), func(r *http.Request) { r.Header.Set("Authorization", hdr) })
+		if tr.Status != http.StatusUnauthorized || tr.Error != oauth.ErrInvalidClient || tr.Header.Get("WWW-Authenticate") == "" ||
+			!strings.Contains(tr.ErrorDescription, "Authorization header") {
+			t.Errorf("Authorization %q: %d %s %q (WWW-Authenticate %q), want 401 invalid_client naming the header",
+				hdr, tr.Status, tr.Error, tr.ErrorDescription, tr.Header.Get("WWW-Authenticate"))
+		}
+		if tr := h.redeem(id, cb.Get("code"), p); tr.Status != http.StatusOK {
+			t.Errorf("the code after a refused authentication: %d %s, want it still usable (SPEC F5)", tr.Status, tr.Error)
+		}
+	}
+	var e struct{ Error string }
+	status, _ := h.postForm("/introspect", url.Values{"token": {"x"}}, &e, func(r *http.Request) { r.Header.Set("Authorization", "Bearer rs-token") })
+	if status != http.StatusUnauthorized || e.Error != oauth.ErrInvalidClient {
+		t.Errorf("introspect with a Bearer header: %d %s, want 401 invalid_client", status, e.Error)
+	}
 }

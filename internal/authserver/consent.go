@@ -112,7 +112,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 // (attack 43).
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The form could not be read."))
+		s.writeHTMLError(w, r, http.StatusBadRequest, bodyError(err, "The form could not be read."))
 		return
 	}
 	sess, rawSession := s.currentSession(r)

@@ -37,7 +37,7 @@ func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, st
 			status = http.StatusServiceUnavailable
 		}
 	}
-	if _, _, ok := r.BasicAuth(); ok && status == http.StatusUnauthorized {
+	if r.Header.Get("Authorization") != "" && status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mcpauth"`)
 	}
 	if status == http.StatusServiceUnavailable {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/oauth"
 )
 
 // TestStorageOutageIs503: when the database cannot be reached, back-channel
@@ -52,5 +54,40 @@ func TestStorageOutageIs503(t *testing.T) {
 				t.Errorf("description %q must be present and must not echo the internal error", body.ErrorDescription)
 			}
 		})
+	}
+}
+
+// TestBodyErrorsSayWhatIsWrong: a body the server cannot read gets an
+// invalid_request that names the cause (too large, malformed Content-Type
+// parameters, not a form) rather than "could not be parsed".
+func TestBodyErrorsSayWhatIsWrong(t *testing.T) {
+	h := newHarness(t, harnessConfig{dcr: true})
+	post := func(path, contentType, body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, h.url(path), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		var e struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		status, _ := h.send(req, &e)
+		if e.Error != oauth.ErrInvalidRequest && e.Error != oauth.ErrInvalidClientMetadata {
+			t.Errorf("POST %s: error %q, want invalid_request or invalid_client_metadata", path, e.Error)
+		}
+		return status, e.Description
+	}
+	form := "application/x-www-form-urlencoded"
+	for _, path := range []string{"/token", "/revoke", "/introspect"} {
+		if status, d := post(path, form, "grant_type=x&pad="+strings.Repeat("a", 70<<10)); status != http.StatusBadRequest || !strings.Contains(d, "larger than 65536 bytes") {
+			t.Errorf("POST %s with 70 KiB: %d %q, want 400 saying the body is larger than 65536 bytes", path, status, d)
+		}
+		if status, d := post(path, form+"; charset", "grant_type=x"); status != http.StatusBadRequest || !strings.Contains(d, "Content-Type header has malformed parameters") {
+			t.Errorf("POST %s with a malformed charset parameter: %d %q, want 400 naming the Content-Type parameters", path, status, d)
+		}
+	}
+	if status, d := post("/register", "application/json", `{"pad":"`+strings.Repeat("a", 20<<10)+`"}`); status != http.StatusRequestEntityTooLarge || !strings.Contains(d, "larger than") {
+		t.Errorf("POST /register with 20 KiB: %d %q, want 413 saying it is too large", status, d)
 	}
 }

@@ -43,6 +43,10 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidClient, "Client %s may not introspect tokens; configure it with introspect: true and a secret.", truncate(c.ID, 200)))
 		return
 	}
+	if form.Get("token") == "" {
+		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidRequest, "token is required (RFC 7662 section 2.1)."))
+		return
+	}
 	res, err := s.introspect(r.Context(), form.Get("token"))
 	if err != nil {
 		s.writeJSONError(w, r, err)

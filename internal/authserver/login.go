@@ -96,7 +96,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, ar *authReq
 // "password"), rate limited per user and per address.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The form could not be read."))
+		s.writeHTMLError(w, r, http.StatusBadRequest, bodyError(err, "The form could not be read."))
 		return
 	}
 	ar, err := s.loadAuthRequest(r.Context(), r.PostForm.Get("request"), false)

@@ -82,8 +82,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) (*registration
 		return nil, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidClientMetadata, "Send the client metadata as application/json (RFC 7591 §3.1).")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, dcrMaxBody))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		return nil, http.StatusRequestEntityTooLarge, oauth.NewError(oauth.ErrInvalidClientMetadata, "The client metadata is larger than %d bytes.", dcrMaxBody)
+	case err != nil:
+		return nil, http.StatusBadRequest, bodyError(err, "The client metadata could not be read.")
 	}
 	doc, method, err := validateRegistration(body)
 	if err != nil {
@@ -229,6 +233,9 @@ func validateRegistration(body []byte) (*cimd.Document, string, error) {
 	doc, _, err := cimd.ParseDocument(edited, id)
 	if err != nil {
 		return nil, "", registrationError(err)
+	}
+	if err := oauth.CheckScope(doc.Scope); err != nil {
+		return nil, "", oauth.NewError(oauth.ErrInvalidClientMetadata, "scope is malformed: %v.", err)
 	}
 	if secret {
 		doc.TokenEndpointAuthMethod = method

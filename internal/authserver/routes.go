@@ -102,6 +102,13 @@ func page(h http.Handler) http.Handler {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
+		if r.Method == http.MethodHead {
+			// The GET patterns also match HEAD. A page's GET can act (a
+			// remembered consent issues a code), and a HEAD must never.
+			hd.Set("Allow", "GET, POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		h.ServeHTTP(w, r)
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,7 +45,7 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 		return nil, fmt.Errorf("%w: %w", oauth.NewError(oauth.ErrInvalidRequest, "Send parameters as application/x-www-form-urlencoded (RFC 6749 §3.2), not %q.", truncate(mt, 60)), errNotForm)
 	}
 	if err := r.ParseForm(); err != nil {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The request body could not be parsed.")
+		return nil, bodyError(err, "The request body is not a valid form (RFC 6749 appendix B).")
 	}
 	dropEmpty(r.PostForm)
 	for k, vs := range r.PostForm {
@@ -53,6 +54,24 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 		}
 	}
 	return r.PostForm, nil
+}
+
+// bodyError is the invalid_request for a request body that could not be
+// read: too large, too slow, malformed Content-Type parameters, or else
+// malformed as the endpoint's format says.
+func bodyError(err error, malformed string) error {
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return oauth.NewError(oauth.ErrInvalidRequest, "The request body is larger than %d bytes.", tooLarge.Limit)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return oauth.NewError(oauth.ErrInvalidRequest, "The request body did not arrive in time.")
+	case errors.Is(err, mime.ErrInvalidMediaParameter):
+		return oauth.NewError(oauth.ErrInvalidRequest, "The Content-Type header has malformed parameters; send application/x-www-form-urlencoded, optionally with charset=utf-8.")
+	default:
+		return oauth.NewError(oauth.ErrInvalidRequest, "%s", malformed)
+	}
 }
 
 // dropEmpty removes parameter values that are empty: OAuth treats a

@@ -58,6 +58,12 @@ type Request struct {
 	// (RFC 9110 §13.1): only If-None-Match and If-Modified-Since are sent;
 	// every other header (Cookie, Authorization, ...) is ignored.
 	Header http.Header
+	// Known says the caller holds a document it accepted from this URL
+	// before (a revalidation). Such fetches draw on a per-host budget of
+	// their own: fetches of URLs nobody has seen a document at, which any
+	// stranger can ask for, cannot use up the budget that keeps the clients
+	// already known working.
+	Known bool
 }
 
 // conditionalHeaders are the only caller headers Fetch forwards.
@@ -144,7 +150,7 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Response, *Error) {
 	defer cancel()
 	f := &fetch{c: c, parent: ctx, ctx: octx, rawURL: req.URL, host: strings.ToLower(u.Hostname()), port: port}
 
-	release, lerr := c.hosts.acquire(octx, f.host)
+	release, lerr := c.hosts.acquire(octx, f.host, req.Known)
 	if lerr != nil {
 		if errors.Is(lerr, errRateLimited) {
 			return nil, &Error{Reason: ReasonRateLimited, URL: req.URL, Err: fmt.Errorf("more than %d fetches at %v per second to %s", c.opts.PerHostBurst, c.opts.PerHostRate, f.host)}

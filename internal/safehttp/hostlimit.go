@@ -18,9 +18,11 @@ const maxTrackedHosts = 1024
 // bucket is empty.
 var errRateLimited = errors.New("rate limited")
 
-// hostLimiter enforces a per-host concurrency cap and a per-host token
-// bucket (SPEC B13: rate-limit outbound fetches). It is safe for concurrent
-// use.
+// hostLimiter enforces a per-host concurrency cap and per-host token
+// buckets (SPEC B13: rate-limit outbound fetches): one for first fetches and
+// one for revalidations of documents already known, so that a flood of
+// fetches for made-up URLs on a host cannot stop the host's real clients
+// from being revalidated. It is safe for concurrent use.
 type hostLimiter struct {
 	rate  rate.Limit
 	burst int
@@ -34,7 +36,8 @@ type hostLimiter struct {
 
 // hostState is the limiter state of one host.
 type hostState struct {
-	bucket *rate.Limiter
+	bucket *rate.Limiter // first fetches
+	known  *rate.Limiter // revalidations
 	slots  chan struct{}
 	users  int // fetches holding or waiting for a slot; guarded by hostLimiter.mu
 }
@@ -50,20 +53,26 @@ func newHostLimiter(perSecond float64, burst, slots int, now func() time.Time) *
 	}
 }
 
-// acquire takes a token from host's bucket, failing fast with errRateLimited
-// when it is empty, then waits for one of host's concurrency slots until ctx
-// is done (returning ctx.Err()). On success the caller must call release.
-func (l *hostLimiter) acquire(ctx context.Context, host string) (release func(), err error) {
+// acquire takes a token from host's bucket (the revalidation bucket when
+// known is set), failing fast with errRateLimited when it is empty, then
+// waits for one of host's concurrency slots until ctx is done (returning
+// ctx.Err()). On success the caller must call release.
+func (l *hostLimiter) acquire(ctx context.Context, host string, known bool) (release func(), err error) {
 	l.mu.Lock()
 	s := l.hosts[host]
 	if s == nil {
 		if len(l.hosts) >= l.max {
 			l.evictLocked()
 		}
-		s = &hostState{bucket: rate.NewLimiter(l.rate, l.burst), slots: make(chan struct{}, l.slots)}
+		s = &hostState{bucket: rate.NewLimiter(l.rate, l.burst), known: rate.NewLimiter(l.rate, l.burst),
+			slots: make(chan struct{}, l.slots)}
 		l.hosts[host] = s
 	}
-	if !s.bucket.AllowN(l.now(), 1) {
+	bucket := s.bucket
+	if known {
+		bucket = s.known
+	}
+	if !bucket.AllowN(l.now(), 1) {
 		l.mu.Unlock()
 		return nil, errRateLimited
 	}
@@ -87,14 +96,14 @@ func (l *hostLimiter) acquire(ctx context.Context, host string) (release func(),
 	}, nil
 }
 
-// evictLocked drops idle hosts: first those whose bucket is full again, and
+// evictLocked drops idle hosts: first those whose buckets are full again, and
 // if that is not enough, any host with no fetch in flight. Hosts with fetches
 // in flight are never dropped, so the map holds at most max entries plus the
 // hosts currently being fetched.
 func (l *hostLimiter) evictLocked() {
 	now := l.now()
 	for h, s := range l.hosts {
-		if s.users == 0 && s.bucket.TokensAt(now) >= float64(l.burst) {
+		if s.users == 0 && s.bucket.TokensAt(now) >= float64(l.burst) && s.known.TokensAt(now) >= float64(l.burst) {
 			delete(l.hosts, h)
 		}
 	}

@@ -119,12 +119,12 @@ func TestHostLimiterStaysBounded(t *testing.T) {
 	ctx := context.Background()
 
 	// A host with a fetch in flight is never evicted.
-	releaseBusy, err := l.acquire(ctx, "busy.example")
+	releaseBusy, err := l.acquire(ctx, "busy.example", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 100 {
-		release, err := l.acquire(ctx, fmt.Sprintf("h%d.example", i))
+		release, err := l.acquire(ctx, fmt.Sprintf("h%d.example", i), false)
 		if err != nil {
 			t.Fatalf("host %d: %v", i, err)
 		}
@@ -143,7 +143,7 @@ func TestHostLimiterStaysBounded(t *testing.T) {
 
 	// Hosts whose bucket has refilled are evicted first, losing no state.
 	clock.advance(time.Hour)
-	release, err := l.acquire(ctx, "new.example")
+	release, err := l.acquire(ctx, "new.example", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestHostLimiterKeepsRateStateUnderChurn(t *testing.T) {
 	l := newHostLimiter(1, 1, 4, clock.now)
 	l.max = 4
 	ctx := context.Background()
-	release, err := l.acquire(ctx, "a.example")
+	release, err := l.acquire(ctx, "a.example", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,13 +166,46 @@ func TestHostLimiterKeepsRateStateUnderChurn(t *testing.T) {
 	// a.example's bucket is empty, so it is not evicted while fewer than max
 	// other idle hosts exist.
 	for _, h := range []string{"b.example", "c.example"} {
-		release, err := l.acquire(ctx, h)
+		release, err := l.acquire(ctx, h, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		release()
 	}
-	if _, err := l.acquire(ctx, "a.example"); err != errRateLimited {
+	if _, err := l.acquire(ctx, "a.example", false); err != errRateLimited {
 		t.Errorf("B13 a.example: err = %v, want errRateLimited", err)
+	}
+}
+
+// TestHostLimiterKnownBudget: a flood of first fetches on a host (made-up
+// URLs anyone can ask for) does not use up the budget for revalidating
+// documents already known there (SPEC B13 without a lockout), and
+// revalidations are rate-limited too.
+func TestHostLimiterKnownBudget(t *testing.T) {
+	clock := newFakeClock()
+	l := newHostLimiter(1, 2, 4, clock.now)
+	ctx := context.Background()
+	take := func(known bool) error {
+		release, err := l.acquire(ctx, "clients.example", known)
+		if err == nil {
+			release()
+		}
+		return err
+	}
+	for i := range 2 {
+		if err := take(false); err != nil {
+			t.Fatalf("first fetch %d: %v", i, err)
+		}
+	}
+	if err := take(false); err != errRateLimited {
+		t.Fatalf("third first fetch: err = %v, want errRateLimited", err)
+	}
+	for i := range 2 {
+		if err := take(true); err != nil {
+			t.Errorf("revalidation %d after the first-fetch budget ran out: %v, want nil", i, err)
+		}
+	}
+	if err := take(true); err != errRateLimited {
+		t.Errorf("third revalidation: err = %v, want errRateLimited", err)
 	}
 }

@@ -100,12 +100,15 @@ type RefreshToken struct {
 	UsedAt    time.Time
 }
 
+// SeenOK is ClientSeen.LastResult for a document that was accepted.
+const SeenOK = "ok"
+
 // ClientSeen is what the server knows of a CIMD client (mcpauth clients list).
 type ClientSeen struct {
 	ClientID    string
 	FirstSeen   time.Time
 	LastSeen    time.Time
-	LastResult  string // "ok", or the rejection reason code
+	LastResult  string // SeenOK, or the rejection reason code
 	Tier        string
 	Fingerprint string
 	Users       int // distinct users with a consent (filled by ListClients)
@@ -214,6 +217,11 @@ type Store interface {
 
 	// CIMD clients seen and operator blocks.
 	RecordClientSeen(ctx context.Context, c ClientSeen) error // upsert; FirstSeen kept from the first call
+	// UpdateClientSeen updates a client recorded before (as
+	// RecordClientSeen) and does nothing for any other: a URL whose
+	// document was never accepted is not a client, and recording each one
+	// would let anyone grow the table.
+	UpdateClientSeen(ctx context.Context, c ClientSeen) error
 	ListClientsSeen(ctx context.Context) ([]ClientSeen, error)
 	PutBlock(ctx context.Context, b Block) error           // upsert by pattern
 	DeleteBlock(ctx context.Context, pattern string) error // ErrNotFound if absent

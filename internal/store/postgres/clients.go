@@ -28,6 +28,17 @@ func (db *DB) RecordClientSeen(ctx context.Context, c store.ClientSeen) error {
 	return nil
 }
 
+// UpdateClientSeen updates LastSeen, LastResult, Tier and Fingerprint of a
+// client recorded before, and does nothing for any other.
+func (db *DB) UpdateClientSeen(ctx context.Context, c store.ClientSeen) error {
+	_, err := db.exec(ctx, "UPDATE clients_seen SET last_seen = $2, last_result = $3, tier = $4, fingerprint = $5 WHERE client_id = $1",
+		c.ClientID, ts(c.LastSeen), c.LastResult, c.Tier, c.Fingerprint)
+	if err != nil {
+		return fmt.Errorf("update client %q: %w", c.ClientID, err)
+	}
+	return nil
+}
+
 // ListClientsSeen returns every CIMD client seen, ordered by client ID,
 // with Users set to the number of distinct users holding a consent for it.
 func (db *DB) ListClientsSeen(ctx context.Context) ([]store.ClientSeen, error) {

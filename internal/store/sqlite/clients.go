@@ -30,6 +30,19 @@ func (db *DB) RecordClientSeen(ctx context.Context, c store.ClientSeen) error {
 	})
 }
 
+// UpdateClientSeen updates LastSeen, LastResult, Tier and Fingerprint of a
+// client recorded before, and does nothing for any other.
+func (db *DB) UpdateClientSeen(ctx context.Context, c store.ClientSeen) error {
+	return db.w.do(ctx, func(t *wtx) error {
+		_, err := t.exec("UPDATE clients_seen SET last_seen = ?, last_result = ?, tier = ?, fingerprint = ? WHERE client_id = ?",
+			ts(c.LastSeen), c.LastResult, c.Tier, c.Fingerprint, c.ClientID)
+		if err != nil {
+			return fmt.Errorf("update client %q: %w", c.ClientID, err)
+		}
+		return nil
+	})
+}
+
 // ListClientsSeen returns every CIMD client seen, ordered by client ID,
 // with Users set to the number of distinct users holding a consent for it.
 func (db *DB) ListClientsSeen(ctx context.Context) ([]store.ClientSeen, error) {

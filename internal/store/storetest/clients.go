@@ -27,6 +27,26 @@ func testClientsSeen(t *testing.T, open opener) {
 			checkUTC(t, "ListClientsSeen", got[0].FirstSeen, got[0].LastSeen)
 		}
 	})
+	t.Run("UpdateClientSeen only updates a client recorded before", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		failed := store.ClientSeen{ClientID: clientB, FirstSeen: at(time.Hour), LastSeen: at(time.Hour), LastResult: "fetch_failed", Tier: "unverified"}
+		must(t, "UpdateClientSeen", s.UpdateClientSeen(ctx, failed))
+		got, err := s.ListClientsSeen(ctx)
+		must(t, "ListClientsSeen", err)
+		if len(got) != 0 {
+			t.Fatalf("after UpdateClientSeen of an unknown client, ListClientsSeen = %+v, want none", got)
+		}
+		must(t, "RecordClientSeen", s.RecordClientSeen(ctx, store.ClientSeen{
+			ClientID: clientB, FirstSeen: t0(), LastSeen: t0(), LastResult: store.SeenOK, Tier: "open", Fingerprint: "sha256:fp",
+		}))
+		must(t, "UpdateClientSeen", s.UpdateClientSeen(ctx, failed))
+		got, err = s.ListClientsSeen(ctx)
+		must(t, "ListClientsSeen", err)
+		failed.FirstSeen = t0()
+		if d := diff([]store.ClientSeen{failed}, got); d != "" {
+			t.Errorf("UpdateClientSeen of a recorded client (-want +got):\n%s", d)
+		}
+	})
 	t.Run("zero FirstSeen on the first call means LastSeen", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		must(t, "RecordClientSeen", s.RecordClientSeen(ctx, store.ClientSeen{ClientID: clientA, LastSeen: at(time.Minute), LastResult: "ok"}))
