@@ -198,6 +198,49 @@ func conformanceCredentials(raw string) (*login.Credentials, error) {
 // connectAndList connects to the MCP server through a with the official Go
 // SDK, prints the server and its tools to w, and calls tool when it is set.
 func connectAndList(ctx context.Context, a *login.Authorizer, w io.Writer, tool string, args map[string]any) error {
+	ctx, stop := conversationDeadline(ctx, a, mcpConversationTimeout)
+	defer stop()
+	err := connectAndListIn(ctx, a, w, tool, args)
+	if err != nil && context.Cause(ctx) == errConversationTimeout {
+		return fmt.Errorf("%s did not complete initialize, tools/list and any tools/call within %v, not counting the time spent authorizing: %w",
+			a.MCPURL(), mcpConversationTimeout, errConversationTimeout)
+	}
+	return err
+}
+
+// mcpConversationTimeout bounds login's exchange with the MCP server, so that
+// a server that never answers, or answers with the wrong JSON-RPC id, ends
+// the command with an error. A variable for tests.
+var mcpConversationTimeout = 2 * time.Minute
+
+var errConversationTimeout = errors.New("the MCP server stopped answering")
+
+// conversationDeadline returns a context canceled with
+// errConversationTimeout once limit has passed, not counting the time a
+// spends authorizing (the user may take minutes in the browser).
+func conversationDeadline(parent context.Context, a *login.Authorizer, limit time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(min(limit/4, time.Second))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if time.Since(start)-a.AuthorizationTime() > limit {
+					cancel(errConversationTimeout)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
+}
+
+func connectAndListIn(ctx context.Context, a *login.Authorizer, w io.Writer, tool string, args map[string]any) error {
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpauth-login", Version: version}, nil)
 	httpClient := &http.Client{
 		Transport:     a,

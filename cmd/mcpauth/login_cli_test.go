@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -322,5 +325,26 @@ func TestLoginDefaultTokenDir(t *testing.T) {
 	}
 	if _, err := (login.FileStore{Dir: root}).LoadSession(mcpURL); !errors.Is(err, login.ErrNotFound) {
 		t.Errorf("session after logout: %v, want ErrNotFound", err)
+	}
+}
+
+// TestLoginServerNeverAnswers: an MCP server that accepts the request and
+// never answers ends `mcpauth login` with an error naming the server, not
+// a hang (the exchange is bounded; time spent authorizing is not counted).
+func TestLoginServerNeverAnswers(t *testing.T) {
+	defer func(d time.Duration) { mcpConversationTimeout = d }(mcpConversationTimeout)
+	mcpConversationTimeout = time.Second
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server notices the client leaving
+		<-r.Context().Done()               // accepts the request, never answers
+	}))
+	defer srv.Close()
+	start := time.Now()
+	_, errOut, _, code := runLoginCLI(t, nil, nil, "", srv.URL+"/mcp", "--no-browser", "--token-dir", t.TempDir())
+	if code != 1 || !strings.Contains(errOut, srv.URL+"/mcp did not complete") || !strings.Contains(errOut, "stopped answering") {
+		t.Errorf("login against a silent server: exit %d, stderr:\n%s\nwant exit 1 naming the server and the timeout", code, errOut)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("login took %v against a 1 s bound", d)
 	}
 }

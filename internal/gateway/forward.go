@@ -65,6 +65,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &tooBig):
 			g.tooLarge(w, r)
 			return
+		case errors.Is(err, errNotJSON):
+			writeError(w, http.StatusBadRequest, codeParseError,
+				"the request body is not valid JSON (this gateway reads each tools/call to apply its tool scope rules)", []byte(`{"jsonrpc":"2.0"}`))
+			return
 		case err != nil:
 			g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: request body unreadable", slog.String("error", err.Error()))
 			writeError(w, http.StatusBadRequest, codeInvalidRequest, "the request body could not be read", nil)
@@ -151,6 +155,10 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 // header timer, keeps session bindings current, drops cookies, lets event
 // streams run without a time limit and gives any other body the upstream
 // timeout again to arrive whole.
+// errUpstreamAuth is an upstream's 401: the gateway's token check is the
+// only one the client can satisfy, so the client gets a 502.
+var errUpstreamAuth = errors.New("upstream answered 401")
+
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
 	if !ex.timer.Stop() {
@@ -158,6 +166,12 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	}
 	resp.Header.Del("Set-Cookie")
 	resp.Header.Del("Set-Cookie2")
+	// The gateway is the only OAuth resource server at this URL: an
+	// upstream's own challenge would make clients discard a good token.
+	resp.Header.Del("WWW-Authenticate")
+	if resp.StatusCode == http.StatusUnauthorized {
+		return errUpstreamAuth
+	}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if id := resp.Header.Get(sessionHeader); id != "" && ok && id != ex.session {
 		if !g.sessions.bind(id, ex.owner) {
@@ -222,6 +236,9 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream timed out", slog.String("upstream", g.upstream.Redacted()), slog.Duration("timeout", g.timeout))
 		writeError(w, http.StatusGatewayTimeout, codeRequestTimeout,
 			fmt.Sprintf("the MCP server behind this gateway did not answer within %s", g.timeout), ex.body)
+	case errors.Is(err, errUpstreamAuth):
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream answered 401; behind mcpauth proxy it must not require authentication of its own", slog.String("upstream", g.upstream.Redacted()))
+		writeError(w, http.StatusBadGateway, codeUpstreamUnavailable, "the MCP server behind this gateway refused the request (401); its operator must turn off its own authentication", ex.body)
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
 		g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: client canceled the request")

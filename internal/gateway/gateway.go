@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -242,6 +243,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.mux.ServeHTTP(w, r)
 		return
 	}
+	switch r.Method {
+	case http.MethodPost, http.MethodGet, http.MethodDelete:
+	default:
+		// Streamable HTTP uses only these; anything else would reach the
+		// upstream without the tool scope rules, which read POST bodies.
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, codeInvalidRequest, "the MCP endpoint takes POST, GET and DELETE (MCP Streamable HTTP)", nil)
+		return
+	}
+	if r.URL.Query().Has("access_token") {
+		// The token would reach the upstream and its logs in the URL.
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
+		writeError(w, http.StatusBadRequest, codeInvalidRequest, "send the access token in the Authorization header, never in the URL (RFC 6750 section 2.3, MCP authorization)", nil)
+		return
+	}
 	if r.ContentLength > g.maxBody {
 		g.tooLarge(w, r)
 		return
@@ -271,8 +287,17 @@ func (g *Gateway) scopesFor(r *http.Request) []string {
 	if g.toolScopes == nil {
 		return nil
 	}
+	if r.Method == http.MethodPost && !json.Valid(body) {
+		// The tool rules cannot be read from it: a parse error says what
+		// is wrong, where a step-up would ask for every tool's scopes.
+		r.Body = io.NopCloser(errReader{errNotJSON})
+		return nil
+	}
 	return g.toolScopes(r)
 }
+
+// errNotJSON marks a POST body that is not JSON when tool rules apply.
+var errNotJSON = errors.New("request body is not JSON")
 
 // errReader fails every read with err.
 type errReader struct{ err error }

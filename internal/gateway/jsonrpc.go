@@ -16,6 +16,7 @@ import (
 // (-32000 connection closed, -32001 request timeout; the TypeScript SDK's
 // server also uses -32001 for an unknown session).
 const (
+	codeParseError          = -32700
 	codeInvalidRequest      = -32600
 	codeInternal            = -32603
 	codeUpstreamUnavailable = -32000

@@ -27,6 +27,7 @@ var ErrTooManyAuthorizations = errors.New("too many authorizations")
 // Defaults of Options.
 const (
 	DefaultCallbackTimeout   = 5 * time.Minute
+	DefaultRequestTimeout    = 30 * time.Second
 	DefaultMaxAuthorizations = 3
 	DefaultClientName        = "mcpauth login"
 )
@@ -72,6 +73,9 @@ type Options struct {
 	// Base sends the requests to the MCP server; nil: a transport without
 	// proxy.
 	Base http.RoundTripper
+	// RequestTimeout bounds the wait for the MCP server's response headers
+	// when Base is nil; zero: DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// CallbackTimeout bounds the wait for the redirect; zero:
 	// DefaultCallbackTimeout.
 	CallbackTimeout time.Duration
@@ -105,6 +109,10 @@ type Authorizer struct {
 	policyMu sync.Mutex
 	policy   *addrPolicy
 
+	timeMu    sync.Mutex // guards authSpent and authSince
+	authSpent time.Duration
+	authSince time.Time // start of the authorization in progress; zero if none
+
 	mu             sync.Mutex // serialises authorization; guards the fields below
 	loaded         bool
 	sess           *Session
@@ -132,6 +140,9 @@ func NewAuthorizer(opts Options) (*Authorizer, error) {
 	}
 	if opts.ClientName == "" {
 		opts.ClientName = DefaultClientName
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	if opts.CallbackTimeout <= 0 {
 		opts.CallbackTimeout = DefaultCallbackTimeout
@@ -162,6 +173,7 @@ func NewAuthorizer(opts Options) (*Authorizer, error) {
 			ForceAttemptHTTP2:      true,
 			TLSHandshakeTimeout:    10 * time.Second,
 			IdleConnTimeout:        90 * time.Second,
+			ResponseHeaderTimeout:  opts.RequestTimeout,
 			MaxResponseHeaderBytes: 1 << 20,
 		}
 	}
@@ -170,6 +182,20 @@ func NewAuthorizer(opts Options) (*Authorizer, error) {
 	}
 	a.http = newDiscoveryClient(&policyDialer{policy: a.addrPolicy, lookup: opts.lookup, dial: opts.dial})
 	return a, nil
+}
+
+// AuthorizationTime returns how long the Authorizer has spent obtaining
+// tokens so far (discovery, registration, the user in the browser),
+// including an authorization in progress. Callers bounding a conversation
+// with the MCP server leave this time out: it is the user's.
+func (a *Authorizer) AuthorizationTime() time.Duration {
+	a.timeMu.Lock()
+	defer a.timeMu.Unlock()
+	d := a.authSpent
+	if !a.authSince.IsZero() {
+		d += time.Since(a.authSince)
+	}
+	return d
 }
 
 // MCPURL returns the canonical MCP server URL.
@@ -415,6 +441,15 @@ func (a *Authorizer) authorize(ctx context.Context, ch challenge, override, prev
 		return false, a.err
 	}
 	a.authorizations++
+	a.timeMu.Lock()
+	a.authSince = time.Now()
+	a.timeMu.Unlock()
+	defer func() {
+		a.timeMu.Lock()
+		a.authSpent += time.Since(a.authSince)
+		a.authSince = time.Time{}
+		a.timeMu.Unlock()
+	}()
 	s, err := a.runAuthorization(ctx, ch, override, previous)
 	if err != nil {
 		a.err = err
