@@ -1,6 +1,9 @@
 package oauth
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Error codes from RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2
 // and RFC 8707 §2.
@@ -41,7 +44,50 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Description)
 }
 
-// NewError returns an *Error with the given code and a formatted description.
+// NewError returns an *Error with the given code and a formatted
+// description, made to fit RFC 6749 §5.2 (see DescriptionText).
 func NewError(code, format string, args ...any) *Error {
-	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Description: DescriptionText(fmt.Sprintf(format, args...))}
+}
+
+// DescriptionText returns s in the characters RFC 6749 §5.2 allows in an
+// error_description (printable ASCII without '"' and '\'), so that strict
+// clients accept it and it fits a quoted WWW-Authenticate parameter: "§"
+// becomes "section", a double quote a single one, a backslash a slash,
+// "…" three dots, and any other character outside the set '?'.
+func DescriptionText(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	afterSection := false
+	for _, r := range s {
+		if afterSection && r != ' ' {
+			b.WriteByte(' ')
+		}
+		afterSection = r == '§'
+		switch {
+		case r == '§':
+			b.WriteString("section")
+		case r == '…':
+			b.WriteString("...")
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r >= 0x20 && r <= 0x7e:
+			b.WriteRune(r)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }
