@@ -87,7 +87,7 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 			return err
 		}
 	} else {
-		printReport(stdout, rep)
+		printReport(newTermSafe(stdout), rep) // the document's text must not drive the terminal
 	}
 	if !rep.Accepted {
 		return &exitError{code: 1}

@@ -152,3 +152,20 @@ func TestClientCheckUsageAndStrictMode(t *testing.T) {
 		t.Errorf("attack 1: exit %d\n%s", code, out)
 	}
 }
+
+// TestClientCheckHostileText: a document's text cannot drive the terminal
+// of whoever checks it (escape sequences, bidirectional overrides).
+func TestClientCheckHostileText(t *testing.T) {
+	docs := map[string]func(w http.ResponseWriter){}
+	srv, ca := checkServer(t, docs)
+	id := srv.URL + "/ansi.json"
+	docs["/ansi.json"] = jsonDoc(`{"client_id":"` + id + `","client_name":"Nice\u001b]0;PWNED\u0007\u001b[2J \u202eppa",
+		"redirect_uris":["http://127.0.0.1/callback"],"scope":"read"}`)
+	out, errOut, _ := runCmd(t, "client", "check", id, "--dev-allow-loopback", "--cimd-ca-file", ca)
+	if strings.ContainsAny(out+errOut, "\x1b\x07\u202e") {
+		t.Errorf("client check printed terminal controls:\n%q", out+errOut)
+	}
+	if !strings.Contains(out, "client_name") || !strings.Contains(out, "PWNED") {
+		t.Errorf("client check did not print the (cleaned) name:\n%s", out)
+	}
+}

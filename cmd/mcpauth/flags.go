@@ -27,14 +27,20 @@ func newFlagSet(name, usage string, w io.Writer) *flag.FlagSet {
 // parseFlags parses args; --help prints usage to stdout and returns nil error
 // sentinel errHelp, other mistakes become usage errors (exit 2).
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	usage := fs.Usage
+	fs.Usage = func() {} // printed once below, to the right stream
 	err := fs.Parse(args)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
+		out := fs.Output()
 		fs.SetOutput(stdout)
 		fs.Usage()
+		fs.SetOutput(out)
 		return errHelp
 	}
 	if err != nil {
-		return &exitError{code: 2} // the flag package already printed the problem and usage
+		fs.Usage() // after the problem, which the flag package printed
+		return &exitError{code: 2}
 	}
 	return nil
 }

@@ -58,6 +58,9 @@ func runLogin(ctx context.Context, args []string, getenv func(string) string, st
 // not nil (tests).
 func runLoginWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
 	browser func(context.Context, string) error) error {
+	// Server names, tool descriptions, tool results and error texts from
+	// the servers are printed: they must not drive the terminal.
+	stdout, stderr = newTermSafe(stdout), newTermSafe(stderr)
 	fs := newFlagSet("login", loginUsage, stderr)
 	f := loginFlags{
 		clientID: fs.String("client-id", getenv("MCPAUTH_LOGIN_CLIENT_ID"),

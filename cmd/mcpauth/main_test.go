@@ -42,3 +42,18 @@ func TestHelpOnEverySubcommand(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagHelpPrintedOnce: a command's --help prints its usage once, on
+// stdout; a wrong flag prints the problem and the usage once, on stderr.
+func TestFlagHelpPrintedOnce(t *testing.T) {
+	for _, cmd := range [][]string{{"serve"}, {"proxy"}, {"login"}, {"client", "check"}, {"users", "add"}} {
+		out, errOut, code := runCmd(t, append(cmd, "--help")...)
+		if code != 0 || strings.Count(out, "Usage:") != 1 || errOut != "" {
+			t.Errorf("%q --help: exit %d, %d usages on stdout, stderr %q; want exit 0, one usage, empty stderr", cmd, code, strings.Count(out, "Usage:"), errOut)
+		}
+		out, errOut, code = runCmd(t, append(cmd, "--no-such-flag")...)
+		if code != 2 || strings.Count(errOut, "Usage:") != 1 || !strings.Contains(errOut, "no-such-flag") || out != "" {
+			t.Errorf("%q --no-such-flag: exit %d, %d usages on stderr, stdout %q; want exit 2, the problem and one usage on stderr", cmd, code, strings.Count(errOut, "Usage:"), out)
+		}
+	}
+}
