@@ -91,3 +91,28 @@ func TestBodyErrorsSayWhatIsWrong(t *testing.T) {
 		t.Errorf("POST /register with 20 KiB: %d %q, want 413 saying it is too large", status, d)
 	}
 }
+
+// TestBackChannelWrongMethod: a back-channel endpoint called with another
+// method than POST answers 405 with Allow: POST and an OAuth error in JSON,
+// readable by browser-based clients where CORS is allowed.
+func TestBackChannelWrongMethod(t *testing.T) {
+	h := newHarness(t, harnessConfig{dcr: true})
+	for _, tc := range []struct {
+		method, path string
+		cors         bool
+	}{{"GET", "/token", true}, {"PUT", "/revoke", true}, {"GET", "/introspect", false}, {"DELETE", "/register", true}} {
+		req, err := http.NewRequest(tc.method, h.url(tc.path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		status, hdr := h.send(req, &e)
+		if status != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" || e.Error != oauth.ErrInvalidRequest ||
+			(hdr.Get("Access-Control-Allow-Origin") == "*") != tc.cors {
+			t.Errorf("%s %s: %d Allow %q error %q CORS %q; want 405, Allow POST, invalid_request, CORS %v",
+				tc.method, tc.path, status, hdr.Get("Allow"), e.Error, hdr.Get("Access-Control-Allow-Origin"), tc.cors)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/oauth"
 )
 
 // routes is the whole HTTP surface of the authorization server.
@@ -32,16 +34,30 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+b+"/logo", http.HandlerFunc(s.handleLogo))
 
 	// Back-channel endpoints, CORS allowed for browser-based MCP clients (SPEC E9).
+	// Other methods get an OAuth error in JSON, which such clients can read.
+	notPost := http.HandlerFunc(s.handleNotPost)
 	mux.Handle("POST "+b+"/token", cors(http.HandlerFunc(s.handleToken)))
 	mux.Handle("OPTIONS "+b+"/token", cors(nil))
+	mux.Handle(b+"/token", cors(notPost))
 	mux.Handle("POST "+b+"/revoke", cors(http.HandlerFunc(s.handleRevoke)))
 	mux.Handle("OPTIONS "+b+"/revoke", cors(nil))
+	mux.Handle(b+"/revoke", cors(notPost))
 	mux.Handle("POST "+b+"/introspect", http.HandlerFunc(s.handleIntrospect))
+	mux.Handle(b+"/introspect", notPost)
 	if s.enableDCR {
 		mux.Handle("POST "+b+"/register", cors(http.HandlerFunc(s.handleRegister)))
 		mux.Handle("OPTIONS "+b+"/register", cors(nil))
+		mux.Handle(b+"/register", cors(notPost))
 	}
 	return withRequestID(mux)
+}
+
+// handleNotPost answers a back-channel endpoint called with a method other
+// than POST.
+func (s *Server) handleNotPost(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "POST")
+	s.writeJSONErrorStatus(w, r, http.StatusMethodNotAllowed,
+		oauth.NewError(oauth.ErrInvalidRequest, "This endpoint takes POST with the parameters in the body, not %s.", truncate(r.Method, 20)))
 }
 
 // cors allows any origin without credentials: these endpoints authenticate
