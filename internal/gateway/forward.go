@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -151,14 +152,25 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// modifyResponse runs when the upstream's headers arrive: it stops the
-// header timer, keeps session bindings current, drops cookies, lets event
-// streams run without a time limit and gives any other body the upstream
-// timeout again to arrive whole.
 // errUpstreamAuth is an upstream's 401: the gateway's token check is the
 // only one the client can satisfy, so the client gets a 502.
 var errUpstreamAuth = errors.New("upstream answered 401")
 
+// errBrokenAnswer wraps the failure of an upstream answer that broke off
+// before maxBufferedBody bytes, while the client can still get a status.
+var errBrokenAnswer = errors.New("upstream broke off its answer")
+
+// maxBufferedBody is how much of a response body other than an event
+// stream the gateway reads before it sends the status on: an upstream that
+// fails within it gets the client a 502 or 504 with a JSON-RPC error.
+// JSON-RPC answers are usually far smaller; a larger body streams on.
+const maxBufferedBody = 256 << 10
+
+// modifyResponse runs when the upstream's headers arrive: it stops the
+// header timer, keeps session bindings current, drops cookies, lets event
+// streams run without a time limit and gives any other body the upstream
+// timeout again to arrive whole, reading up to maxBufferedBody of it
+// before the status goes to the client.
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
 	if !ex.timer.Stop() {
@@ -202,7 +214,28 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	// the one signal left. (An HTTP/1.0 client of a body of unknown length,
 	// which ends where the connection does, sees a short body instead.)
 	ex.timer.Reset(g.timeout)
-	resp.Body = &timedBody{ReadCloser: resp.Body, g: g, ex: ex, req: resp.Request}
+	body := &timedBody{ReadCloser: resp.Body, g: g, ex: ex, req: resp.Request}
+	head, err := io.ReadAll(io.LimitReader(body, maxBufferedBody+1))
+	if err != nil {
+		body.Close()
+		return fmt.Errorf("%w after %d bytes: %w", errBrokenAnswer, len(head), err)
+	}
+	if len(head) <= maxBufferedBody {
+		body.Close()
+		ex.timer.Stop() // the answer is complete
+		resp.Body = io.NopCloser(bytes.NewReader(head))
+		resp.ContentLength = int64(len(head))
+		resp.TransferEncoding = nil
+		if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
+			resp.Header.Set("Content-Length", strconv.Itoa(len(head)))
+		}
+		return nil
+	}
+	body.streaming = true
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), body), body}
 	return nil
 }
 
@@ -214,12 +247,15 @@ type timedBody struct {
 	ex  *exchange
 	req *http.Request // the upstream request, whose context the log gets
 	n   int64         // bytes read so far
+	// streaming is set once the status has gone to the client: a failure
+	// then cuts the response off, and is logged here.
+	streaming bool
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
-	if err != nil && err != io.EOF && b.ex.timedOut.Load() {
+	if err != nil && err != io.EOF && b.streaming && b.ex.timedOut.Load() {
 		b.g.log.LogAttrs(b.req.Context(), slog.LevelError, "gateway: upstream response body timed out; response to the client cut off",
 			slog.String("upstream", b.g.upstream.Redacted()), slog.Duration("timeout", b.g.timeout), slog.Int64("body_bytes", b.n))
 	}
@@ -236,6 +272,9 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream timed out", slog.String("upstream", g.upstream.Redacted()), slog.Duration("timeout", g.timeout))
 		writeError(w, http.StatusGatewayTimeout, codeRequestTimeout,
 			fmt.Sprintf("the MCP server behind this gateway did not answer within %s", g.timeout), ex.body)
+	case errors.Is(err, errBrokenAnswer):
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream broke off its answer", slog.String("upstream", g.upstream.Redacted()), slog.String("error", err.Error()))
+		writeError(w, http.StatusBadGateway, codeUpstreamUnavailable, "the MCP server behind this gateway broke off its answer", ex.body)
 	case errors.Is(err, errUpstreamAuth):
 		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream answered 401; behind mcpauth proxy it must not require authentication of its own", slog.String("upstream", g.upstream.Redacted()))
 		writeError(w, http.StatusBadGateway, codeUpstreamUnavailable, "the MCP server behind this gateway refused the request (401); its operator must turn off its own authentication", ex.body)

@@ -491,14 +491,19 @@ func TestStalledBodyEnds(t *testing.T) {
 		answer  = `{"jsonrpc":"2.0","id":7,"result":{"tools":[]}}`
 		sent    = 17 // bytes of answer the upstream sends before it stalls
 	)
+	big := `{"jsonrpc":"2.0","id":7,"result":{"text":"` + strings.Repeat("x", maxBufferedBody) + `"}}`
 	for _, tc := range []struct {
 		name          string
+		answer        string
+		sent          int
 		contentLength bool
+		cut           bool // the status went out before the stall: the response is cut off
 	}{
-		{"JSON body with Content-Length", true},
-		{"JSON body of unknown length (chunked)", false},
+		{"JSON body with Content-Length stalls: 504 with a JSON-RPC error", answer, sent, true, false},
+		{"JSON body of unknown length (chunked) stalls: 504 with a JSON-RPC error", answer, sent, false, false},
+		{"a body larger than the gateway reads first stalls: the response is cut off", big, maxBufferedBody + 10, false, true},
 	} {
-		t.Run(tc.name+" stalls: the response is cut off", func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			release := make(chan struct{}) // the upstream stalls until the test ends
 			defer close(release)
 			canceled := make(chan struct{})
@@ -506,9 +511,9 @@ func TestStalledBodyEnds(t *testing.T) {
 			h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				if tc.contentLength {
-					w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+					w.Header().Set("Content-Length", strconv.Itoa(len(tc.answer)))
 				}
-				_, _ = io.WriteString(w, answer[:sent])
+				_, _ = io.WriteString(w, tc.answer[:tc.sent])
 				w.(http.Flusher).Flush()
 				select {
 				case <-release:
@@ -533,20 +538,28 @@ func TestStalledBodyEnds(t *testing.T) {
 			defer tr.CloseIdleConnections()
 			var got []byte
 			resp, err := tr.RoundTrip(req)
+			status := 0
 			if err == nil {
+				status = resp.StatusCode
 				got, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
 			}
 			if ctx.Err() != nil {
 				t.Fatalf("the client still waited after 10 s with %d bytes received: the gateway hangs on a stalled body", len(got))
 			}
-			// Headers and part of the body may or may not have reached the
-			// client; either way its read must fail, not end as if whole.
-			if err == nil {
-				t.Errorf("the client read %q and no error: a cut-off body looks complete", got)
-			}
-			if !strings.HasPrefix(answer[:sent], string(got)) {
-				t.Errorf("the client read %q, not a prefix of %q", got, answer[:sent])
+			if tc.cut {
+				// Headers and part of the body may or may not have reached
+				// the client; either way its read must fail, not end as if
+				// whole.
+				if err == nil {
+					t.Errorf("the client read %d bytes and no error: a cut-off body looks complete", len(got))
+				}
+				if !strings.HasPrefix(tc.answer[:tc.sent], string(got)) {
+					t.Errorf("the client read %.60q..., not a prefix of the answer", got)
+				}
+			} else if err != nil || status != http.StatusGatewayTimeout || !strings.Contains(string(got), `"id":7`) ||
+				!strings.Contains(string(got), "did not answer within 200ms") {
+				t.Errorf("the client got %d %q (%v), want 504 with a JSON-RPC error for id 7", status, got, err)
 			}
 			select {
 			case <-canceled:
@@ -554,9 +567,13 @@ func TestStalledBodyEnds(t *testing.T) {
 				t.Fatal("the upstream request was not canceled")
 			}
 			log := logs.String()
-			for _, want := range []string{"level=ERROR", "upstream=" + h.up.srv.URL + "/upstream/mcp", "timeout=200ms", "body_bytes=17"} {
-				if !strings.Contains(log, want) {
-					t.Errorf("log lacks %q:\n%s", want, log)
+			want := []string{"level=ERROR", "upstream=" + h.up.srv.URL + "/upstream/mcp", "timeout=200ms"}
+			if tc.cut {
+				want = append(want, "cut off", "body_bytes=")
+			}
+			for _, w := range want {
+				if !strings.Contains(log, w) {
+					t.Errorf("log lacks %q:\n%s", w, log)
 				}
 			}
 		})

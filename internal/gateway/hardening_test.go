@@ -85,3 +85,23 @@ func TestUpstreamChallengeNotPassedOn(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 	}
 }
+
+// TestBrokenOffAnswerIs502: an upstream that closes its connection partway
+// through a JSON answer gets the client a 502 with a JSON-RPC error for its
+// request, not a connection closed without a status.
+func TestBrokenOffAnswerIs502(t *testing.T) {
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":\"2.0\",")
+		_ = buf.Flush()
+	}, nil)
+	resp, body := do(t, "POST", h.resource, h.tokenFor(t, "alice", "mcp:tools"), toolsList, nil)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"id":7`) || !strings.Contains(body, "broke off its answer") {
+		t.Errorf("upstream broke off: %d %s, want 502 with a JSON-RPC error for id 7", resp.StatusCode, body)
+	}
+}
