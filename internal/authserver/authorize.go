@@ -110,6 +110,12 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2)."))
 		return
 	}
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		// Answering in the query anyway would hand the code to a client
+		// that reads it elsewhere (metadata: response_modes_supported).
+		fail(oauth.NewError(oauth.ErrInvalidRequest, "response_mode %q is not supported; this server answers in the query only.", truncate(rm, 40)))
+		return
+	}
 	res, err := s.selectResource(q["resource"])
 	if err != nil {
 		fail(err)

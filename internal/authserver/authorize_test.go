@@ -102,6 +102,8 @@ func TestAuthorizeAttacks(t *testing.T) {
 		{"attack 41 the same resource twice", add("resource", testResource), oauth.ErrInvalidTarget},
 		{"C12 scope the resource does not offer", set("scope", "admin"), oauth.ErrInvalidScope},
 		{"E6 prompt=none combined with login", set("prompt", "none login"), oauth.ErrInvalidRequest},
+		{"response_mode fragment is not supported", set("response_mode", "fragment"), oauth.ErrInvalidRequest},
+		{"response_mode form_post is not supported", set("response_mode", "form_post"), oauth.ErrInvalidRequest},
 	}
 	for _, tc := range redirectErrors {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +124,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 		{"E2 resource without a value is omitted", set("resource", ""), false},
 		{"E2 unknown parameters are ignored", func(q url.Values) { q["unknown_param"] = []string{"x", "y"} }, false},
 		{"E6 prompt=none after consent issues a code", set("prompt", "none"), false},
+		{"response_mode=query is the default", set("response_mode", "query"), false},
 		{"E1 POST to the authorization endpoint", func(url.Values) {}, true},
 	}
 	for _, tc := range allowed {
@@ -317,6 +320,11 @@ func TestPages(t *testing.T) {
 		if csp := cp.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' http://127.0.0.1;") {
 			t.Errorf("Content-Security-Policy = %q", csp)
 		}
+	})
+	t.Run("a decision sent twice is refused", func(t *testing.T) {
+		resp := b.in(t).post(formAction(t, cp.body), url.Values{"decision": {"approve", "deny"},
+			"request": {hiddenField(t, cp.body, "request")}, "csrf": {hiddenField(t, cp.body, "csrf")}})
+		wantErrorPage(t, resp, http.StatusBadRequest)
 	})
 	done := b.decide(cp, "approve")
 	t.Run("E8 303 after the consent POST", func(t *testing.T) {

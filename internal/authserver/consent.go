@@ -130,8 +130,8 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	decision := r.PostForm.Get("decision")
-	if decision != "approve" && decision != "deny" {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "decision must be approve or deny."))
+	if len(r.PostForm["decision"]) != 1 || decision != "approve" && decision != "deny" {
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "decision must be sent once, as approve or deny."))
 		return
 	}
 	if _, err := s.loadAuthRequest(r.Context(), ar.ID, true); err != nil {

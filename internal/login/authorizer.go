@@ -120,6 +120,7 @@ type Authorizer struct {
 	refreshedAt    int // version whose refresh token was last tried
 	authorizations int
 	err            error
+	authErr        error // the authorization that failed: later requests fail with it
 }
 
 // NewAuthorizer checks opts and returns an Authorizer. It does no I/O.
@@ -436,6 +437,11 @@ func (a *Authorizer) recover(ctx context.Context, resp *http.Response, ver int) 
 
 // authorize discovers, registers and runs the code flow; a.mu is held.
 func (a *Authorizer) authorize(ctx context.Context, ch challenge, override, previous []string) (bool, error) {
+	if a.authErr != nil {
+		// Running it again would send the user to the browser a second
+		// time for the same failure (and hide its reason behind the next).
+		return false, a.authErr
+	}
 	if a.authorizations >= a.opts.MaxAuthorizations {
 		a.err = fmt.Errorf("%w: the server still refuses after %d", ErrTooManyAuthorizations, a.authorizations)
 		return false, a.err
@@ -452,7 +458,7 @@ func (a *Authorizer) authorize(ctx context.Context, ch challenge, override, prev
 	}()
 	s, err := a.runAuthorization(ctx, ch, override, previous)
 	if err != nil {
-		a.err = err
+		a.err, a.authErr = err, err
 		return false, err
 	}
 	a.setSession(s)

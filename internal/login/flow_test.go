@@ -1,6 +1,7 @@
 package login
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -451,5 +452,27 @@ func TestBrowserCommand(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFailedAuthorizationNotRepeated: once an authorization failed, later
+// requests through the Authorizer fail with the same error; the user is not
+// sent to the browser again (the MCP SDK sends a second request when the
+// first fails).
+func TestFailedAuthorizationNotRepeated(t *testing.T) {
+	as := newFakeAS(t, func(as *fakeAS) { as.issParam = "https://attacker.example"; as.errorParam = "access_denied" })
+	rs := newFakeRS(t, as, nil)
+	var opened int
+	a := newTestAuthorizer(t, rs, func(o *Options) {
+		auto := o.OpenBrowser
+		o.OpenBrowser = func(ctx context.Context, u string) error { opened++; return auto(ctx, u) }
+	})
+	for i := range 2 {
+		if _, err := call(t, a, rs.mcpURL(), "tools/list"); err == nil {
+			t.Fatalf("request %d succeeded", i)
+		}
+	}
+	if opened != 1 || !errors.Is(a.Err(), ErrIssuerMismatch) {
+		t.Errorf("browser opened %d times, Err() = %v; want once, and the issuer mismatch", opened, a.Err())
 	}
 }
