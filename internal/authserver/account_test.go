@@ -208,14 +208,21 @@ func TestLogin(t *testing.T) {
 		resp := b.post("/login", url.Values{"username": {testUser}, "password": {testPassword}, "request": {hiddenField(t, lp.body, "request")}})
 		wantErrorPage(t, resp, http.StatusForbidden)
 	})
-	t.Run("login rate limit per user", func(t *testing.T) {
-		h := h.in(t)
-		userKey, _ := loginRateKeys(testUser, "127.0.0.1")
-		for range loginPerUser {
-			if _, err := h.db.RateHit(ctx, userKey, loginWindow, h.clock.now()); err != nil {
-				t.Fatal(err)
+	// hit counts n sign-in attempts under each key, as loginLimited would.
+	hit := func(t *testing.T, h *harness, n int, keys ...string) {
+		t.Helper()
+		for range n {
+			for _, key := range keys {
+				if _, err := h.db.RateHit(ctx, key, loginWindow, h.clock.now()); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
+	}
+	t.Run("login rate limit per user at an address", func(t *testing.T) {
+		h := h.in(t)
+		key, _, _ := loginRateKeys(testUser, "127.0.0.1")
+		hit(t, h, loginPerUserAtAddr, key)
 		b := h.newBrowser()
 		resp := b.login(b.authorize(authParams(id, newPKCE())), testPassword) // the right password
 		if resp.status != http.StatusTooManyRequests || resp.header.Get("Set-Cookie") != "" {
@@ -224,14 +231,30 @@ func TestLogin(t *testing.T) {
 		h.clock.advance(loginWindow)
 		b.flow(id, nil) // the next window lets the user in
 	})
+	t.Run("wrong passwords from another address do not lock the user out", func(t *testing.T) {
+		h := h.in(t)
+		// An attacker's attempts from its address (no traffic is sent
+		// there): they count for that address and for the user name.
+		other, user, _ := loginRateKeys(testUser, "192.0.2.7")
+		hit(t, h, loginPerUserAtAddr+5, other, user)
+		b := h.newBrowser()
+		b.flow(id, nil) // the user, from their own address, still signs in
+		h.clock.advance(loginWindow)
+	})
+	t.Run("login rate limit per user from all addresses", func(t *testing.T) {
+		h := h.in(t)
+		_, key, _ := loginRateKeys(testUser, "127.0.0.1")
+		hit(t, h, loginPerUser, key)
+		b := h.newBrowser()
+		if resp := b.login(b.authorize(authParams(id, newPKCE())), testPassword); resp.status != http.StatusTooManyRequests {
+			t.Errorf("over the limit: %d", resp.status)
+		}
+		h.clock.advance(loginWindow)
+	})
 	t.Run("login rate limit per address", func(t *testing.T) {
 		h := h.in(t)
-		_, addrKey := loginRateKeys("", "127.0.0.1")
-		for range loginPerAddress {
-			if _, err := h.db.RateHit(ctx, addrKey, loginWindow, h.clock.now()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		_, _, addrKey := loginRateKeys("", "127.0.0.1")
+		hit(t, h, loginPerAddress, addrKey)
 		b := h.newBrowser()
 		if resp := b.login(b.authorize(authParams(id, newPKCE())), testPassword); resp.status != http.StatusTooManyRequests {
 			t.Errorf("over the limit: %d", resp.status)

@@ -17,11 +17,16 @@ import (
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
-// Login rate limits (per window): attempts per user name and per client IP.
+// Login rate limits (per window). Attempts at one user name from one
+// address are few, so that guessing from one host is slow. Attempts at one
+// user name from anywhere have a higher cap, which bounds guessing from many
+// hosts; keeping the per-name limit per address means one host cannot lock
+// a user out just by sending wrong passwords in the user's name.
 const (
-	loginWindow     = 15 * time.Minute
-	loginPerUser    = 10
-	loginPerAddress = 100
+	loginWindow        = 15 * time.Minute
+	loginPerUserAtAddr = 10
+	loginPerUser       = 100
+	loginPerAddress    = 100
 )
 
 func (s *Server) sessionCookieName() string {
@@ -156,25 +161,29 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginRateKeys are the store.RateHit keys of a sign-in attempt: per user
-// name and per client address.
-func loginRateKeys(name, ip string) (user, addr string) {
-	return "login:user:" + truncate(name, 128), "login:ip:" + ip
+// name and address, per user name, and per client address.
+func loginRateKeys(name, ip string) (userAtAddr, user, addr string) {
+	name = truncate(name, 128)
+	return "login:user-ip:" + ip + " " + name, "login:user:" + name, "login:ip:" + ip
 }
 
 // loginLimited counts a sign-in attempt and reports whether it is over the
 // limits; every attempt counts, so guessing is bounded whatever the outcome.
 func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
 	now := s.now()
-	userKey, addrKey := loginRateKeys(name, s.clientIP(r))
-	n, err := s.store.RateHit(r.Context(), userKey, loginWindow, now)
-	if err != nil {
-		return false, err
+	userAtAddrKey, userKey, addrKey := loginRateKeys(name, s.clientIP(r))
+	limited := false
+	for _, l := range []struct {
+		key string
+		max int
+	}{{userAtAddrKey, loginPerUserAtAddr}, {userKey, loginPerUser}, {addrKey, loginPerAddress}} {
+		n, err := s.store.RateHit(r.Context(), l.key, loginWindow, now)
+		if err != nil {
+			return false, err
+		}
+		limited = limited || n > l.max
 	}
-	m, err := s.store.RateHit(r.Context(), addrKey, loginWindow, now)
-	if err != nil {
-		return false, err
-	}
-	return n > loginPerUser || m > loginPerAddress, nil
+	return limited, nil
 }
 
 // clientIP is the address a request is attributed to for rate limits and
