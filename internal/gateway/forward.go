@@ -215,7 +215,16 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	// which ends where the connection does, sees a short body instead.)
 	ex.timer.Reset(g.timeout)
 	body := &timedBody{ReadCloser: resp.Body, g: g, ex: ex, req: resp.Request}
-	head, err := io.ReadAll(io.LimitReader(body, maxBufferedBody+1))
+	var head []byte
+	var err error
+	if cl := resp.ContentLength; cl >= 0 && cl <= maxBufferedBody {
+		head = make([]byte, cl) // the transport ends the body at its length
+		var n int
+		n, err = io.ReadFull(body, head)
+		head = head[:n]
+	} else {
+		head, err = io.ReadAll(io.LimitReader(body, maxBufferedBody+1))
+	}
 	if err != nil {
 		body.Close()
 		return fmt.Errorf("%w after %d bytes: %w", errBrokenAnswer, len(head), err)
