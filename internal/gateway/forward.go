@@ -204,15 +204,17 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	// the upstream timeout of its headers: an upstream that stalls halfway
 	// would otherwise hold the client forever, since the server's
 	// WriteTimeout does not end a handler blocked reading the upstream.
-	// When the timer fires it cancels the upstream request, the body read
-	// fails and the reverse proxy aborts the handler (http.ErrAbortHandler).
-	// The proxy has written the status to the ResponseWriter by then (it
-	// may already be on the wire), so no 504 or JSON-RPC error can follow:
-	// the connection to the client is closed (HTTP/1.1) or the stream reset
-	// (HTTP/2), and the client's request or read fails, on the missing
-	// response or the incomplete Content-Length or chunked body; that is
-	// the one signal left. (An HTTP/1.0 client of a body of unknown length,
-	// which ends where the connection does, sees a short body instead.)
+	// When the timer fires it cancels the upstream request and the body
+	// read fails. Within the first maxBufferedBody bytes, read here before
+	// the status goes out, that becomes a 504 (or a 502 for an upstream
+	// that broke off) with a JSON-RPC error. Past them the body streams on
+	// and the reverse proxy aborts the handler (http.ErrAbortHandler) with
+	// the status already written (it may be on the wire), so no error can
+	// follow: the connection to the client is closed (HTTP/1.1) or the
+	// stream reset (HTTP/2), and the client's read fails on the incomplete
+	// Content-Length or chunked body; that is the one signal left. (An
+	// HTTP/1.0 client of a body of unknown length, which ends where the
+	// connection does, sees a short body instead.)
 	ex.timer.Reset(g.timeout)
 	body := &timedBody{ReadCloser: resp.Body, g: g, ex: ex, req: resp.Request}
 	var head []byte
