@@ -27,7 +27,6 @@ var ErrTooManyAuthorizations = errors.New("too many authorizations")
 // Defaults of Options.
 const (
 	DefaultCallbackTimeout   = 5 * time.Minute
-	DefaultRequestTimeout    = 30 * time.Second
 	DefaultMaxAuthorizations = 3
 	DefaultClientName        = "mcpauth login"
 )
@@ -73,9 +72,6 @@ type Options struct {
 	// Base sends the requests to the MCP server; nil: a transport without
 	// proxy.
 	Base http.RoundTripper
-	// RequestTimeout bounds the wait for the MCP server's response headers
-	// when Base is nil; zero: DefaultRequestTimeout.
-	RequestTimeout time.Duration
 	// CallbackTimeout bounds the wait for the redirect; zero:
 	// DefaultCallbackTimeout.
 	CallbackTimeout time.Duration
@@ -142,9 +138,6 @@ func NewAuthorizer(opts Options) (*Authorizer, error) {
 	if opts.ClientName == "" {
 		opts.ClientName = DefaultClientName
 	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = DefaultRequestTimeout
-	}
 	if opts.CallbackTimeout <= 0 {
 		opts.CallbackTimeout = DefaultCallbackTimeout
 	}
@@ -174,7 +167,6 @@ func NewAuthorizer(opts Options) (*Authorizer, error) {
 			ForceAttemptHTTP2:      true,
 			TLSHandshakeTimeout:    10 * time.Second,
 			IdleConnTimeout:        90 * time.Second,
-			ResponseHeaderTimeout:  opts.RequestTimeout,
 			MaxResponseHeaderBytes: 1 << 20,
 		}
 	}
