@@ -158,7 +158,7 @@ func printReport(w io.Writer, rep *cimd.Report) {
 				fmt.Fprintf(tw, "  %s\t%s\n", k, v)
 			}
 		}
-		row("client_name", d.ClientName)
+		row("client_name", d.DisplayName("")) // as the consent page shows it (SPEC C13)
 		row("redirect_uris", strings.Join(d.RedirectURIs, " "))
 		row("token_endpoint_auth_method", d.TokenEndpointAuthMethod)
 		row("grant_types", strings.Join(d.GrantTypes, " "))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -108,4 +109,22 @@ func appendQuery(u string, q url.Values) string {
 		parsed.RawQuery += "&" + q.Encode() // keep the registered query byte for byte (RFC 6749 §3.1.2)
 	}
 	return parsed.String()
+}
+
+// bodyError is the invalid_request for a request body that could not be
+// read: too large, too slow, malformed Content-Type parameters, or else
+// malformed as the endpoint's format says.
+func bodyError(err error, malformed string) error {
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return oauth.NewError(oauth.ErrInvalidRequest, "The request body is larger than %d bytes.", tooLarge.Limit)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return oauth.NewError(oauth.ErrInvalidRequest, "The request body did not arrive in time.")
+	case errors.Is(err, mime.ErrInvalidMediaParameter):
+		return oauth.NewError(oauth.ErrInvalidRequest, "The Content-Type header has malformed parameters; send application/x-www-form-urlencoded, optionally with charset=utf-8.")
+	default:
+		return oauth.NewError(oauth.ErrInvalidRequest, "%s", malformed)
+	}
 }

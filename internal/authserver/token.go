@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -54,24 +53,6 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 		}
 	}
 	return r.PostForm, nil
-}
-
-// bodyError is the invalid_request for a request body that could not be
-// read: too large, too slow, malformed Content-Type parameters, or else
-// malformed as the endpoint's format says.
-func bodyError(err error, malformed string) error {
-	var tooLarge *http.MaxBytesError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &tooLarge):
-		return oauth.NewError(oauth.ErrInvalidRequest, "The request body is larger than %d bytes.", tooLarge.Limit)
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return oauth.NewError(oauth.ErrInvalidRequest, "The request body did not arrive in time.")
-	case errors.Is(err, mime.ErrInvalidMediaParameter):
-		return oauth.NewError(oauth.ErrInvalidRequest, "The Content-Type header has malformed parameters; send application/x-www-form-urlencoded, optionally with charset=utf-8.")
-	default:
-		return oauth.NewError(oauth.ErrInvalidRequest, "%s", malformed)
-	}
 }
 
 // dropEmpty removes parameter values that are empty: OAuth treats a

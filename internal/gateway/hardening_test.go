@@ -8,8 +8,9 @@ import (
 )
 
 // TestOnlyStreamableHTTPMethods: methods other than POST, GET and DELETE
-// get 405 and never reach the upstream; the tool scope rules read POST
-// bodies, so a PUT carrying a tools/call would otherwise pass unchecked.
+// get 405 and never reach the upstream; the tool scope rules (SPEC H6)
+// read POST bodies, so a PUT carrying a tools/call would otherwise pass
+// unchecked.
 func TestOnlyStreamableHTTPMethods(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	tok := h.tokenFor(t, "alice", "mcp:tools")
@@ -61,7 +62,8 @@ func TestAccessTokenInURLRefused(t *testing.T) {
 }
 
 // TestUpstreamChallengeNotPassedOn: the gateway is the only OAuth resource
-// server at its URL. An upstream's WWW-Authenticate is dropped, and its 401
+// server at its URL (SPEC H2, H6: its own challenges are the ones clients
+// follow). An upstream's WWW-Authenticate is dropped, and its 401
 // becomes a 502 naming the misconfiguration, so that clients do not throw
 // away a good token and authorize again.
 func TestUpstreamChallengeNotPassedOn(t *testing.T) {

@@ -455,7 +455,7 @@ func TestBrowserCommand(t *testing.T) {
 	}
 }
 
-// TestFailedAuthorizationNotRepeated: once an authorization failed, later
+// TestFailedAuthorizationNotRepeated (SPEC J7, J9): once an authorization failed, later
 // requests through the Authorizer fail with the same error; the user is not
 // sent to the browser again (the MCP SDK sends a second request when the
 // first fails).
