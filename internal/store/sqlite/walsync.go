@@ -19,6 +19,7 @@ import (
 type walSyncer struct {
 	path  string
 	f     *os.File   // the log, opened on first sync
+	fid   fileID     // f's identity
 	stale []*os.File // replaced log files, closed by stop
 
 	mu     sync.Mutex
@@ -77,25 +78,30 @@ func (s *walSyncer) err() error {
 func (s *walSyncer) syncLog() error {
 	// SQLite keeps the log file while a connection is open; checking that
 	// it is still the file we hold keeps the sync honest even if it were
-	// replaced behind our back.
-	cur, err := os.Stat(s.path)
+	// replaced behind our back. The check asks for the inode number alone
+	// (see fileID): asking for timestamps would make every sync write the
+	// log's inode too.
+	cur, err := pathID(s.path)
 	if err != nil {
 		return err
 	}
-	if s.f != nil {
-		if held, err := s.f.Stat(); err != nil || !os.SameFile(held, cur) {
-			// Not closed here: on POSIX, closing any descriptor of a file
-			// drops the process's locks on it. stop closes it.
-			s.stale = append(s.stale, s.f)
-			s.f = nil
-		}
+	if s.f != nil && !s.fid.same(cur) {
+		// Not closed here: on POSIX, closing any descriptor of a file
+		// drops the process's locks on it. stop closes it.
+		s.stale = append(s.stale, s.f)
+		s.f = nil
 	}
 	if s.f == nil {
 		f, err := os.Open(s.path)
 		if err != nil {
 			return err
 		}
-		s.f = f
+		id, err := openID(f)
+		if err != nil {
+			s.stale = append(s.stale, f) // not closed here, as above
+			return err
+		}
+		s.f, s.fid = f, id
 	}
 	return datasync(s.f)
 }

@@ -138,3 +138,53 @@ func TestSyncFailureIsFinal(t *testing.T) {
 		t.Errorf("Ping after a failed sync = nil, want the failure")
 	}
 }
+
+// TestSyncerFollowsReplacedLog: the syncer flushes the file now at the
+// log's path. A log replaced behind its back (a new inode at the path) is
+// opened and synced instead of the one it held, which is kept open until
+// stop so that no lock on the file is dropped.
+func TestSyncerFollowsReplacedLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.db")
+	if err := os.WriteFile(path+"-wal", []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newWALSyncer(path)
+	go s.run()
+	if err := s.sync(); err != nil {
+		t.Fatalf("first sync: %v", err)
+	}
+	first := s.f
+	if err := s.sync(); err != nil || s.f != first {
+		t.Fatalf("sync of an unchanged log = %v, file changed %v; want the same file kept", err, s.f != first)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("second"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "new"), path+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sync(); err != nil {
+		t.Fatalf("sync after the log was replaced: %v", err)
+	}
+	if s.f == first || !slices.Contains(s.stale, first) {
+		t.Fatalf("after replacement the syncer holds the old file (%v) or lost it (stale %d)", s.f == first, len(s.stale))
+	}
+	held, err := s.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(held, cur) {
+		t.Errorf("the syncer holds %v, not the file at the log's path", held.Name())
+	}
+	if err := s.stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if _, err := first.Stat(); err == nil {
+		t.Errorf("the replaced log's descriptor is still open after stop")
+	}
+}
