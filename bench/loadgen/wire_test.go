@@ -10,30 +10,24 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/internal/loopbacktest"
 )
 
-// wireTo starts a server for h and returns a wireConn to it; conns counts
-// the connections the server accepted.
-func wireTo(t *testing.T, h http.Handler, conns *atomic.Int32) (*wireConn, *httptest.Server) {
+// wireTo starts a server for h and returns a wireConn to it and the
+// server, with the number of connections the server accepted.
+func wireTo(t *testing.T, h http.Handler) (*wireConn, *httptest.Server, *atomic.Int32) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv, conns := loopbacktest.CountingServer(t, h)
 	w := newWireConn(strings.TrimPrefix(srv.URL, "http://"))
 	t.Cleanup(w.close)
-	return w, srv
+	return w, srv, conns
 }
 
 // TestWireConnReadsWhatNetHTTPWrites: the generator's client parses the
 // responses Go's server writes: sized and chunked bodies, redirects,
 // keep-alive reuse, and forms and headers arrive intact.
 func TestWireConnReadsWhatNetHTTPWrites(t *testing.T) {
-	var conns atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /form", func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
@@ -54,7 +48,7 @@ func TestWireConnReadsWhatNetHTTPWrites(t *testing.T) {
 	mux.HandleFunc("GET /big", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, strings.Repeat("x", 100_000))
 	})
-	w, _ := wireTo(t, mux, &conns)
+	w, _, conns := wireTo(t, mux)
 
 	resp, err := w.postForm("/form", "Basic abc", []byte("a=1&b=x%2By"))
 	if err != nil || resp.status != 200 || string(resp.body) != "a=1 b=x+y auth=Basic abc ct=application/x-www-form-urlencoded" {
@@ -84,13 +78,12 @@ func TestWireConnReadsWhatNetHTTPWrites(t *testing.T) {
 // TestWireConnReconnects: a connection the server closed, after a
 // "Connection: close" response or while idle, is replaced by a new one.
 func TestWireConnReconnects(t *testing.T) {
-	var conns atomic.Int32
-	w, srv := wireTo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w, srv, conns := wireTo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/close" {
 			w.Header().Set("Connection", "close")
 		}
 		_, _ = io.WriteString(w, "ok")
-	}), &conns)
+	}))
 	for _, path := range []string{"/close", "/a", "/b"} {
 		if resp, err := w.get(path); err != nil || string(resp.body) != "ok" {
 			t.Fatalf("GET %s = %q, %v", path, resp.body, err)

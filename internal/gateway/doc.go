@@ -30,6 +30,11 @@
 // 2025-11-25 "Session Management"), so replicas in front of a stateful
 // upstream need sticky routing.
 //
+// An http:// upstream is reached through the gateway's own HTTP/1.1
+// client (upstreamTransport: keep-alive connections, each request written
+// and answered on the handler's goroutine); an https:// one through
+// NewTransport.
+//
 // Failures are answered, never left hanging: an unreachable upstream gets
 // 502, one that does not start answering within Options.UpstreamTimeout gets
 // 504, a body over Options.MaxBodyBytes gets 413, each with a JSON-RPC error

@@ -144,6 +144,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	h.Del("Authorization") // RequireBearer removed it already; SPEC H9 is worth saying twice
 	h.Del("Cookie")        // see the package doc: cookies are not forwarded
 	h.Del("Upgrade")       // Streamable HTTP has no protocol upgrades
+	h.Del("Expect")        // the body is read already: nothing to wait for
 	pr.SetXForwarded()
 	for i, v := range ex.identity {
 		if v != "" {

@@ -102,7 +102,9 @@ type Options struct {
 	// (text/event-stream) has no limit once its headers arrive. Zero means
 	// DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
-	// Transport sends requests upstream. Zero means NewTransport().
+	// Transport sends requests upstream. Zero means the gateway's own
+	// HTTP/1.1 client for an http:// upstream and NewTransport() for
+	// https.
 	Transport http.RoundTripper
 	// SessionIdleTimeout and MaxSessions bound the session bindings kept
 	// in memory. Zero means DefaultSessionIdleTimeout and
@@ -199,7 +201,7 @@ func New(opts Options) (*Gateway, error) {
 
 	transport := opts.Transport
 	if transport == nil {
-		transport = NewTransport()
+		transport = newUpstreamTransport(NewTransport())
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,
