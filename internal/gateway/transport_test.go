@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -382,4 +385,247 @@ type closeRecorder struct {
 func (c *closeRecorder) Close() error {
 	c.closed = true
 	return nil
+}
+
+// TestUpstreamTransportEarlyAnswer: an upstream that answers a large POST
+// without reading its body (404 for an unknown session, 413) gets its
+// answer to the client, through the gateway too, instead of a 502 for the
+// broken write; an upstream that streams a large answer before reading the
+// body neither deadlocks nor fails. Found by an audit against
+// net/http.Transport.
+func TestUpstreamTransportEarlyAnswer(t *testing.T) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "session not found", http.StatusNotFound) // body not read
+	})
+	srv, _ := countingServer(t, notFound)
+	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(strings.Repeat("x", 4<<20-1)))
+	resp, err := newTestTransport(t).RoundTrip(req)
+	if err != nil {
+		t.Fatalf("large POST answered early: %v, want the upstream's 404", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("status %d, want 404", resp.StatusCode)
+	}
+
+	h := newHarness(t, nil, func(o *Options) {
+		o.Upstream = srv.URL + "/mcp"
+		o.ToolScopes = nil
+	})
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"pad":"` + strings.Repeat("x", 4<<20-100) + `"}}`
+	if resp, body := do(t, "POST", h.resource, h.tokenFor(t, "alice", "mcp:tools"), big, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("through the gateway: %d %.200q, want the upstream's 404", resp.StatusCode, body)
+	}
+
+	const answer = 64 << 20
+	url := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n", answer); err != nil {
+			return
+		}
+		chunk := []byte(strings.Repeat("data: x\n\n", 1<<12))
+		for w := 0; w < answer; w += len(chunk) {
+			if _, err := c.Write(chunk[:min(len(chunk), answer-w)]); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(strings.Repeat("x", 4<<20)))
+	resp, err = newTestTransport(t).RoundTrip(req)
+	if err != nil {
+		t.Fatalf("answer streamed before the body was read: %v", err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != answer {
+		t.Errorf("read %d of %d bytes: %v", n, answer, err)
+	}
+}
+
+// TestUpstreamTransportInterimFlood: one header budget covers every
+// interim answer and the final one, so an upstream that sends 1xx answers
+// without end is refused at once instead of being read until the timeout.
+func TestUpstreamTransportInterimFlood(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		buf := []byte(strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n", 1000))
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := newTestTransport(t).RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("an endless run of 103 answers was accepted")
+	}
+	if errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "interim") {
+		t.Errorf("err = %v, want a refusal of the interim answers before the deadline", err)
+	}
+}
+
+// TestUpstreamTransportStatusOutOfRange: a status below 100 is refused
+// (the reverse proxy would panic writing it).
+func TestUpstreamTransportStatusOutOfRange(t *testing.T) {
+	url := rawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n")
+	})
+	req, _ := http.NewRequest("GET", url, nil)
+	if resp, err := newTestTransport(t).RoundTrip(req); err == nil || !strings.Contains(err.Error(), "status 99") {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		t.Errorf("status 099: err %v, want a refusal", err)
+	}
+}
+
+// TestUpstreamTransportStreamDisconnectNotLogged: a client that leaves an
+// event stream (the usual end of MCP's GET stream) is not logged as an
+// upstream failure: the body's error is the context's own, which the
+// reverse proxy recognises.
+func TestUpstreamTransportStreamDisconnectNotLogged(t *testing.T) {
+	var logs logBuffer
+	h := newHarness(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
+	req, _ := http.NewRequest("GET", h.resource, nil)
+	req.Header.Set("Authorization", "Bearer "+h.tokenFor(t, "alice", "mcp:tools"))
+	req.Header.Set("Accept", "text/event-stream")
+	tr := &http.Transport{}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := readEvent(t, bufio.NewReader(resp.Body)); ev != "data: one\n" {
+		t.Fatalf("first event %q", ev)
+	}
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	h.gw.Close() // waits for the gateway's handler to end
+	if strings.Contains(logs.String(), "error") {
+		t.Errorf("a client leaving a stream was logged: %q", logs.String())
+	}
+}
+
+// TestUpstreamTransportClosesExpiredIdleConnections: connections idle for
+// upstreamIdleTimeout are closed by the sweep even when no request comes
+// to look at them (the pool hands out the most recent first).
+func TestUpstreamTransportClosesExpiredIdleConnections(t *testing.T) {
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch s {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tr := newTestTransport(t)
+	var clock atomic.Int64
+	base := time.Now()
+	tr.now = func() time.Time { return base.Add(time.Duration(clock.Load())) }
+
+	// Three connections at once, then back to the pool.
+	var bodies []io.ReadCloser
+	for range 3 {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	for _, b := range bodies {
+		if _, err := io.ReadAll(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Add(int64(upstreamIdleTimeout / 2))
+	get(t, tr, "GET", srv.URL, "") // uses and returns the newest
+	clock.Add(int64(upstreamIdleTimeout/2 + time.Second))
+	tr.sweep()
+	tr.mu.Lock()
+	idle := tr.n
+	tr.mu.Unlock()
+	if idle != 1 {
+		t.Errorf("%d idle connections after the sweep, want 1 (the one used half a timeout ago)", idle)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(open)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d upstream connections open, want 1", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestUpstreamTransportRetriesStaleGET: a GET on a kept-alive connection
+// the upstream closes without answering (its idle timeout firing as the
+// request arrives) is sent again on a new connection; a POST is not, as it
+// may have reached the upstream.
+func TestUpstreamTransportRetriesStaleGET(t *testing.T) {
+	for _, c := range []struct {
+		method, body string
+		wantErr      bool
+	}{{"GET", "", false}, {"POST", "x", true}} {
+		var accepted atomic.Int32
+		url := rawServer(t, func(conn net.Conn) {
+			accepted.Add(1)
+			br := bufio.NewReader(conn)
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			_, _ = http.ReadRequest(br) // the next request: closed unanswered
+		})
+		tr := newTestTransport(t)
+		get(t, tr, c.method, url, c.body)
+		req, _ := http.NewRequest(c.method, url, strings.NewReader(c.body))
+		if c.body == "" {
+			req.Body = nil
+		}
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			_, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if (err != nil) != c.wantErr {
+			t.Errorf("%s on a connection closed unanswered: err %v, want error %v (connections %d)", c.method, err, c.wantErr, accepted.Load())
+		}
+	}
 }
