@@ -190,7 +190,7 @@ func (t *upstreamTransport) exchange(ctx context.Context, pc *upstreamConn, req 
 			if pc.lim.trips {
 				err = errHeaderTooLarge
 			}
-			if werr := writeResult(written); werr != nil && unanswered {
+			if werr := writeResult(written); werr != nil && werr != errWriteUnfinished && unanswered {
 				err = werr // the write's failure is the cause
 			}
 			break
