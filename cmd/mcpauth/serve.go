@@ -243,8 +243,8 @@ var syncProcOnce sync.Once
 // ends in an fdatasync, a blocking system call; the goroutine that comes
 // back from it finds the P it left busy with a request and waits for one,
 // and so do its batch's answers. With a spare P it goes on at once. On the
-// 2-core development machine that is 11 % more code exchanges per second at
-// 8 clients, and 9 % fewer introspections, which only compute (README,
+// 2-core development machine that is 9-11 % more code exchanges per second
+// at 8 clients, and 6-9 % fewer introspections, which only compute (README,
 // "Where the time goes").
 func procsForSQLite(env string, current int) int {
 	if env != "" {
