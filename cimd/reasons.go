@@ -144,7 +144,7 @@ func (e *Error) Has(r Reason) bool {
 // Per RFC 6749 §4.1.2.1 the authorization endpoint must show it to the user
 // rather than redirect, since the client could not be validated.
 func (e *Error) OAuth() *oauth.Error {
-	return &oauth.Error{Code: oauth.ErrInvalidClient, Description: e.Message}
+	return &oauth.Error{Code: oauth.InvalidClient, Description: e.Message}
 }
 
 // newError builds an *Error from one or more problems; the first becomes

@@ -54,7 +54,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// Until client and redirect URI are validated, errors are shown, never redirected (SPEC E4).
 	for _, p := range []string{"client_id", "redirect_uri"} {
 		if len(q[p]) > 1 {
-			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
+			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
 			return
 		}
 	}
@@ -66,13 +66,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	redirectURI := q.Get("redirect_uri")
 	if redirectURI == "" {
 		if c.Kind == kindCIMD || len(c.RedirectURIs) != 1 {
-			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "redirect_uri is required (SPEC E3)."))
+			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.InvalidRequest, "redirect_uri is required (SPEC E3)."))
 			return
 		}
 		redirectURI = c.RedirectURIs[0]
 	}
 	if !c.allowsRedirect(redirectURI) {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest,
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.InvalidRequest,
 			"redirect_uri %q is not one of the redirect URIs registered by client %s; registered: %s (SPEC E3, C8).",
 			truncate(redirectURI, 300), truncate(c.ID, 300), strings.Join(c.RedirectURIs, ", ")))
 		return
@@ -81,39 +81,39 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) { s.writeRedirectError(w, r, redirectURI, state, err) }
 	for _, p := range oauthParams() {
 		if len(q[p]) > 1 {
-			fail(oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
+			fail(oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
 			return
 		}
 	}
 	switch rt := q.Get("response_type"); rt {
 	case "code":
 	case "":
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "response_type is required; use \"code\" (OAuth 2.1 §4.1.1)."))
+		fail(oauth.NewError(oauth.InvalidRequest, "response_type is required; use \"code\" (OAuth 2.1 §4.1.1)."))
 		return
 	default:
-		fail(oauth.NewError(oauth.ErrUnsupportedResponseType, "response_type must be \"code\" (OAuth 2.1 §4.1.1), got %q.", truncate(rt, 50)))
+		fail(oauth.NewError(oauth.UnsupportedResponseType, "response_type must be \"code\" (OAuth 2.1 §4.1.1), got %q.", truncate(rt, 50)))
 		return
 	}
 	if !c.allowsGrant("authorization_code") {
-		fail(oauth.NewError(oauth.ErrUnauthorizedClient, "The client's grant_types do not include authorization_code."))
+		fail(oauth.NewError(oauth.UnauthorizedClient, "The client's grant_types do not include authorization_code."))
 		return
 	}
 	challenge := q.Get("code_challenge")
 	switch method := q.Get("code_challenge_method"); {
 	case challenge == "":
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge is required: use PKCE with S256 (SPEC E1)."))
+		fail(oauth.NewError(oauth.InvalidRequest, "code_challenge is required: use PKCE with S256 (SPEC E1)."))
 		return
 	case method != "S256":
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; SPEC E1)."))
+		fail(oauth.NewError(oauth.InvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; SPEC E1)."))
 		return
 	case !validChallenge(challenge):
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2)."))
+		fail(oauth.NewError(oauth.InvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2)."))
 		return
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
 		// Answering in the query anyway would hand the code to a client
 		// that reads it elsewhere (metadata: response_modes_supported).
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "response_mode %q is not supported; this server answers in the query only.", truncate(rm, 40)))
+		fail(oauth.NewError(oauth.InvalidRequest, "response_mode %q is not supported; this server answers in the query only.", truncate(rm, 40)))
 		return
 	}
 	res, err := s.selectResource(q["resource"])
@@ -128,7 +128,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	prompt := strings.Fields(q.Get("prompt")) // OIDC Core §3.1.2.1: space-delimited
 	if slices.Contains(prompt, "none") && len(prompt) > 1 {
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "prompt=none cannot be combined with other prompt values."))
+		fail(oauth.NewError(oauth.InvalidRequest, "prompt=none cannot be combined with other prompt values."))
 		return
 	}
 	promptLogin, promptConsent := slices.Contains(prompt, "login"), slices.Contains(prompt, "consent")
@@ -152,9 +152,9 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(prompt) == 1 && prompt[0] == "none" {
 		if sess == nil {
-			fail(oauth.NewError(oauth.ErrLoginRequired, "prompt=none, but the user is not signed in."))
+			fail(oauth.NewError(oauth.LoginRequired, "prompt=none, but the user is not signed in."))
 		} else {
-			fail(oauth.NewError(oauth.ErrConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (SPEC E6)."))
+			fail(oauth.NewError(oauth.ConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (SPEC E6)."))
 		}
 		return
 	}
@@ -191,24 +191,24 @@ func (s *Server) selectResource(values []string) (string, error) {
 		if len(s.resOrder) == 1 {
 			return s.resOrder[0], nil
 		}
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707, SPEC E11).")
+		return "", oauth.NewError(oauth.InvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707, SPEC E11).")
 	case 1:
 	default:
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "Request one resource at a time (got %d).", len(values))
+		return "", oauth.NewError(oauth.InvalidTarget, "Request one resource at a time (got %d).", len(values))
 	}
 	canon, err := oauth.CanonicalResource(values[0])
 	if err != nil {
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q is not a valid absolute URI without a fragment: %v (RFC 8707 §2).", truncate(values[0], 200), err)
+		return "", oauth.NewError(oauth.InvalidTarget, "resource %q is not a valid absolute URI without a fragment: %v (RFC 8707 §2).", truncate(values[0], 200), err)
 	}
 	if len(s.resOrder) == 0 {
 		u, _ := url.Parse(canon)
 		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
-			return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q must be an https URI.", truncate(canon, 200))
+			return "", oauth.NewError(oauth.InvalidTarget, "resource %q must be an https URI.", truncate(canon, 200))
 		}
 		return canon, nil
 	}
 	if _, ok := s.resources[canon]; !ok {
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q is not protected by this server; known resources: %s.", truncate(canon, 200), strings.Join(s.resOrder, ", "))
+		return "", oauth.NewError(oauth.InvalidTarget, "resource %q is not protected by this server; known resources: %s.", truncate(canon, 200), strings.Join(s.resOrder, ", "))
 	}
 	return canon, nil
 }
@@ -226,7 +226,7 @@ func (s *Server) selectScopes(c *client, resource, requested string) ([]string, 
 		clientScopes = strings.Fields(c.Scope)
 	}
 	if err := oauth.CheckScope(requested); err != nil {
-		return nil, oauth.NewError(oauth.ErrInvalidScope, "The scope parameter is malformed: %v.", err)
+		return nil, oauth.NewError(oauth.InvalidScope, "The scope parameter is malformed: %v.", err)
 	}
 	want := strings.Fields(requested)
 	if len(want) == 0 {
@@ -238,10 +238,10 @@ func (s *Server) selectScopes(c *client, resource, requested string) ([]string, 
 	}
 	for _, sc := range want {
 		if len(resScopes) > 0 && !slices.Contains(resScopes, sc) {
-			return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q is not defined for resource %s; it offers: %s.", truncate(sc, 100), resource, strings.Join(resScopes, " "))
+			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not defined for resource %s; it offers: %s.", truncate(sc, 100), resource, strings.Join(resScopes, " "))
 		}
 		if clientScopes != nil && !slices.Contains(clientScopes, sc) {
-			return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q is not in the scope the client's metadata declares (SPEC C12).", truncate(sc, 100))
+			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not in the scope the client's metadata declares (SPEC C12).", truncate(sc, 100))
 		}
 	}
 	return normalizeScopes(want), nil
@@ -271,7 +271,7 @@ func (s *Server) loadAuthRequest(ctx context.Context, id string, consume bool) (
 		sar, err = s.store.GetAuthRequest(ctx, id, s.now())
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "This authorization request has expired or was already used. Start again from the application.")
+		return nil, oauth.NewError(oauth.InvalidRequest, "This authorization request has expired or was already used. Start again from the application.")
 	}
 	if err != nil {
 		return nil, err

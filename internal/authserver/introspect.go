@@ -40,11 +40,11 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.Introspect || c.AuthMethod == "none" {
-		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidClient, "Client %s may not introspect tokens; configure it with introspect: true and a secret.", truncate(c.ID, 200)))
+		s.writeJSONError(w, r, oauth.NewError(oauth.InvalidClient, "Client %s may not introspect tokens; configure it with introspect: true and a secret.", truncate(c.ID, 200)))
 		return
 	}
 	if form.Get("token") == "" {
-		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidRequest, "token is required (RFC 7662 section 2.1)."))
+		s.writeJSONError(w, r, oauth.NewError(oauth.InvalidRequest, "token is required (RFC 7662 section 2.1)."))
 		return
 	}
 	res, err := s.introspect(r.Context(), form.Get("token"))
@@ -106,7 +106,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidRequest, "token is required."))
+		s.writeJSONError(w, r, oauth.NewError(oauth.InvalidRequest, "token is required."))
 		return
 	}
 	familyID := ""
