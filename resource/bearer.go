@@ -209,10 +209,10 @@ func (b *bearer) invalidToken(w http.ResponseWriter, err error) {
 
 // challenge builds the Bearer challenge: error first when there is one,
 // then scope and resource_metadata (RFC 6750 §3, RFC 9728 §5.1).
-func (b *bearer) challenge(code, desc string, scopes []string) string {
+func (b *bearer) challenge(code oauth.ErrorCode, desc string, scopes []string) string {
 	c := oauth.Challenge{Scheme: "Bearer"}
 	if code != "" {
-		c.Params = append(c.Params, oauth.AuthParam{Name: oauth.ParamError, Value: code})
+		c.Params = append(c.Params, oauth.AuthParam{Name: oauth.ParamError, Value: string(code)})
 		c.Params = append(c.Params, oauth.AuthParam{Name: oauth.ParamErrorDescription, Value: desc})
 	}
 	if len(scopes) > 0 {

@@ -48,7 +48,7 @@ func TestIntrospection(t *testing.T) {
 	t.Run("RFC 7662 token is required", func(t *testing.T) {
 		var e struct{ Error, ErrorDescription string }
 		status, _ := h.in(t).postForm("/introspect", url.Values{}, &e, func(r *http.Request) { r.SetBasicAuth(testRSClient, testRSSecret) })
-		if status != http.StatusBadRequest || e.Error != oauth.InvalidRequest {
+		if status != http.StatusBadRequest || e.Error != string(oauth.InvalidRequest) {
 			t.Errorf("introspect without token: %d %s, want 400 invalid_request", status, e.Error)
 		}
 	})

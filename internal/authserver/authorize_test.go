@@ -32,10 +32,10 @@ func wantErrorPage(t *testing.T, resp reply, status int) {
 
 // wantRedirectError checks that resp sends error code back to the
 // client's redirect URI with state and iss, and no code (SPEC E4, E10).
-func (h *harness) wantRedirectError(resp reply, q url.Values, code string) url.Values {
+func (h *harness) wantRedirectError(resp reply, q url.Values, code oauth.ErrorCode) url.Values {
 	h.t.Helper()
 	got := h.callback(resp, q)
-	if got.Get("error") != code || got.Has("code") {
+	if got.Get("error") != string(code) || got.Has("code") {
 		h.t.Errorf("redirect carries error %q (%s) code %q, want error %q and no code", got.Get("error"), got.Get("error_description"), got.Get("code"), code)
 	}
 	return got
@@ -80,7 +80,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 	redirectErrors := []struct {
 		name string
 		edit func(url.Values)
-		code string
+		code oauth.ErrorCode
 	}{
 		{"attack 38 code_challenge missing", del("code_challenge"), oauth.InvalidRequest},
 		{"attack 38 code_challenge_method plain", set("code_challenge_method", "plain"), oauth.InvalidRequest},

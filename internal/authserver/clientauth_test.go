@@ -269,7 +269,7 @@ func TestMalformedAuthorizationHeader(t *testing.T) {
 		q := authParams(id, p)
 		cb := b.authorizeCode(q)
 		tr := h.token(codeForm(id, cb.Get("code"), p), func(r *http.Request) { r.Header.Set("Authorization", hdr) })
-		if tr.Status != http.StatusUnauthorized || tr.Error != oauth.InvalidClient || tr.Header.Get("WWW-Authenticate") == "" ||
+		if tr.Status != http.StatusUnauthorized || tr.Error != string(oauth.InvalidClient) || tr.Header.Get("WWW-Authenticate") == "" ||
 			!strings.Contains(tr.ErrorDescription, "Authorization header") {
 			t.Errorf("Authorization %q: %d %s %q (WWW-Authenticate %q), want 401 invalid_client naming the header",
 				hdr, tr.Status, tr.Error, tr.ErrorDescription, tr.Header.Get("WWW-Authenticate"))
@@ -280,7 +280,7 @@ func TestMalformedAuthorizationHeader(t *testing.T) {
 	}
 	var e struct{ Error string }
 	status, _ := h.postForm("/introspect", url.Values{"token": {"x"}}, &e, func(r *http.Request) { r.Header.Set("Authorization", "Bearer rs-token") })
-	if status != http.StatusUnauthorized || e.Error != oauth.InvalidClient {
+	if status != http.StatusUnauthorized || e.Error != string(oauth.InvalidClient) {
 		t.Errorf("introspect with a Bearer header: %d %s, want 401 invalid_client", status, e.Error)
 	}
 }

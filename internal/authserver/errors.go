@@ -56,7 +56,7 @@ func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, st
 func (s *Server) writeRedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
 	oe := s.asOAuth(r, err)
 	q := url.Values{}
-	q.Set("error", oe.Code)
+	q.Set("error", string(oe.Code))
 	if oe.Description != "" {
 		q.Set("error_description", oe.Description)
 	}

@@ -190,7 +190,7 @@ func TestRegister(t *testing.T) {
 	invalid := []struct {
 		name string
 		edit func(m map[string]any)
-		code string
+		code oauth.ErrorCode
 	}{
 		{"I3 no redirect_uris", func(m map[string]any) { delete(m, "redirect_uris") }, oauth.InvalidRedirectURI},
 		{"I3 javascript: redirect URI", func(m map[string]any) { m["redirect_uris"] = []string{"javascript:alert(1)"} }, oauth.InvalidRedirectURI},
@@ -214,7 +214,7 @@ func TestRegister(t *testing.T) {
 			m := dcrMetadata()
 			tc.edit(m)
 			reg := h.in(t).register(m)
-			if reg.Status != http.StatusBadRequest || reg.Error != tc.code || reg.ErrorDescription == "" || reg.ClientID != "" {
+			if reg.Status != http.StatusBadRequest || reg.Error != string(tc.code) || reg.ErrorDescription == "" || reg.ClientID != "" {
 				t.Errorf("got %d %q (%s), want 400 %q", reg.Status, reg.Error, reg.ErrorDescription, tc.code)
 			}
 		})
@@ -232,7 +232,7 @@ func TestRegister(t *testing.T) {
 	for _, tc := range bodies {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := h.in(t).registerRaw(tc.contentType, []byte(tc.body))
-			if reg.Status != tc.status || reg.Error != oauth.InvalidClientMetadata {
+			if reg.Status != tc.status || reg.Error != string(oauth.InvalidClientMetadata) {
 				t.Errorf("got %d %q (%s), want %d invalid_client_metadata", reg.Status, reg.Error, reg.ErrorDescription, tc.status)
 			}
 		})

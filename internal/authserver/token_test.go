@@ -55,7 +55,7 @@ func TestTokenAttacks(t *testing.T) {
 	verifiers := []struct {
 		name     string
 		verifier func(p pkce) string
-		code     string
+		code     oauth.ErrorCode
 	}{
 		{"attack 46 wrong code_verifier", func(pkce) string { return newPKCE().verifier }, oauth.InvalidGrant},
 		{"attack 46 missing code_verifier", func(pkce) string { return "" }, oauth.InvalidRequest},
@@ -259,7 +259,7 @@ func TestTokenAttacks(t *testing.T) {
 		name   string
 		form   url.Values
 		status int
-		code   string
+		code   oauth.ErrorCode
 	}{
 		{"attack 54 grant_type password", url.Values{"grant_type": {"password"}, "client_id": {id}, "username": {testUser}, "password": {testPassword}}, http.StatusBadRequest, oauth.UnsupportedGrantType},
 		{"attack 54 grant_type implicit", url.Values{"grant_type": {"implicit"}, "client_id": {id}}, http.StatusBadRequest, oauth.UnsupportedGrantType},

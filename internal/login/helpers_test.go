@@ -297,10 +297,10 @@ func (rs *fakeRS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (rs *fakeRS) challenge(errCode string, scopes []string) string {
+func (rs *fakeRS) challenge(errCode oauth.ErrorCode, scopes []string) string {
 	c := oauth.Challenge{Scheme: "Bearer"}
 	if errCode != "" {
-		c.Params = append(c.Params, oauth.AuthParam{Name: "error", Value: errCode})
+		c.Params = append(c.Params, oauth.AuthParam{Name: "error", Value: string(errCode)})
 	}
 	if len(scopes) > 0 && (rs.scopeInHeader || errCode == oauth.InsufficientScope) {
 		c.Params = append(c.Params, oauth.AuthParam{Name: "scope", Value: strings.Join(scopes, " ")})
