@@ -164,9 +164,9 @@ func (r *Resolver) SetPolicy(p *Policy) { r.policy.Store(p) }
 // Policy returns the current trust policy.
 func (r *Resolver) Policy() *Policy { return r.policy.Load() }
 
-// ParseClientID parses s with the resolver's rules (strict, or with the
-// development loopback exception when the resolver allows it).
-func (r *Resolver) ParseClientID(s string) (ClientID, error) {
+// ClientID parses s as Resolve does: by the rules of ParseClientID, plus the
+// development loopback exception when Options.AllowLoopback is set.
+func (r *Resolver) ClientID(s string) (ClientID, error) {
 	return parseClientID(s, r.loopback)
 }
 

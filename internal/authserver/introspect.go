@@ -83,7 +83,7 @@ func (s *Server) introspect(ctx context.Context, tok string) (introspection, err
 
 // clientBlocked applies the current trust policy without any fetch.
 func (s *Server) clientBlocked(clientID string) bool {
-	id, err := s.resolver.ParseClientID(clientID)
+	id, err := s.resolver.ClientID(clientID)
 	if err != nil {
 		return false // not a CIMD client
 	}
