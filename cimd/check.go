@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/httpcache"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 )
 
@@ -76,7 +77,7 @@ func (r *Resolver) Check(ctx context.Context, clientID string) *Report {
 	} else {
 		rep.Document = doc
 	}
-	f := ComputeFreshness(resp.Header, r.now(), r.limits)
+	f := httpcache.ComputeFreshness(resp.Header, r.now(), r.limits)
 	rep.Cache = &CacheReport{Store: f.Store, LifetimeSeconds: seconds(f.Lifetime), OriginSeconds: seconds(f.Origin),
 		Source: f.Source, Clamped: f.Clamped, StaleIfErrorSeconds: seconds(f.StaleIfError),
 		Revalidation: revalidation(resp.Header)}

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mcpauth/mcpauth/internal/httpcache"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 )
 
@@ -62,6 +63,16 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Limits are the operator's bounds on how long documents are cached, which
+// draft-ietf-oauth-client-id-metadata-document-02 §5.2 allows. Within them the
+// resolver follows the document's HTTP caching headers (RFC 9111).
+type Limits struct {
+	Min      time.Duration // lower clamp; default 60 s
+	Max      time.Duration // upper clamp; default 24 h
+	Default  time.Duration // lifetime when the response has no freshness information; default 5 min
+	MaxStale time.Duration // longest a document may be served stale while its host is down; default 1 h
+}
+
 // ChangeEvent reports that a client's document changed in a security-relevant
 // field between two fetches (SPEC D6, attack 34). Servers use it to require
 // fresh consent or revoke grants bound to the old fingerprint.
@@ -92,7 +103,7 @@ type Client struct {
 type Resolver struct {
 	policy   atomic.Pointer[Policy]
 	cache    Cache
-	limits   Limits
+	limits   httpcache.Limits
 	fetcher  *safehttp.Client
 	group    singleflight.Group
 	onChange func(ChangeEvent)
@@ -132,7 +143,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	}
 	r := &Resolver{
 		cache:    opts.Cache,
-		limits:   opts.Limits.withDefaults(),
+		limits:   httpcache.Limits(opts.Limits).WithDefaults(),
 		fetcher:  f,
 		onChange: opts.OnChange,
 		loopback: opts.AllowLoopback,
@@ -302,7 +313,7 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 		}
 	}
 
-	f := ComputeFreshness(hdr, now, r.limits)
+	f := httpcache.ComputeFreshness(hdr, now, r.limits)
 	e.FreshUntil = now.Add(f.Lifetime)
 	e.StaleUntil = e.FreshUntil.Add(f.StaleIfError)
 	e.client.FetchedAt, e.client.FreshUntil = now, e.FreshUntil
