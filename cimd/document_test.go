@@ -278,9 +278,13 @@ func TestParseDocumentC1Syntax(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted %+v", d)
 			}
+			wantRef := refDocument
+			if tt.want == ReasonDuplicateKey {
+				wantRef = refJSONNames
+			}
 			var e *Error
-			if !errors.As(err, &e) || e.Reason != tt.want || e.Spec != "C1" {
-				t.Fatalf("got %v (%v), want %s", reasonOf(err), err, tt.want)
+			if !errors.As(err, &e) || e.Reason != tt.want || e.Ref != wantRef {
+				t.Fatalf("got %v (%v), want %s with ref %q", reasonOf(err), err, tt.want, wantRef)
 			}
 			if e.Problems[0].Field != tt.field {
 				t.Errorf("field = %q, want %q", e.Problems[0].Field, tt.field)
@@ -452,7 +456,7 @@ func TestParseDocumentRejects(t *testing.T) {
 			var e *Error
 			errors.As(err, &e)
 			for _, p := range e.Problems {
-				if p.Spec == "" || p.Message == "" || p.Field == "" {
+				if p.Ref == "" || p.Message == "" || p.Field == "" {
 					t.Errorf("incomplete problem %+v", p)
 				}
 			}
@@ -703,7 +707,7 @@ func TestParseDocumentDecisions(t *testing.T) {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 			for _, w := range warnings {
-				if w.Spec == "" || w.Message == "" {
+				if w.Ref == "" || w.Message == "" {
 					t.Errorf("incomplete warning %+v", w)
 				}
 			}
@@ -1016,7 +1020,7 @@ func FuzzDocument(f *testing.F) {
 				t.Fatalf("malformed rejection: doc %v, err %#v", d, err)
 			}
 			for _, p := range e.Problems {
-				if p.Reason == "" || p.Spec == "" || p.Message == "" {
+				if p.Reason == "" || p.Ref == "" || p.Message == "" {
 					t.Fatalf("incomplete problem %+v", p)
 				}
 			}

@@ -164,9 +164,9 @@ func (p *Policy) check(id ClientID) (Tier, string, error) {
 		return tier, rule, nil
 	}
 	if rule == "allowlist-only" {
-		return tier, rule, newError(Problem{Reason: ReasonNotAllowed, Spec: "A12",
+		return tier, rule, newError(Problem{Reason: ReasonNotAllowed, Ref: refTrustPolicy,
 			Message: fmt.Sprintf("client %s is not on this server's allowlist; ask the operator to allow it", id)})
 	}
-	return tier, rule, newError(Problem{Reason: ReasonBlocked, Spec: "A12",
+	return tier, rule, newError(Problem{Reason: ReasonBlocked, Ref: refTrustPolicy,
 		Message: fmt.Sprintf("client %s is blocked by this server's operator (rule %q)", id, rule)})
 }

@@ -370,59 +370,29 @@ func (r *Resolver) changed(old, e *Entry, now time.Time) {
 	}
 }
 
-// checkContentType enforces SPEC B9 / decision 4.
+// checkContentType enforces the media types of
+// draft-ietf-oauth-client-id-metadata-document-02 §4, plus text/plain in
+// lenient mode.
 func (r *Resolver) checkContentType(id ClientID, ct string) error {
 	mt, _, err := mime.ParseMediaType(ct)
-	ok := err == nil && (mt == "application/json" ||
-		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") ||
-		r.lenient && mt == "text/plain")
-	if ok {
+	if err == nil && (safehttp.IsJSONMediaType(mt) || r.lenient && mt == "text/plain") {
 		return nil
 	}
 	if ct == "" {
 		ct = "no Content-Type"
 	}
-	return newError(Problem{Reason: ReasonContentType, Spec: "B9", Field: "Content-Type",
+	return newError(Problem{Reason: ReasonContentType, Ref: refDocument, Field: "Content-Type",
 		Message: fmt.Sprintf("%s was served as %q; serve it as application/json (or application/cimd+json)", id, ct)})
 }
 
 // fetchError turns a fetch failure into the rejection returned to callers.
 func fetchError(id ClientID, err error) *Error {
-	spec := "B12"
-	var se *safehttp.Error
-	if errors.As(err, &se) {
-		spec = fetchSpec(se.Reason)
+	var reason safehttp.Reason
+	if se := (*safehttp.Error)(nil); errors.As(err, &se) {
+		reason = se.Reason
 	}
-	e := newError(Problem{Reason: ReasonFetch, Spec: spec,
+	e := newError(Problem{Reason: ReasonFetch, Ref: reason.Ref(),
 		Message: fmt.Sprintf("the client metadata document at %s could not be fetched: %v", id, err)})
 	e.Err = err
 	return e
-}
-
-// fetchSpec names the SPEC item behind each fetch failure.
-func fetchSpec(r safehttp.Reason) string {
-	switch r {
-	case safehttp.ReasonScheme:
-		return "B6"
-	case safehttp.ReasonHost:
-		return "A10"
-	case safehttp.ReasonPort:
-		return "A8"
-	case safehttp.ReasonBlockedAddress:
-		return "B4"
-	case safehttp.ReasonTLS, safehttp.ReasonSetCookie:
-		return "B11"
-	case safehttp.ReasonTimeout:
-		return "B8"
-	case safehttp.ReasonRedirect:
-		return "B3"
-	case safehttp.ReasonStatus:
-		return "B2"
-	case safehttp.ReasonTooLarge, safehttp.ReasonEncoding:
-		return "B7"
-	case safehttp.ReasonRateLimited:
-		return "B13"
-	default:
-		return "B12"
-	}
 }
