@@ -65,7 +65,7 @@ func BenchmarkResolveWarmParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkCache100k fills a MemoryCache with 100,000 validated documents
+// BenchmarkCache100k fills a memoryCache with 100,000 validated documents
 // and reports the live heap they take (issue target: at most 150 MB).
 func BenchmarkCache100k(b *testing.B) {
 	const n = 100_000
@@ -75,7 +75,7 @@ func BenchmarkCache100k(b *testing.B) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
-		c := NewMemoryCache(0)
+		c := newMemoryCache(0)
 		r := &Resolver{}
 		now := time.Now()
 		for i := range n {

@@ -770,9 +770,9 @@ func (d *Document) LocalhostOnlyRedirects() bool {
 	return len(d.RedirectURIs) > 0
 }
 
-// Size returns the approximate number of bytes d holds, for a cache bounded
+// size returns the approximate number of bytes d holds, for a cache bounded
 // in bytes.
-func (d *Document) Size() int {
+func (d *Document) size() int {
 	n := 320 // the struct itself and slice headers
 	for _, s := range [...]string{d.ClientID, d.ClientName, d.ClientURI, d.LogoURI, d.TOSURI, d.PolicyURI,
 		d.TokenEndpointAuthMethod, d.TokenEndpointAuthSigningAlg, d.JWKSURI, d.Scope, d.ApplicationType,

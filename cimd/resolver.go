@@ -29,7 +29,7 @@ type Options struct {
 	// Policy is the initial trust policy; nil allows every client as unverified.
 	// Replace it at run time with SetPolicy.
 	Policy *Policy
-	// Cache stores validated documents; nil means NewMemoryCache(0), 256 MiB.
+	// Cache stores validated documents; nil means newMemoryCache(0), 256 MiB.
 	Cache Cache
 	// Limits clamps cache lifetimes; zero fields take the defaults documented on Limits.
 	Limits Limits
@@ -153,7 +153,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 		log:      logger,
 	}
 	if r.cache == nil {
-		r.cache = NewMemoryCache(0)
+		r.cache = newMemoryCache(0)
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -360,7 +360,7 @@ func (r *Resolver) changed(old, e *Entry, now time.Time) {
 		ClientID:       e.ClientID,
 		OldFingerprint: old.Fingerprint,
 		NewFingerprint: e.Fingerprint,
-		Fields:         ChangedFields(old.client.Document, e.client.Document),
+		Fields:         changedFields(old.client.Document, e.client.Document),
 		At:             now,
 	}
 	r.log.Warn("cimd document changed", "client_id", ev.ClientID, "fields", ev.Fields,
