@@ -88,7 +88,7 @@ func BenchmarkCache100k(b *testing.B) {
 				`"logo_uri":"https://client%d.example.com/logo.png","redirect_uris":["http://127.0.0.1/callback","http://localhost/callback","https://client%d.example.com/oauth/callback"],`+
 				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none","scope":"openid profile mcp:tools"}`,
 				raw, i, i, i, i)
-			e := newEntry(raw, []byte(body), http.Header{"Cache-Control": {"max-age=3600"}, "Etag": {fmt.Sprintf(`"%d"`, i)}}, now)
+			e := entryOf(raw, []byte(body), http.Header{"Cache-Control": {"max-age=3600"}, "Etag": {fmt.Sprintf(`"%d"`, i)}}, now)
 			e.FreshUntil = now.Add(time.Hour)
 			cl, err := r.clientFromEntry(id, e)
 			if err != nil {

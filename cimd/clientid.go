@@ -125,101 +125,127 @@ func idProblem(r Reason, ref, format string, args ...any) *Problem {
 // checkClientID applies the rules in the order a client author would fix
 // them and reports the first one broken.
 func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
-	bad := func(r Reason, ref, format string, args ...any) (ClientID, *Problem) {
-		return ClientID{}, idProblem(r, ref, format, args...)
+	if p := checkRawClientID(s); p != nil {
+		return ClientID{}, p
 	}
-	if s == "" {
-		return bad(ReasonNotURL, refClientIDURL, "client_id is empty; use an https URL such as %s", exampleClientID)
+	hier, isHTTP, p := checkScheme(s, allowLoopback)
+	if p != nil {
+		return ClientID{}, p
 	}
-	if len(s) > MaxClientIDLength {
-		return bad(ReasonTooLong, refClientIDURL, "client_id is %d bytes long; keep it to at most %d", len(s), MaxClientIDLength)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c == 0x7f:
-			return bad(ReasonBadCharacter, refClientIDURL, "client_id contains a control character (byte %d); remove it", i)
-		case c == ' ':
-			return bad(ReasonBadCharacter, refClientIDURL, "client_id contains a space (byte %d); remove it or percent-encode it as %%20", i)
-		case c == '\\':
-			return bad(ReasonBadCharacter, refClientIDURL, "client_id contains a backslash (byte %d); use only forward slashes", i)
-		}
-	}
-
-	// A1: the scheme.
-	colon := strings.IndexByte(s, ':')
-	if colon <= 0 || !validScheme(s[:colon]) {
-		return bad(ReasonNotURL, refClientIDURL, "client_id must be an absolute https URL with a scheme, e.g. %s", exampleClientID)
-	}
-	scheme := s[:colon]
-	isHTTP := false
-	switch lower := strings.ToLower(scheme); lower {
-	case "https", "http":
-		if lower == "http" && !allowLoopback {
-			return bad(ReasonNotHTTPS, refClientIDURL, "client_id must use https, not http, e.g. %s", exampleClientID)
-		}
-		if scheme != lower {
-			return bad(ReasonUppercase, refClientIDURL, "client_id scheme must be lowercase: write %s:// instead of %s://", lower, scheme)
-		}
-		isHTTP = lower == "http"
-	default:
-		return bad(ReasonNotHTTPS, refClientIDURL, "client_id must be an https URL, not a %q URL, e.g. %s", truncate(scheme, 32), exampleClientID)
-	}
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		return bad(ReasonFragment, refClientIDURL, "client_id must not have a fragment; remove everything from the %q", "#")
-	}
-	hier, ok := strings.CutPrefix(s[colon+1:], "//")
-	if !ok {
-		return bad(ReasonNotURL, refClientIDURL, "client_id must start with %s:// followed by a host, e.g. %s", scheme, exampleClientID)
-	}
-	end := strings.IndexAny(hier, "/?")
-	if end < 0 {
-		end = len(hier)
-	}
-	authority, rest := hier[:end], hier[end:]
-
-	// A2, A8, A10: the authority.
-	if strings.IndexByte(authority, '@') >= 0 {
-		return bad(ReasonUserinfo, refClientIDURL, "client_id must not contain a user name or password; remove everything up to and including the %q", "@")
+	authority, rest, p := splitAuthority(hier)
+	if p != nil {
+		return ClientID{}, p
 	}
 	id := ClientID{raw: s}
 	if p := parseAuthority(authority, isHTTP, allowLoopback, &id); p != nil {
 		return ClientID{}, p
 	}
-
-	// A3-A5: the path.
-	path, query, hasQuery := strings.Cut(rest, "?")
-	switch path {
-	case "":
-		return bad(ReasonNoPath, refClientIDURL, "client_id must have a path, e.g. %s", exampleClientID)
-	case "/":
-		return bad(ReasonRootPath, refClientIDURL, "client_id must have a path other than %q, e.g. %s", "/", exampleClientID)
-	}
-	for _, seg := range strings.Split(path[1:], "/") {
-		if isDotSegment(seg) {
-			return bad(ReasonDotSegment, refClientIDURL, "client_id path must not contain the segment %q; write the path without . or .. segments", seg)
-		}
-	}
-	if p := checkURLChars(path, "path"); p != nil {
+	if p := checkPathAndQuery(rest, &id); p != nil {
 		return ClientID{}, p
 	}
-
-	// A7: the query, allowed and kept byte for byte.
-	if hasQuery {
-		if query == "" {
-			return bad(ReasonNonCanonical, refClientIDURL, "client_id ends in %q with no query; remove it", "?")
-		}
-		if p := checkURLChars(query, "query"); p != nil {
-			return ClientID{}, p
-		}
-		id.hasQuery = true
-	}
-
 	// Belt and braces: the standard parser must agree and reproduce s.
 	u, err := url.Parse(s)
 	if err != nil || u.String() != s || u.User != nil || u.Fragment != "" || u.Opaque != "" || u.Hostname() != id.host {
-		return bad(ReasonNonCanonical, refClientIDURL, "client_id is not in canonical URL form; write it as a URL parser would print it")
+		return ClientID{}, idProblem(ReasonNonCanonical, refClientIDURL, "client_id is not in canonical URL form; write it as a URL parser would print it")
 	}
 	return id, nil
+}
+
+// checkRawClientID checks s as bytes: not empty, not too long, and free of
+// control characters, spaces and backslashes (A10).
+func checkRawClientID(s string) *Problem {
+	if s == "" {
+		return idProblem(ReasonNotURL, refClientIDURL, "client_id is empty; use an https URL such as %s", exampleClientID)
+	}
+	if len(s) > MaxClientIDLength {
+		return idProblem(ReasonTooLong, refClientIDURL, "client_id is %d bytes long; keep it to at most %d", len(s), MaxClientIDLength)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f:
+			return idProblem(ReasonBadCharacter, refClientIDURL, "client_id contains a control character (byte %d); remove it", i)
+		case c == ' ':
+			return idProblem(ReasonBadCharacter, refClientIDURL, "client_id contains a space (byte %d); remove it or percent-encode it as %%20", i)
+		case c == '\\':
+			return idProblem(ReasonBadCharacter, refClientIDURL, "client_id contains a backslash (byte %d); use only forward slashes", i)
+		}
+	}
+	return nil
+}
+
+// checkScheme checks the scheme (A1; http only with allowLoopback, for a
+// loopback host as parseAuthority checks) and the absence of a fragment
+// (A6), and returns what follows "scheme://".
+func checkScheme(s string, allowLoopback bool) (hier string, isHTTP bool, p *Problem) {
+	colon := strings.IndexByte(s, ':')
+	if colon <= 0 || !validScheme(s[:colon]) {
+		return "", false, idProblem(ReasonNotURL, refClientIDURL, "client_id must be an absolute https URL with a scheme, e.g. %s", exampleClientID)
+	}
+	scheme := s[:colon]
+	switch lower := strings.ToLower(scheme); lower {
+	case "https", "http":
+		if lower == "http" && !allowLoopback {
+			return "", false, idProblem(ReasonNotHTTPS, refClientIDURL, "client_id must use https, not http, e.g. %s", exampleClientID)
+		}
+		if scheme != lower {
+			return "", false, idProblem(ReasonUppercase, refClientIDURL, "client_id scheme must be lowercase: write %s:// instead of %s://", lower, scheme)
+		}
+		isHTTP = lower == "http"
+	default:
+		return "", false, idProblem(ReasonNotHTTPS, refClientIDURL, "client_id must be an https URL, not a %q URL, e.g. %s", truncate(scheme, 32), exampleClientID)
+	}
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		return "", false, idProblem(ReasonFragment, refClientIDURL, "client_id must not have a fragment; remove everything from the %q", "#")
+	}
+	hier, ok := strings.CutPrefix(s[colon+1:], "//")
+	if !ok {
+		return "", false, idProblem(ReasonNotURL, refClientIDURL, "client_id must start with %s:// followed by a host, e.g. %s", scheme, exampleClientID)
+	}
+	return hier, isHTTP, nil
+}
+
+// splitAuthority splits hier into the authority and the path and query
+// after it, refusing userinfo (A2).
+func splitAuthority(hier string) (authority, rest string, p *Problem) {
+	end := strings.IndexAny(hier, "/?")
+	if end < 0 {
+		end = len(hier)
+	}
+	authority, rest = hier[:end], hier[end:]
+	if strings.IndexByte(authority, '@') >= 0 {
+		return "", "", idProblem(ReasonUserinfo, refClientIDURL, "client_id must not contain a user name or password; remove everything up to and including the %q", "@")
+	}
+	return authority, rest, nil
+}
+
+// checkPathAndQuery checks the path (A3-A5) and the query (A7: allowed and
+// kept byte for byte) and records the query in id.
+func checkPathAndQuery(rest string, id *ClientID) *Problem {
+	path, query, hasQuery := strings.Cut(rest, "?")
+	switch path {
+	case "":
+		return idProblem(ReasonNoPath, refClientIDURL, "client_id must have a path, e.g. %s", exampleClientID)
+	case "/":
+		return idProblem(ReasonRootPath, refClientIDURL, "client_id must have a path other than %q, e.g. %s", "/", exampleClientID)
+	}
+	for _, seg := range strings.Split(path[1:], "/") {
+		if isDotSegment(seg) {
+			return idProblem(ReasonDotSegment, refClientIDURL, "client_id path must not contain the segment %q; write the path without . or .. segments", seg)
+		}
+	}
+	if p := checkURLChars(path, "path"); p != nil {
+		return p
+	}
+	if hasQuery {
+		if query == "" {
+			return idProblem(ReasonNonCanonical, refClientIDURL, "client_id ends in %q with no query; remove it", "?")
+		}
+		if p := checkURLChars(query, "query"); p != nil {
+			return p
+		}
+		id.hasQuery = true
+	}
+	return nil
 }
 
 // parseAuthority checks host and port and records them in id.

@@ -238,23 +238,41 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error
 // flight may have just filled it), then fetches or revalidates.
 func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 	now := r.now()
+	old := r.cached(ctx, id)
+	if old != nil && now.Before(old.FreshUntil) {
+		return old.client, nil
+	}
+	resp, err := r.fetcher.Fetch(ctx, conditionalRequest(id, old))
+	if err != nil {
+		return r.fetchFailed(ctx, id, old, now, err)
+	}
+	e, hdr, err := r.newEntry(ctx, id, old, resp, now)
+	if err != nil {
+		return nil, err
+	}
+	return r.store(ctx, id, e, hdr, now), nil
+}
+
+// cached returns the cached entry for id with its parsed client, or nil. An
+// entry from a shared cache is validated again first.
+func (r *Resolver) cached(ctx context.Context, id ClientID) *Entry {
 	old, err := r.cache.Get(ctx, id.String())
 	if err != nil {
-		old = nil
+		return nil
 	}
-	if old != nil {
-		if old.client == nil {
-			if c, perr := r.clientFromEntry(id, old); perr == nil {
-				old.client = c
-			} else {
-				old = nil // a shared cache handed us something we no longer accept
-			}
+	if old.client == nil {
+		c, err := r.clientFromEntry(id, old)
+		if err != nil {
+			return nil // a shared cache handed us something we no longer accept
 		}
-		if old != nil && now.Before(old.FreshUntil) {
-			return old.client, nil
-		}
+		old.client = c
 	}
+	return old
+}
 
+// conditionalRequest is the fetch of id's document, conditional on the
+// validators of old when there is a cached copy (RFC 9111 §4.3.1).
+func conditionalRequest(id ClientID, old *Entry) safehttp.Request {
 	req := safehttp.Request{URL: id.String(), Accept: Accept, Known: old != nil}
 	if old != nil {
 		req.Header = http.Header{}
@@ -265,54 +283,66 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 			req.Header.Set("If-Modified-Since", old.LastModified)
 		}
 	}
-	resp, err := r.fetcher.Fetch(ctx, req)
-	if err != nil {
-		var se *safehttp.Error
-		if old != nil && errors.As(err, &se) && se.Unavailable() && now.Before(old.StaleUntil) {
-			r.log.Warn("cimd host unavailable, serving stale document", "client_id", id.String(), "err", err)
-			c := *old.client
-			c.Stale = true
-			return &c, nil
-		}
-		if old != nil && errors.As(err, &se) && !se.Unavailable() {
-			// The host answered but not with the document (gone, redirect,
-			// too large, ...): stop serving the old copy.
-			_ = r.cache.Delete(ctx, id.String())
-		}
-		r.log.Info("cimd fetch failed", "client_id", id.String(), "err", err)
-		return nil, fetchError(id, err)
-	}
+	return req
+}
 
-	var e *Entry
-	var hdr http.Header
+// fetchFailed serves the cached copy, flagged stale, while the host is down
+// and the copy's stale-if-error allowance lasts; otherwise it returns the
+// rejection, and forgets the copy when the host answered wrongly.
+func (r *Resolver) fetchFailed(ctx context.Context, id ClientID, old *Entry, now time.Time, err error) (*Client, error) {
+	var se *safehttp.Error
+	if old != nil && errors.As(err, &se) && se.Unavailable() && now.Before(old.StaleUntil) {
+		r.log.Warn("cimd host unavailable, serving stale document", "client_id", id.String(), "err", err)
+		c := *old.client
+		c.Stale = true
+		return &c, nil
+	}
+	if old != nil && errors.As(err, &se) && !se.Unavailable() {
+		// The host answered but not with the document (gone, redirect,
+		// too large, ...): stop serving the old copy.
+		_ = r.cache.Delete(ctx, id.String())
+	}
+	r.log.Info("cimd fetch failed", "client_id", id.String(), "err", err)
+	return nil, fetchError(id, err)
+}
+
+// newEntry builds the entry for a fetch's answer: old with refreshed headers
+// for a 304, or the validated new document for a 200 (reporting a change in
+// a security-relevant member). It returns the headers freshness is computed
+// from. An invalid document removes the cached copy.
+func (r *Resolver) newEntry(ctx context.Context, id ClientID, old *Entry, resp *safehttp.Response, now time.Time) (*Entry, http.Header, error) {
 	if resp.StatusCode == http.StatusNotModified {
 		if old == nil {
-			return nil, fetchError(id, fmt.Errorf("the server answered 304 Not Modified to an unconditional request"))
+			return nil, nil, fetchError(id, fmt.Errorf("the server answered 304 Not Modified to an unconditional request"))
 		}
-		hdr = old.header(resp.Header)
-		e = newEntry(old.ClientID, old.Body, hdr, now)
+		hdr := old.header(resp.Header)
+		e := entryOf(old.ClientID, old.Body, hdr, now)
 		e.Fingerprint = old.Fingerprint
 		c := *old.client
 		e.client = &c
-	} else {
-		if perr := r.checkContentType(id, resp.Header.Get("Content-Type")); perr != nil {
-			_ = r.cache.Delete(ctx, id.String())
-			return nil, perr
-		}
-		hdr = resp.Header
-		e = newEntry(id.String(), resp.Body, hdr, now)
-		c, perr := r.clientFromEntry(id, e)
-		if perr != nil {
-			_ = r.cache.Delete(ctx, id.String()) // SPEC D2: an invalid document replaces nothing and is never cached
-			return nil, perr
-		}
-		e.client = c
-		e.Fingerprint = c.Fingerprint
-		if old != nil && old.Fingerprint != e.Fingerprint {
-			r.changed(old, e, now)
-		}
+		return e, hdr, nil
 	}
+	if err := r.checkContentType(id, resp.Header.Get("Content-Type")); err != nil {
+		_ = r.cache.Delete(ctx, id.String())
+		return nil, nil, err
+	}
+	e := entryOf(id.String(), resp.Body, resp.Header, now)
+	c, err := r.clientFromEntry(id, e)
+	if err != nil {
+		_ = r.cache.Delete(ctx, id.String()) // SPEC D2: an invalid document replaces nothing and is never cached
+		return nil, nil, err
+	}
+	e.client = c
+	e.Fingerprint = c.Fingerprint
+	if old != nil && old.Fingerprint != e.Fingerprint {
+		r.changed(old, e, now)
+	}
+	return e, resp.Header, nil
+}
 
+// store sets e's freshness from hdr and caches it, unless the response said
+// no-store, and returns its client.
+func (r *Resolver) store(ctx context.Context, id ClientID, e *Entry, hdr http.Header, now time.Time) *Client {
 	f := httpcache.ComputeFreshness(hdr, now, r.limits)
 	e.FreshUntil = now.Add(f.Lifetime)
 	e.StaleUntil = e.FreshUntil.Add(f.StaleIfError)
@@ -320,7 +350,7 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 	if !f.Store {
 		// no-store: answer the callers of this fetch, keep nothing (decision 3).
 		_ = r.cache.Delete(ctx, id.String())
-		return e.client, nil
+		return e.client
 	}
 	if _, local := r.cache.(inProcess); local {
 		e.Body = nil // the parsed document is kept instead
@@ -328,10 +358,12 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 	if err := r.cache.Put(ctx, e); err != nil {
 		r.log.Warn("cimd cache write failed", "client_id", id.String(), "err", err)
 	}
-	return e.client, nil
+	return e.client
 }
 
-func newEntry(clientID string, body []byte, h http.Header, now time.Time) *Entry {
+// entryOf is a new cache entry for body, with the validators and freshness
+// headers of h, fetched at now.
+func entryOf(clientID string, body []byte, h http.Header, now time.Time) *Entry {
 	return &Entry{ClientID: clientID, Body: body, FetchedAt: now,
 		ETag: h.Get("Etag"), LastModified: h.Get("Last-Modified"),
 		CacheControl: strings.Join(h.Values("Cache-Control"), ", "), Expires: h.Get("Expires")}
