@@ -65,7 +65,7 @@ func BenchmarkResolveWarmParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkCache100k fills a MemoryCache with 100,000 validated documents
+// BenchmarkCache100k fills a memoryCache with 100,000 validated documents
 // and reports the live heap they take (issue target: at most 150 MB).
 func BenchmarkCache100k(b *testing.B) {
 	const n = 100_000
@@ -75,7 +75,7 @@ func BenchmarkCache100k(b *testing.B) {
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
-		c := NewMemoryCache(0)
+		c := newMemoryCache(0)
 		r := &Resolver{}
 		now := time.Now()
 		for i := range n {
@@ -88,7 +88,7 @@ func BenchmarkCache100k(b *testing.B) {
 				`"logo_uri":"https://client%d.example.com/logo.png","redirect_uris":["http://127.0.0.1/callback","http://localhost/callback","https://client%d.example.com/oauth/callback"],`+
 				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none","scope":"openid profile mcp:tools"}`,
 				raw, i, i, i, i)
-			e := newEntry(raw, []byte(body), http.Header{"Cache-Control": {"max-age=3600"}, "Etag": {fmt.Sprintf(`"%d"`, i)}}, now)
+			e := entryOf(raw, []byte(body), http.Header{"Cache-Control": {"max-age=3600"}, "Etag": {fmt.Sprintf(`"%d"`, i)}}, now)
 			e.FreshUntil = now.Add(time.Hour)
 			cl, err := r.clientFromEntry(id, e)
 			if err != nil {

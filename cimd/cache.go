@@ -34,11 +34,11 @@ type Entry struct {
 	client *Client // parsed form, kept by in-process caches; nil from a shared cache
 }
 
-// Size approximates the bytes an entry holds, for byte-bounded caches.
-func (e *Entry) Size() int {
+// size approximates the bytes an entry holds, for byte-bounded caches.
+func (e *Entry) size() int {
 	n := 400 + len(e.ClientID) + len(e.Body) + len(e.Fingerprint) + len(e.ETag) + len(e.LastModified) + len(e.CacheControl) + len(e.Expires)
 	if e.client != nil && e.client.Document != nil {
-		n += 200 + e.client.Document.Size()
+		n += 200 + e.client.Document.size()
 	}
 	return n
 }
@@ -65,7 +65,7 @@ func (e *Entry) header(h http.Header) http.Header {
 type inProcess interface{ inProcess() }
 
 // Cache stores entries by client_id. Implementations must be safe for
-// concurrent use. MemoryCache is the in-process default; a shared cache (one
+// concurrent use. The default is an in-process LRU of 256 MiB; a shared cache (one
 // table for a cluster of servers) implements this interface so that every
 // replica fetches each document once per freshness lifetime. Entries read
 // from a shared cache carry only the exported fields: the resolver
@@ -79,9 +79,9 @@ type Cache interface {
 	Delete(ctx context.Context, clientID string) error
 }
 
-// MemoryCache is a byte-bounded LRU Cache held in process memory. It is safe
+// memoryCache is a byte-bounded LRU Cache held in process memory. It is safe
 // for concurrent use. Get does not allocate.
-type MemoryCache struct {
+type memoryCache struct {
 	mu       sync.Mutex
 	maxBytes int
 	bytes    int
@@ -94,22 +94,22 @@ type memItem struct {
 	size int
 }
 
-// NewMemoryCache returns a cache that evicts least recently used entries once
-// it holds more than maxBytes (approximate, see Entry.Size). maxBytes <= 0
+// newMemoryCache returns a cache that evicts least recently used entries once
+// it holds more than maxBytes (approximate, see Entry.size). maxBytes <= 0
 // means 256 MiB.
-func NewMemoryCache(maxBytes int) *MemoryCache {
+func newMemoryCache(maxBytes int) *memoryCache {
 	if maxBytes <= 0 {
 		maxBytes = 256 << 20
 	}
-	return &MemoryCache{maxBytes: maxBytes, ll: list.New(), items: map[string]*list.Element{}}
+	return &memoryCache{maxBytes: maxBytes, ll: list.New(), items: map[string]*list.Element{}}
 }
 
-var _ Cache = (*MemoryCache)(nil)
+var _ Cache = (*memoryCache)(nil)
 
-func (*MemoryCache) inProcess() {}
+func (*memoryCache) inProcess() {}
 
 // Get implements Cache.
-func (c *MemoryCache) Get(_ context.Context, clientID string) (*Entry, error) {
+func (c *memoryCache) Get(_ context.Context, clientID string) (*Entry, error) {
 	c.mu.Lock()
 	el, ok := c.items[clientID]
 	if !ok {
@@ -123,8 +123,8 @@ func (c *MemoryCache) Get(_ context.Context, clientID string) (*Entry, error) {
 }
 
 // Put implements Cache. An entry larger than the whole cache is not stored.
-func (c *MemoryCache) Put(_ context.Context, e *Entry) error {
-	size := e.Size()
+func (c *memoryCache) Put(_ context.Context, e *Entry) error {
+	size := e.size()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[e.ClientID]; ok {
@@ -142,7 +142,7 @@ func (c *MemoryCache) Put(_ context.Context, e *Entry) error {
 }
 
 // Delete implements Cache.
-func (c *MemoryCache) Delete(_ context.Context, clientID string) error {
+func (c *memoryCache) Delete(_ context.Context, clientID string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[clientID]; ok {
@@ -151,7 +151,7 @@ func (c *MemoryCache) Delete(_ context.Context, clientID string) error {
 	return nil
 }
 
-func (c *MemoryCache) removeElement(el *list.Element) {
+func (c *memoryCache) removeElement(el *list.Element) {
 	it := el.Value.(*memItem)
 	c.ll.Remove(el)
 	delete(c.items, it.e.ClientID)
@@ -159,14 +159,14 @@ func (c *MemoryCache) removeElement(el *list.Element) {
 }
 
 // Len reports the number of entries held.
-func (c *MemoryCache) Len() int {
+func (c *memoryCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ll.Len()
 }
 
 // Bytes reports the approximate bytes held.
-func (c *MemoryCache) Bytes() int {
+func (c *memoryCache) Bytes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.bytes

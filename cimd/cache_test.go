@@ -12,8 +12,8 @@ func TestMemoryCacheLRUByteBound(t *testing.T) {
 	e := func(i int) *Entry {
 		return &Entry{ClientID: fmt.Sprintf("https://c%d.example/c.json", i), Body: make([]byte, 1000)}
 	}
-	one := e(0).Size()
-	c := NewMemoryCache(3 * one)
+	one := e(0).size()
+	c := newMemoryCache(3 * one)
 	for i := range 3 {
 		if err := c.Put(ctx, e(i)); err != nil {
 			t.Fatal(err)

@@ -99,11 +99,11 @@ func (c ClientID) DevLoopback() bool { return c.dev }
 func ClientIDWarnings(id ClientID) []Warning {
 	var w []Warning
 	if id.hasQuery {
-		w = append(w, Warning{Code: WarnQueryInClientID, Spec: "A7",
+		w = append(w, Warning{Code: WarnQueryInClientID, Ref: refClientIDURL,
 			Message: "client_id has a query component, which the draft advises against; servers compare it byte for byte, so the document's client_id must repeat it exactly"})
 	}
 	if id.port != "" && id.port != defaultPort(id.raw) {
-		w = append(w, Warning{Code: WarnNonDefaultPort, Spec: "A8",
+		w = append(w, Warning{Code: WarnNonDefaultPort, Ref: refClientIDURL,
 			Message: fmt.Sprintf("client_id uses port %s; some servers only fetch from the default port, so prefer a URL without a port", id.port)})
 	}
 	return w
@@ -118,127 +118,153 @@ func defaultPort(raw string) string {
 }
 
 // idProblem returns a Problem with the client_id, as Field.
-func idProblem(r Reason, spec, format string, args ...any) *Problem {
-	return &Problem{Reason: r, Spec: spec, Field: "client_id", Message: fmt.Sprintf(format, args...)}
+func idProblem(r Reason, ref, format string, args ...any) *Problem {
+	return &Problem{Reason: r, Ref: ref, Field: "client_id", Message: fmt.Sprintf(format, args...)}
 }
 
 // checkClientID applies the rules in the order a client author would fix
 // them and reports the first one broken.
 func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
-	bad := func(r Reason, spec, format string, args ...any) (ClientID, *Problem) {
-		return ClientID{}, idProblem(r, spec, format, args...)
+	if p := checkRawClientID(s); p != nil {
+		return ClientID{}, p
 	}
-	if s == "" {
-		return bad(ReasonNotURL, "A1", "client_id is empty; use an https URL such as %s", exampleClientID)
+	hier, isHTTP, p := checkScheme(s, allowLoopback)
+	if p != nil {
+		return ClientID{}, p
 	}
-	if len(s) > MaxClientIDLength {
-		return bad(ReasonTooLong, "A10", "client_id is %d bytes long; keep it to at most %d", len(s), MaxClientIDLength)
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c == 0x7f:
-			return bad(ReasonBadCharacter, "A10", "client_id contains a control character (byte %d); remove it", i)
-		case c == ' ':
-			return bad(ReasonBadCharacter, "A10", "client_id contains a space (byte %d); remove it or percent-encode it as %%20", i)
-		case c == '\\':
-			return bad(ReasonBadCharacter, "A10", "client_id contains a backslash (byte %d); use only forward slashes", i)
-		}
-	}
-
-	// A1: the scheme.
-	colon := strings.IndexByte(s, ':')
-	if colon <= 0 || !validScheme(s[:colon]) {
-		return bad(ReasonNotURL, "A1", "client_id must be an absolute https URL with a scheme, e.g. %s", exampleClientID)
-	}
-	scheme := s[:colon]
-	isHTTP := false
-	switch lower := strings.ToLower(scheme); lower {
-	case "https", "http":
-		if lower == "http" && !allowLoopback {
-			return bad(ReasonNotHTTPS, "A1", "client_id must use https, not http, e.g. %s", exampleClientID)
-		}
-		if scheme != lower {
-			return bad(ReasonUppercase, "A10", "client_id scheme must be lowercase: write %s:// instead of %s://", lower, scheme)
-		}
-		isHTTP = lower == "http"
-	default:
-		return bad(ReasonNotHTTPS, "A1", "client_id must be an https URL, not a %q URL, e.g. %s", truncate(scheme, 32), exampleClientID)
-	}
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		return bad(ReasonFragment, "A6", "client_id must not have a fragment; remove everything from the %q", "#")
-	}
-	hier, ok := strings.CutPrefix(s[colon+1:], "//")
-	if !ok {
-		return bad(ReasonNotURL, "A1", "client_id must start with %s:// followed by a host, e.g. %s", scheme, exampleClientID)
-	}
-	end := strings.IndexAny(hier, "/?")
-	if end < 0 {
-		end = len(hier)
-	}
-	authority, rest := hier[:end], hier[end:]
-
-	// A2, A8, A10: the authority.
-	if strings.IndexByte(authority, '@') >= 0 {
-		return bad(ReasonUserinfo, "A2", "client_id must not contain a user name or password; remove everything up to and including the %q", "@")
+	authority, rest, p := splitAuthority(hier)
+	if p != nil {
+		return ClientID{}, p
 	}
 	id := ClientID{raw: s}
 	if p := parseAuthority(authority, isHTTP, allowLoopback, &id); p != nil {
 		return ClientID{}, p
 	}
-
-	// A3-A5: the path.
-	path, query, hasQuery := strings.Cut(rest, "?")
-	switch path {
-	case "":
-		return bad(ReasonNoPath, "A3", "client_id must have a path, e.g. %s", exampleClientID)
-	case "/":
-		return bad(ReasonRootPath, "A4", "client_id must have a path other than %q, e.g. %s", "/", exampleClientID)
-	}
-	for _, seg := range strings.Split(path[1:], "/") {
-		if isDotSegment(seg) {
-			return bad(ReasonDotSegment, "A5", "client_id path must not contain the segment %q; write the path without . or .. segments", seg)
-		}
-	}
-	if p := checkURLChars(path, "path"); p != nil {
+	if p := checkPathAndQuery(rest, &id); p != nil {
 		return ClientID{}, p
 	}
-
-	// A7: the query, allowed and kept byte for byte.
-	if hasQuery {
-		if query == "" {
-			return bad(ReasonNonCanonical, "A5", "client_id ends in %q with no query; remove it", "?")
-		}
-		if p := checkURLChars(query, "query"); p != nil {
-			return ClientID{}, p
-		}
-		id.hasQuery = true
-	}
-
 	// Belt and braces: the standard parser must agree and reproduce s.
 	u, err := url.Parse(s)
 	if err != nil || u.String() != s || u.User != nil || u.Fragment != "" || u.Opaque != "" || u.Hostname() != id.host {
-		return bad(ReasonNonCanonical, "A5", "client_id is not in canonical URL form; write it as a URL parser would print it")
+		return ClientID{}, idProblem(ReasonNonCanonical, refClientIDURL, "client_id is not in canonical URL form; write it as a URL parser would print it")
 	}
 	return id, nil
+}
+
+// checkRawClientID checks s as bytes: not empty, not too long, and free of
+// control characters, spaces and backslashes (A10).
+func checkRawClientID(s string) *Problem {
+	if s == "" {
+		return idProblem(ReasonNotURL, refClientIDURL, "client_id is empty; use an https URL such as %s", exampleClientID)
+	}
+	if len(s) > MaxClientIDLength {
+		return idProblem(ReasonTooLong, refClientIDURL, "client_id is %d bytes long; keep it to at most %d", len(s), MaxClientIDLength)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f:
+			return idProblem(ReasonBadCharacter, refClientIDURL, "client_id contains a control character (byte %d); remove it", i)
+		case c == ' ':
+			return idProblem(ReasonBadCharacter, refClientIDURL, "client_id contains a space (byte %d); remove it or percent-encode it as %%20", i)
+		case c == '\\':
+			return idProblem(ReasonBadCharacter, refClientIDURL, "client_id contains a backslash (byte %d); use only forward slashes", i)
+		}
+	}
+	return nil
+}
+
+// checkScheme checks the scheme (A1; http only with allowLoopback, for a
+// loopback host as parseAuthority checks) and the absence of a fragment
+// (A6), and returns what follows "scheme://".
+func checkScheme(s string, allowLoopback bool) (hier string, isHTTP bool, p *Problem) {
+	colon := strings.IndexByte(s, ':')
+	if colon <= 0 || !validScheme(s[:colon]) {
+		return "", false, idProblem(ReasonNotURL, refClientIDURL, "client_id must be an absolute https URL with a scheme, e.g. %s", exampleClientID)
+	}
+	scheme := s[:colon]
+	switch lower := strings.ToLower(scheme); lower {
+	case "https", "http":
+		if lower == "http" && !allowLoopback {
+			return "", false, idProblem(ReasonNotHTTPS, refClientIDURL, "client_id must use https, not http, e.g. %s", exampleClientID)
+		}
+		if scheme != lower {
+			return "", false, idProblem(ReasonUppercase, refClientIDURL, "client_id scheme must be lowercase: write %s:// instead of %s://", lower, scheme)
+		}
+		isHTTP = lower == "http"
+	default:
+		return "", false, idProblem(ReasonNotHTTPS, refClientIDURL, "client_id must be an https URL, not a %q URL, e.g. %s", truncate(scheme, 32), exampleClientID)
+	}
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		return "", false, idProblem(ReasonFragment, refClientIDURL, "client_id must not have a fragment; remove everything from the %q", "#")
+	}
+	hier, ok := strings.CutPrefix(s[colon+1:], "//")
+	if !ok {
+		return "", false, idProblem(ReasonNotURL, refClientIDURL, "client_id must start with %s:// followed by a host, e.g. %s", scheme, exampleClientID)
+	}
+	return hier, isHTTP, nil
+}
+
+// splitAuthority splits hier into the authority and the path and query
+// after it, refusing userinfo (A2).
+func splitAuthority(hier string) (authority, rest string, p *Problem) {
+	end := strings.IndexAny(hier, "/?")
+	if end < 0 {
+		end = len(hier)
+	}
+	authority, rest = hier[:end], hier[end:]
+	if strings.IndexByte(authority, '@') >= 0 {
+		return "", "", idProblem(ReasonUserinfo, refClientIDURL, "client_id must not contain a user name or password; remove everything up to and including the %q", "@")
+	}
+	return authority, rest, nil
+}
+
+// checkPathAndQuery checks the path (A3-A5) and the query (A7: allowed and
+// kept byte for byte) and records the query in id.
+func checkPathAndQuery(rest string, id *ClientID) *Problem {
+	path, query, hasQuery := strings.Cut(rest, "?")
+	switch path {
+	case "":
+		return idProblem(ReasonNoPath, refClientIDURL, "client_id must have a path, e.g. %s", exampleClientID)
+	case "/":
+		return idProblem(ReasonRootPath, refClientIDURL, "client_id must have a path other than %q, e.g. %s", "/", exampleClientID)
+	}
+	for _, seg := range strings.Split(path[1:], "/") {
+		if isDotSegment(seg) {
+			return idProblem(ReasonDotSegment, refClientIDURL, "client_id path must not contain the segment %q; write the path without . or .. segments", seg)
+		}
+	}
+	if p := checkURLChars(path, "path"); p != nil {
+		return p
+	}
+	if hasQuery {
+		if query == "" {
+			return idProblem(ReasonNonCanonical, refClientIDURL, "client_id ends in %q with no query; remove it", "?")
+		}
+		if p := checkURLChars(query, "query"); p != nil {
+			return p
+		}
+		id.hasQuery = true
+	}
+	return nil
 }
 
 // parseAuthority checks host and port and records them in id.
 func parseAuthority(authority string, isHTTP, allowLoopback bool, id *ClientID) *Problem {
 	bad := idProblem
 	if authority == "" {
-		return bad(ReasonBadHost, "A1", "client_id must name a host after ://, e.g. %s", exampleClientID)
+		return bad(ReasonBadHost, refClientIDURL, "client_id must name a host after ://, e.g. %s", exampleClientID)
 	}
 	host, port, hasPort := authority, "", false
 	if strings.HasPrefix(authority, "[") {
 		end := strings.IndexByte(authority, ']')
 		if end < 0 {
-			return bad(ReasonBadHost, "A10", "client_id host starts with %q but has no closing %q", "[", "]")
+			return bad(ReasonBadHost, refClientIDURL, "client_id host starts with %q but has no closing %q", "[", "]")
 		}
 		host = authority[1:end]
 		if after := authority[end+1:]; after != "" {
 			port, hasPort = strings.CutPrefix(after, ":")
 			if !hasPort {
-				return bad(ReasonBadHost, "A10", "client_id host %q is followed by %q; only :port may follow it", truncate(authority[:end+1], 64), truncate(after, 16))
+				return bad(ReasonBadHost, refClientIDURL, "client_id host %q is followed by %q; only :port may follow it", truncate(authority[:end+1], 64), truncate(after, 16))
 			}
 		}
 	} else if i := strings.IndexByte(authority, ':'); i >= 0 {
@@ -252,7 +278,7 @@ func parseAuthority(authority string, isHTTP, allowLoopback bool, id *ClientID) 
 	}
 	if strings.HasPrefix(authority, "[") {
 		if !allowLoopback || !isLoopbackLiteral(host, true) {
-			return bad(ReasonIPLiteral, "A10", "client_id host must be a DNS name, not the IP address [%s]", truncate(host, 64))
+			return bad(ReasonIPLiteral, refClientIDURL, "client_id host must be a DNS name, not the IP address [%s]", truncate(host, 64))
 		}
 		id.host, id.dev = host, true
 		return nil
@@ -262,13 +288,13 @@ func parseAuthority(authority string, isHTTP, allowLoopback bool, id *ClientID) 
 	}
 	if endsInNumber(host) {
 		if !allowLoopback || !isLoopbackLiteral(host, false) {
-			return bad(ReasonIPLiteral, "A10", "client_id host must be a DNS name, not an IP address such as %q", truncate(host, 64))
+			return bad(ReasonIPLiteral, refClientIDURL, "client_id host must be a DNS name, not an IP address such as %q", truncate(host, 64))
 		}
 		id.host, id.dev = host, true
 		return nil
 	}
 	if isHTTP && host != "localhost" {
-		return bad(ReasonNotHTTPS, "A1", "client_id must use https; http is accepted only for loopback hosts in development mode")
+		return bad(ReasonNotHTTPS, refClientIDURL, "client_id must use https; http is accepted only for loopback hosts in development mode")
 	}
 	id.host, id.dev = host, isHTTP
 	return nil
@@ -279,21 +305,21 @@ func parseAuthority(authority string, isHTTP, allowLoopback bool, id *ClientID) 
 // rewritten by URL parsers, so they are non-canonical).
 func checkPort(p string) *Problem {
 	if p == "" {
-		return idProblem(ReasonNonCanonical, "A8", "client_id has a %q after the host but no port; remove it", ":")
+		return idProblem(ReasonNonCanonical, refClientIDURL, "client_id has a %q after the host but no port; remove it", ":")
 	}
 	n := 0
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c < '0' || c > '9' || i >= 5 {
-			return idProblem(ReasonBadPort, "A8", "client_id port %q must be a number from 1 to 65535", truncate(p, 16))
+			return idProblem(ReasonBadPort, refClientIDURL, "client_id port %q must be a number from 1 to 65535", truncate(p, 16))
 		}
 		n = n*10 + int(c-'0')
 	}
 	if n == 0 || n > 65535 {
-		return idProblem(ReasonBadPort, "A8", "client_id port %q must be a number from 1 to 65535", p)
+		return idProblem(ReasonBadPort, refClientIDURL, "client_id port %q must be a number from 1 to 65535", p)
 	}
 	if p[0] == '0' {
-		return idProblem(ReasonNonCanonical, "A8", "client_id port %q must be written without leading zeros", p)
+		return idProblem(ReasonNonCanonical, refClientIDURL, "client_id port %q must be written without leading zeros", p)
 	}
 	return nil
 }
@@ -303,7 +329,7 @@ func checkPort(p string) *Problem {
 // (RFC 1123 §2.1, SPEC A10).
 func checkHostName(h string) *Problem {
 	bad := func(r Reason, format string, args ...any) *Problem {
-		return idProblem(r, "A10", format, args...)
+		return idProblem(r, refClientIDURL, format, args...)
 	}
 	if h == "" {
 		return bad(ReasonBadHost, "client_id must name a host after ://, e.g. %s", exampleClientID)
@@ -378,7 +404,7 @@ func isDotSegment(seg string) bool {
 // (RFC 3986 §2.1, §2.3, §6.2.2.1, §6.2.2.2).
 func checkURLChars(s, part string) *Problem {
 	bad := func(r Reason, format string, args ...any) *Problem {
-		return idProblem(r, "A5", format, args...)
+		return idProblem(r, refClientIDURL, format, args...)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -20,12 +20,12 @@ func ExampleParseClientID() {
 	_, err = cimd.ParseClientID("https://app.example")
 	var e *cimd.Error
 	if errors.As(err, &e) {
-		fmt.Println(e.Reason, e.Spec)
+		fmt.Printf("%s (%s)\n", e.Reason, e.Ref)
 		fmt.Println(e.Message)
 	}
 	// Output:
 	// app.example 8443
 	// warning: non_default_port
-	// client_id_no_path A3
+	// client_id_no_path (draft-ietf-oauth-client-id-metadata-document-02 §3)
 	// client_id must have a path, e.g. https://app.example/client.json
 }

@@ -170,7 +170,7 @@ func TestParseClientIDRejects(t *testing.T) {
 			}
 			var e *Error
 			errors.As(err, &e)
-			if e.Spec == "" || e.Message == "" || len(e.Problems) != 1 || e.Problems[0].Field != "client_id" {
+			if e.Ref == "" || e.Message == "" || len(e.Problems) != 1 || e.Problems[0].Field != "client_id" {
 				t.Errorf("incomplete error %#v", e)
 			}
 			if e.OAuth().Code != "invalid_client" {
@@ -290,7 +290,7 @@ func TestClientIDWarnings(t *testing.T) {
 			}
 			var got []string
 			for _, w := range ClientIDWarnings(id) {
-				if w.Spec == "" || w.Message == "" {
+				if w.Ref == "" || w.Message == "" {
 					t.Errorf("incomplete warning %+v", w)
 				}
 				got = append(got, w.Code)
@@ -346,7 +346,7 @@ func FuzzParseClientID(f *testing.F) {
 		id, err := parseClientID(s, allowLoopback)
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || e.Reason == "" || e.Spec == "" || e.Message == "" || !id.IsZero() {
+			if !errors.As(err, &e) || e.Reason == "" || e.Ref == "" || e.Message == "" || !id.IsZero() {
 				t.Fatalf("parseClientID(%q) returned a malformed rejection %#v, id %q", s, err, id)
 			}
 			return

@@ -152,7 +152,7 @@ func ParseDocument(data []byte, id ClientID) (*Document, []Warning, error) {
 // decoded into a map, whose keys are exact.
 func decodeObject(data []byte) (map[string]json.RawMessage, []Problem) {
 	bad := func(r Reason, format string, args ...any) []Problem {
-		return []Problem{{Reason: r, Spec: "C1", Message: fmt.Sprintf(format, args...)}}
+		return []Problem{{Reason: r, Ref: refDocument, Message: fmt.Sprintf(format, args...)}}
 	}
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
 		return nil, bad(ReasonInvalidJSON, "document starts with a byte order mark; remove it (RFC 8259 §8.1)")
@@ -239,7 +239,7 @@ func duplicateKeys(dec *json.Decoder) ([]Problem, error) {
 			top.key, top.isKey = name, false
 			if top.keys[name] {
 				field := top.child()
-				problems = append(problems, Problem{Reason: ReasonDuplicateKey, Spec: "C1", Field: field,
+				problems = append(problems, Problem{Reason: ReasonDuplicateKey, Ref: refJSONNames, Field: field,
 					Message: fmt.Sprintf("document has the member %q more than once; keep only one", truncate(field, 64))})
 			}
 			top.keys[name] = true
@@ -320,12 +320,12 @@ type validator struct {
 	warnings []Warning
 }
 
-func (v *validator) problem(r Reason, spec, field, format string, args ...any) {
-	v.problems = append(v.problems, Problem{Reason: r, Spec: spec, Field: field, Message: fmt.Sprintf(format, args...)})
+func (v *validator) problem(r Reason, ref, field, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Reason: r, Ref: ref, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) warn(code, spec, format string, args ...any) {
-	v.warnings = append(v.warnings, Warning{Code: code, Spec: spec, Message: fmt.Sprintf(format, args...)})
+func (v *validator) warn(code, ref, format string, args ...any) {
+	v.warnings = append(v.warnings, Warning{Code: code, Ref: ref, Message: fmt.Sprintf(format, args...)})
 }
 
 // raw returns the value of member name, or nil when it is absent or null.
@@ -344,7 +344,7 @@ func (v *validator) str(name string) (s string, ok bool) {
 		return "", false
 	}
 	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		v.problem(ReasonFieldType, "C1", name, "%s must be a string, not %s", name, jsonKind(raw))
+		v.problem(ReasonFieldType, refDocument, name, "%s must be a string, not %s", name, jsonKind(raw))
 		return "", false
 	}
 	return s, true
@@ -359,7 +359,7 @@ func (v *validator) strs(name string) (list []string, present, ok bool) {
 	}
 	var elems []json.RawMessage
 	if raw[0] != '[' || json.Unmarshal(raw, &elems) != nil {
-		v.problem(ReasonFieldType, "C1", name, "%s must be an array of strings, not %s", name, jsonKind(raw))
+		v.problem(ReasonFieldType, refDocument, name, "%s must be an array of strings, not %s", name, jsonKind(raw))
 		return nil, true, false
 	}
 	ok = true
@@ -368,7 +368,7 @@ func (v *validator) strs(name string) (list []string, present, ok bool) {
 		var s string
 		if e[0] != '"' || json.Unmarshal(e, &s) != nil {
 			field := fmt.Sprintf("%s[%d]", name, i)
-			v.problem(ReasonFieldType, "C1", field, "%s must be a string, not %s", field, jsonKind(e))
+			v.problem(ReasonFieldType, refDocument, field, "%s must be a string, not %s", field, jsonKind(e))
 			ok = false
 			continue
 		}
@@ -393,7 +393,7 @@ func (v *validator) document(id ClientID) *Document {
 	v.clientID(d, id)
 	for _, name := range [...]string{"client_secret", "client_secret_expires_at"} {
 		if _, ok := v.m[name]; ok {
-			v.problem(ReasonClientSecret, "C4", name, "remove %s: a client metadata document is public, so it must not carry a client secret; use token_endpoint_auth_method \"none\" or \"private_key_jwt\"", name)
+			v.problem(ReasonClientSecret, refCredentials, name, "remove %s: a client metadata document is public, so it must not carry a client secret; use token_endpoint_auth_method \"none\" or \"private_key_jwt\"", name)
 		}
 	}
 	v.redirectURIs(d)
@@ -409,7 +409,7 @@ func (v *validator) document(id ClientID) *Document {
 // clientID applies C2: client_id equals the URL fetched, byte for byte.
 func (v *validator) clientID(d *Document, id ClientID) {
 	if v.raw("client_id") == nil {
-		v.problem(ReasonClientIDMissing, "C2", "client_id", "document must contain client_id set to its own URL, %q", truncate(id.String(), 256))
+		v.problem(ReasonClientIDMissing, refDocument, "client_id", "document must contain client_id set to its own URL, %q", truncate(id.String(), 256))
 		return
 	}
 	s, ok := v.str("client_id")
@@ -417,7 +417,7 @@ func (v *validator) clientID(d *Document, id ClientID) {
 		return
 	}
 	if s != id.String() {
-		v.problem(ReasonClientIDMismatch, "C2", "client_id",
+		v.problem(ReasonClientIDMismatch, refDocument, "client_id",
 			"document client_id %q must equal the URL it was fetched from, %q, byte for byte", truncate(s, 256), truncate(id.String(), 256))
 		return
 	}
@@ -429,19 +429,19 @@ func (v *validator) redirectURIs(d *Document) {
 	list, present, ok := v.strs("redirect_uris")
 	switch {
 	case !present:
-		v.problem(ReasonRedirectURIs, "C3", "redirect_uris", "document must list redirect_uris, a non-empty array such as [%q]", "https://app.example/callback")
+		v.problem(ReasonRedirectURIs, refRedirectURIs, "redirect_uris", "document must list redirect_uris, a non-empty array such as [%q]", "https://app.example/callback")
 		return
 	case !ok:
 		return
 	case len(list) == 0:
-		v.problem(ReasonRedirectURIs, "C3", "redirect_uris", "redirect_uris must not be empty; list every redirect URI the client uses")
+		v.problem(ReasonRedirectURIs, refRedirectURIs, "redirect_uris", "redirect_uris must not be empty; list every redirect URI the client uses")
 		return
 	}
 	valid := true
 	for i, u := range list {
 		if msg := redirectURIProblem(u); msg != "" {
 			field := fmt.Sprintf("redirect_uris[%d]", i)
-			v.problem(ReasonRedirectURI, "C8", field, "%s %s", field, msg)
+			v.problem(ReasonRedirectURI, refRedirectURIs, field, "%s %s", field, msg)
 			valid = false
 		}
 	}
@@ -450,7 +450,7 @@ func (v *validator) redirectURIs(d *Document) {
 	}
 	d.RedirectURIs = list
 	if d.LocalhostOnlyRedirects() {
-		v.warn(WarnLocalhostOnly, "E5", "every redirect URI is on a loopback host, so any program on the user's machine could receive the authorization code; the consent screen warns about this")
+		v.warn(WarnLocalhostOnly, refLoopbackRedirect, "every redirect URI is on a loopback host, so any program on the user's machine could receive the authorization code; the consent screen warns about this")
 	}
 }
 
@@ -529,11 +529,11 @@ func (v *validator) keys(d *Document) {
 		if isHTTPSURL(uri) {
 			d.JWKSURI = uri
 		} else {
-			v.problem(ReasonJWKS, "C7", "jwks_uri", "jwks_uri must be an https URL such as https://app.example/jwks.json")
+			v.problem(ReasonJWKS, refClientMetadata, "jwks_uri", "jwks_uri must be an https URL such as https://app.example/jwks.json")
 		}
 	}
 	if raw != nil && v.raw("jwks_uri") != nil {
-		v.problem(ReasonJWKS, "C7", "jwks", "publish keys in jwks or at jwks_uri, not both (RFC 7591 §2)")
+		v.problem(ReasonJWKS, refClientMetadata, "jwks", "publish keys in jwks or at jwks_uri, not both (RFC 7591 §2)")
 	}
 }
 
@@ -547,13 +547,13 @@ func privateKeyMembers() [8]string {
 func (v *validator) jwks(raw json.RawMessage) *JWKS {
 	var set map[string]json.RawMessage
 	if raw[0] != '{' || json.Unmarshal(raw, &set) != nil {
-		v.problem(ReasonFieldType, "C1", "jwks", "jwks must be an object with a keys array, not %s", jsonKind(raw))
+		v.problem(ReasonFieldType, refDocument, "jwks", "jwks must be an object with a keys array, not %s", jsonKind(raw))
 		return nil
 	}
 	keysRaw := set["keys"]
 	var elems []json.RawMessage
 	if keysRaw == nil || keysRaw[0] != '[' || json.Unmarshal(keysRaw, &elems) != nil {
-		v.problem(ReasonFieldType, "C1", "jwks.keys", "jwks must have a keys member holding an array of keys, not %s", jsonKind(keysRaw))
+		v.problem(ReasonFieldType, refDocument, "jwks.keys", "jwks must have a keys member holding an array of keys, not %s", jsonKind(keysRaw))
 		return nil
 	}
 	out := &JWKS{Keys: make([]JWK, 0, len(elems))}
@@ -561,26 +561,26 @@ func (v *validator) jwks(raw json.RawMessage) *JWKS {
 		field := fmt.Sprintf("jwks.keys[%d]", i)
 		var members map[string]json.RawMessage
 		if e[0] != '{' || json.Unmarshal(e, &members) != nil {
-			v.problem(ReasonFieldType, "C1", field, "%s must be a JSON Web Key object, not %s", field, jsonKind(e))
+			v.problem(ReasonFieldType, refDocument, field, "%s must be a JSON Web Key object, not %s", field, jsonKind(e))
 			continue
 		}
 		private := false
 		for _, m := range privateKeyMembers() {
 			if _, ok := members[m]; ok {
-				v.problem(ReasonPrivateKey, "C6", field+"."+m, "%s contains the private key member %q; publish only the public key and keep the private key secret", field, m)
+				v.problem(ReasonPrivateKey, refCredentials, field+"."+m, "%s contains the private key member %q; publish only the public key and keep the private key secret", field, m)
 				private = true
 			}
 		}
 		var k JWK
 		if err := k.UnmarshalJSON(e); err != nil {
-			v.problem(ReasonFieldType, "C1", field, "%s members kty, kid, alg and use must be strings", field)
+			v.problem(ReasonFieldType, refDocument, field, "%s members kty, kid, alg and use must be strings", field)
 			continue
 		}
 		switch {
 		case k.Kty == "":
-			v.problem(ReasonJWKS, "C6", field+".kty", "%s must have a kty member such as \"EC\" or \"RSA\" (RFC 7517 §4.1)", field)
+			v.problem(ReasonJWKS, refCredentials, field+".kty", "%s must have a kty member such as \"EC\" or \"RSA\" (RFC 7517 §4.1)", field)
 		case k.Kty == "oct" && !private:
-			v.problem(ReasonPrivateKey, "C6", field+".kty", "%s is a symmetric (kty \"oct\") key, which is a shared secret; publish an asymmetric public key instead", field)
+			v.problem(ReasonPrivateKey, refCredentials, field+".kty", "%s is a symmetric (kty \"oct\") key, which is a shared secret; publish an asymmetric public key instead", field)
 		}
 		out.Keys = append(out.Keys, k)
 	}
@@ -601,7 +601,7 @@ func (v *validator) authMethod(d *Document) {
 	supported, hasList, listOK := v.strs("token_endpoint_auth_methods_supported")
 	if alg, ok := v.str("token_endpoint_auth_signing_alg"); ok {
 		if alg == "" || alg == "none" || strings.HasPrefix(strings.ToUpper(alg), "HS") {
-			v.problem(ReasonSigningAlg, "C7", "token_endpoint_auth_signing_alg",
+			v.problem(ReasonSigningAlg, refOIDCRegistration, "token_endpoint_auth_signing_alg",
 				"token_endpoint_auth_signing_alg %q is not allowed; use an asymmetric algorithm such as ES256 or RS256", truncate(alg, 32))
 		} else {
 			d.TokenEndpointAuthSigningAlg = alg
@@ -610,11 +610,11 @@ func (v *validator) authMethod(d *Document) {
 	switch {
 	case !hasMethod || method == none || method == pkj:
 	case sharedSecretMethod(method):
-		v.problem(ReasonAuthMethod, "C5", "token_endpoint_auth_method",
+		v.problem(ReasonAuthMethod, refCredentials, "token_endpoint_auth_method",
 			"token_endpoint_auth_method %q uses a shared secret, which a client metadata document cannot carry; use \"none\" or \"private_key_jwt\"", truncate(method, 64))
 		return
 	default:
-		v.problem(ReasonAuthMethod, "C5", "token_endpoint_auth_method",
+		v.problem(ReasonAuthMethod, refCredentials, "token_endpoint_auth_method",
 			"token_endpoint_auth_method %q is not supported; use \"none\" or \"private_key_jwt\"", truncate(method, 64))
 		return
 	}
@@ -636,7 +636,7 @@ func (v *validator) authMethod(d *Document) {
 		case slices.Contains(supported, pkj):
 			d.TokenEndpointAuthMethod = pkj
 		default:
-			v.problem(ReasonAuthMethod, "C5", "token_endpoint_auth_methods_supported",
+			v.problem(ReasonAuthMethod, refCredentials, "token_endpoint_auth_methods_supported",
 				"token_endpoint_auth_methods_supported lists no method this server supports; include \"none\" or \"private_key_jwt\"")
 			return
 		}
@@ -650,9 +650,9 @@ func (v *validator) authMethod(d *Document) {
 	switch {
 	case d.TokenEndpointAuthMethod != pkj || hasKeys:
 	case v.raw("jwks") == nil:
-		v.problem(ReasonJWKS, "C7", "jwks", "private_key_jwt needs the client's public keys: add jwks or an https jwks_uri")
+		v.problem(ReasonJWKS, refClientMetadata, "jwks", "private_key_jwt needs the client's public keys: add jwks or an https jwks_uri")
 	case d.JWKS != nil:
-		v.problem(ReasonJWKS, "C7", "jwks.keys", "private_key_jwt needs at least one valid public key in jwks.keys")
+		v.problem(ReasonJWKS, refClientMetadata, "jwks.keys", "private_key_jwt needs at least one valid public key in jwks.keys")
 	}
 }
 
@@ -670,16 +670,16 @@ func (v *validator) grantTypes(d *Document) {
 				d.GrantTypes = append(d.GrantTypes, g)
 			}
 		case "implicit", "password":
-			v.problem(ReasonGrantType, "C10", "grant_types",
+			v.problem(ReasonGrantType, refClientMetadata, "grant_types",
 				"grant_types must not include %q: OAuth 2.1 removed it; use authorization_code with PKCE", g)
 			bad = true
 		default:
-			v.warn(WarnGrantTypeFiltered, "C10",
+			v.warn(WarnGrantTypeFiltered, refClientMetadata,
 				"grant type %q is not available to clients identified by a metadata document and was ignored", truncate(g, 64))
 		}
 	}
 	if !bad && !slices.Contains(d.GrantTypes, "authorization_code") {
-		v.problem(ReasonGrantType, "C10", "grant_types", "grant_types must include \"authorization_code\"")
+		v.problem(ReasonGrantType, refClientMetadata, "grant_types", "grant_types must include \"authorization_code\"")
 	}
 }
 
@@ -691,13 +691,13 @@ func (v *validator) responseTypes(d *Document) {
 	}
 	for _, r := range list {
 		if r != "code" {
-			v.problem(ReasonResponseType, "C10", "response_types",
+			v.problem(ReasonResponseType, refClientMetadata, "response_types",
 				"response_types may only contain \"code\"; remove %q (OAuth 2.1 removed the implicit and hybrid flows)", truncate(r, 64))
 			return
 		}
 	}
 	if len(list) == 0 {
-		v.problem(ReasonResponseType, "C10", "response_types", "response_types must include \"code\"")
+		v.problem(ReasonResponseType, refClientMetadata, "response_types", "response_types must include \"code\"")
 		return
 	}
 	d.ResponseTypes = []string{"code"}
@@ -709,9 +709,9 @@ func (v *validator) display(d *Document, id ClientID) {
 	d.ClientName = name
 	switch clean := sanitizeName(name); {
 	case clean == "":
-		v.warn(WarnMissingClientName, "C3", "client_name is missing or empty; the consent screen shows the host %s instead", id.Host())
+		v.warn(WarnMissingClientName, refDisplay, "client_name is missing or empty; the consent screen shows the host %s instead", id.Host())
 	case clean != strings.TrimSpace(name):
-		v.warn(WarnClientNameSanitized, "C13", "client_name contains control, invisible or direction-changing characters or is too long; it is shown as %q", clean)
+		v.warn(WarnClientNameSanitized, refDisplay, "client_name contains control, invisible or direction-changing characters or is too long; it is shown as %q", clean)
 	}
 	for _, f := range [...]struct {
 		name string
@@ -723,7 +723,7 @@ func (v *validator) display(d *Document, id ClientID) {
 		case isHTTPSURL(s):
 			*f.dst = s
 		default:
-			v.warn(WarnURIDropped, "C13", "%s was ignored because it is not an https URL", f.name)
+			v.warn(WarnURIDropped, refSSRF, "%s was ignored because it is not an https URL", f.name)
 		}
 	}
 }
@@ -736,7 +736,7 @@ func (v *validator) other(d *Document) {
 		if t == "web" || t == "native" {
 			d.ApplicationType = t
 		} else {
-			v.problem(ReasonApplicationType, "C15", "application_type", "application_type must be \"web\" or \"native\", not %q", truncate(t, 32))
+			v.problem(ReasonApplicationType, refOIDCRegistration, "application_type", "application_type must be \"web\" or \"native\", not %q", truncate(t, 32))
 		}
 	}
 	if c, _, ok := v.strs("contacts"); ok && len(c) > 0 {
@@ -770,9 +770,9 @@ func (d *Document) LocalhostOnlyRedirects() bool {
 	return len(d.RedirectURIs) > 0
 }
 
-// Size returns the approximate number of bytes d holds, for a cache bounded
+// size returns the approximate number of bytes d holds, for a cache bounded
 // in bytes.
-func (d *Document) Size() int {
+func (d *Document) size() int {
 	n := 320 // the struct itself and slice headers
 	for _, s := range [...]string{d.ClientID, d.ClientName, d.ClientURI, d.LogoURI, d.TOSURI, d.PolicyURI,
 		d.TokenEndpointAuthMethod, d.TokenEndpointAuthSigningAlg, d.JWKSURI, d.Scope, d.ApplicationType,

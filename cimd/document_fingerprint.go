@@ -46,10 +46,11 @@ func (d *Document) securityFields() [8]securityField {
 }
 
 // Fingerprint returns the hex SHA-256 of a canonical encoding of the
-// security-relevant members (SPEC D6): redirect_uris,
-// token_endpoint_auth_method, jwks, jwks_uri, grant_types, scope,
-// client_name and logo_uri. Two documents have the same fingerprint exactly
-// when ChangedFields finds no difference between them; re-ordering
+// security-relevant members (draft-ietf-oauth-client-id-metadata-document-02
+// §8.4): redirect_uris, token_endpoint_auth_method, jwks, jwks_uri,
+// grant_types, scope, client_name and logo_uri. Two documents have the same
+// fingerprint exactly when none of these differs (ChangeEvent.Fields names
+// those that do); re-ordering
 // redirect URIs, grant types, scopes or keys, or re-formatting the JSON,
 // does not change it. Store it with each grant and compare on use.
 func (d *Document) Fingerprint() string {
@@ -64,11 +65,11 @@ func (d *Document) Fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// ChangedFields returns the JSON names of the security-relevant members
+// changedFields returns the JSON names of the security-relevant members
 // that differ between old and new, in the order Fingerprint lists them, or
 // nil when none does (SPEC D6, attack 34). A nil Document counts as one with
 // every member empty.
-func ChangedFields(old, new *Document) []string {
+func changedFields(old, new *Document) []string {
 	if old == nil {
 		old = &Document{}
 	}

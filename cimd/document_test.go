@@ -278,9 +278,13 @@ func TestParseDocumentC1Syntax(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted %+v", d)
 			}
+			wantRef := refDocument
+			if tt.want == ReasonDuplicateKey {
+				wantRef = refJSONNames
+			}
 			var e *Error
-			if !errors.As(err, &e) || e.Reason != tt.want || e.Spec != "C1" {
-				t.Fatalf("got %v (%v), want %s", reasonOf(err), err, tt.want)
+			if !errors.As(err, &e) || e.Reason != tt.want || e.Ref != wantRef {
+				t.Fatalf("got %v (%v), want %s with ref %q", reasonOf(err), err, tt.want, wantRef)
 			}
 			if e.Problems[0].Field != tt.field {
 				t.Errorf("field = %q, want %q", e.Problems[0].Field, tt.field)
@@ -452,7 +456,7 @@ func TestParseDocumentRejects(t *testing.T) {
 			var e *Error
 			errors.As(err, &e)
 			for _, p := range e.Problems {
-				if p.Spec == "" || p.Message == "" || p.Field == "" {
+				if p.Ref == "" || p.Message == "" || p.Field == "" {
 					t.Errorf("incomplete problem %+v", p)
 				}
 			}
@@ -703,7 +707,7 @@ func TestParseDocumentDecisions(t *testing.T) {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 			for _, w := range warnings {
-				if w.Spec == "" || w.Message == "" {
+				if w.Ref == "" || w.Message == "" {
 					t.Errorf("incomplete warning %+v", w)
 				}
 			}
@@ -827,12 +831,12 @@ func TestFingerprintAndChangedFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nd := parse(with(tt.changes))
-			got := ChangedFields(old, nd)
+			got := changedFields(old, nd)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("ChangedFields (-want +got):\n%s", diff)
+				t.Errorf("changedFields (-want +got):\n%s", diff)
 			}
 			if same := old.Fingerprint() == nd.Fingerprint(); same != (len(tt.want) == 0) {
-				t.Errorf("fingerprints equal = %v, but ChangedFields = %v", same, got)
+				t.Errorf("fingerprints equal = %v, but changedFields = %v", same, got)
 			}
 		})
 	}
@@ -841,11 +845,11 @@ func TestFingerprintAndChangedFields(t *testing.T) {
 		t.Errorf("D6 Fingerprint() = %q, want 64 hex digits", fp)
 	}
 	all := []string{"redirect_uris", "token_endpoint_auth_method", "jwks", "grant_types", "scope", "client_name", "logo_uri"}
-	if diff := cmp.Diff(all, ChangedFields(nil, old)); diff != "" {
-		t.Errorf("D6 ChangedFields(nil, doc) (-want +got):\n%s", diff)
+	if diff := cmp.Diff(all, changedFields(nil, old)); diff != "" {
+		t.Errorf("D6 changedFields(nil, doc) (-want +got):\n%s", diff)
 	}
-	if got := ChangedFields(nil, nil); got != nil {
-		t.Errorf("ChangedFields(nil, nil) = %v", got)
+	if got := changedFields(nil, nil); got != nil {
+		t.Errorf("changedFields(nil, nil) = %v", got)
 	}
 }
 
@@ -879,8 +883,8 @@ func TestDocumentSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if small.Size() <= 0 || big.Size() <= small.Size() || big.Size() < len(data)/2 {
-		t.Errorf("D1 Size: small %d, big %d for %d bytes of JSON", small.Size(), big.Size(), len(data))
+	if small.size() <= 0 || big.size() <= small.size() || big.size() < len(data)/2 {
+		t.Errorf("D1 Size: small %d, big %d for %d bytes of JSON", small.size(), big.size(), len(data))
 	}
 }
 
@@ -978,7 +982,7 @@ func checkRoundTrip(t *testing.T, d *Document, id ClientID) {
 	if diff := cmp.Diff(d, again, cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("marshalled document differs (-first +second):\n%s", diff)
 	}
-	if d.Fingerprint() != again.Fingerprint() || ChangedFields(d, again) != nil {
+	if d.Fingerprint() != again.Fingerprint() || changedFields(d, again) != nil {
 		t.Fatalf("fingerprint changed across a round trip")
 	}
 }
@@ -1016,7 +1020,7 @@ func FuzzDocument(f *testing.F) {
 				t.Fatalf("malformed rejection: doc %v, err %#v", d, err)
 			}
 			for _, p := range e.Problems {
-				if p.Reason == "" || p.Spec == "" || p.Message == "" {
+				if p.Reason == "" || p.Ref == "" || p.Message == "" {
 					t.Fatalf("incomplete problem %+v", p)
 				}
 			}
@@ -1048,8 +1052,8 @@ func FuzzDocument(f *testing.F) {
 		if name := d.DisplayName(id.Host()); len([]rune(name)) > MaxDisplayNameRunes && name != id.Host() {
 			t.Fatalf("display name too long: %q", name)
 		}
-		if d.Size() <= 0 {
-			t.Fatalf("Size() = %d", d.Size())
+		if d.size() <= 0 {
+			t.Fatalf("Size() = %d", d.size())
 		}
 	})
 }

@@ -59,35 +59,35 @@ func NewPolicy(c PolicyConfig) (*Policy, error) {
 func compileRules(list string, rules []string) (ruleSet, error) {
 	rs := ruleSet{urls: map[string]string{}, hosts: map[string]string{}, domains: map[string]string{}}
 	for _, rule := range rules {
-		kind, key, err := ParseRule(rule)
+		kind, key, err := parseRule(rule)
 		if err != nil {
 			return ruleSet{}, fmt.Errorf("%s rule %q: %w", list, rule, err)
 		}
 		switch kind {
-		case RuleURL:
+		case ruleURL:
 			rs.urls[key] = rule
-		case RuleHost:
+		case ruleHost:
 			rs.hosts[key] = rule
-		case RuleDomain:
+		case ruleDomain:
 			rs.domains[key] = rule
 		}
 	}
 	return rs, nil
 }
 
-// RuleKind says how a policy rule matches.
-type RuleKind int
+// ruleKind says how a policy rule matches.
+type ruleKind int
 
 // Rule kinds, see PolicyConfig.
 const (
-	RuleURL RuleKind = iota + 1
-	RuleHost
-	RuleDomain
+	ruleURL ruleKind = iota + 1
+	ruleHost
+	ruleDomain
 )
 
-// ParseRule classifies a policy rule and returns its match key: the URL itself,
+// parseRule classifies a policy rule and returns its match key: the URL itself,
 // the lowercased host, or the lowercased domain without "*.".
-func ParseRule(rule string) (RuleKind, string, error) {
+func parseRule(rule string) (ruleKind, string, error) {
 	switch {
 	case rule == "":
 		return 0, "", fmt.Errorf("empty rule: write a client_id URL, a host, or *.domain")
@@ -95,19 +95,19 @@ func ParseRule(rule string) (RuleKind, string, error) {
 		if _, err := parseClientID(rule, true); err != nil {
 			return 0, "", fmt.Errorf("not a valid client_id URL: %w", err)
 		}
-		return RuleURL, rule, nil
+		return ruleURL, rule, nil
 	case strings.HasPrefix(rule, "*."):
 		d := strings.ToLower(rule[2:])
 		if !validHostname(d) || !strings.Contains(d, ".") {
 			return 0, "", fmt.Errorf("domain rules look like *.example.com")
 		}
-		return RuleDomain, d, nil
+		return ruleDomain, d, nil
 	default:
 		h := strings.ToLower(rule)
 		if !validHostname(h) {
 			return 0, "", fmt.Errorf("write a client_id URL (https://...), a host (app.example) or a domain (*.example.com)")
 		}
-		return RuleHost, h, nil
+		return ruleHost, h, nil
 	}
 }
 
@@ -164,9 +164,9 @@ func (p *Policy) check(id ClientID) (Tier, string, error) {
 		return tier, rule, nil
 	}
 	if rule == "allowlist-only" {
-		return tier, rule, newError(Problem{Reason: ReasonNotAllowed, Spec: "A12",
+		return tier, rule, newError(Problem{Reason: ReasonNotAllowed, Ref: refTrustPolicy,
 			Message: fmt.Sprintf("client %s is not on this server's allowlist; ask the operator to allow it", id)})
 	}
-	return tier, rule, newError(Problem{Reason: ReasonBlocked, Spec: "A12",
+	return tier, rule, newError(Problem{Reason: ReasonBlocked, Ref: refTrustPolicy,
 		Message: fmt.Sprintf("client %s is blocked by this server's operator (rule %q)", id, rule)})
 }

@@ -8,8 +8,9 @@ import (
 
 // Reason is a machine-readable code naming the rule a client_id or client
 // metadata document broke. Each constant stands for one distinct rule; the
-// SPEC item it enforces is carried next to it in Problem.Spec. Values are
-// stable snake_case strings, safe to log, count in metrics and branch on.
+// section of the standard it comes from is carried next to it in
+// Problem.Ref. Values are stable snake_case strings, safe to log, count in
+// metrics and branch on.
 type Reason string
 
 // Reasons for rejecting a client_id URL (draft-ietf-oauth-client-id-metadata-document-02 §3,
@@ -72,35 +73,37 @@ const (
 	WarnClientNameSanitized = "client_name_sanitized"    // attack 32: client_name needed cleaning for display
 )
 
-// Problem is one broken rule: its Reason, the SPEC item (e.g. "A3"), the
-// document member or URL part concerned (e.g. "redirect_uris[1]", empty
+// Problem is one broken rule: its Reason, Ref (the section of the standard
+// the rule comes from, e.g. "draft-ietf-oauth-client-id-metadata-document-02 §3"
+// or "RFC 7591 §2"; for mcpauth's stricter rules, the section they tighten),
+// the document member or URL part concerned (e.g. "redirect_uris[1]", empty
 // when the whole input is concerned) and a sentence telling the client
 // author what to fix. Messages never contain secrets; they may quote short
 // parts of the input.
 type Problem struct {
 	Reason  Reason `json:"reason"`
-	Spec    string `json:"spec"`
+	Ref     string `json:"ref"`
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 }
 
 // Warning is a condition worth showing that does not reject the client.
-// Code is one of the Warn* constants.
+// Code is one of the Warn* constants; Ref is as in Problem.
 type Warning struct {
 	Code    string `json:"code"`
-	Spec    string `json:"spec"`
+	Ref     string `json:"ref"`
 	Message string `json:"message"`
 }
 
 // Error is every rejection cimd returns: a client_id that breaks a URL
 // rule, a document that breaks a content rule, a failed fetch or a policy
-// refusal. Reason, Spec and Message repeat the first of Problems, which
+// refusal. Reason, Ref and Message repeat the first of Problems, which
 // lists every problem found; Err is the underlying cause, if any (a network
 // error, say). Use errors.As to get at it. OAuth converts it to the error an
 // authorization server sends (CIMD-02 §5.1, SPEC B12).
 type Error struct {
 	Reason   Reason
-	Spec     string
+	Ref      string
 	Message  string
 	Problems []Problem
 	Err      error
@@ -144,7 +147,7 @@ func (e *Error) Has(r Reason) bool {
 // Per RFC 6749 §4.1.2.1 the authorization endpoint must show it to the user
 // rather than redirect, since the client could not be validated.
 func (e *Error) OAuth() *oauth.Error {
-	return &oauth.Error{Code: oauth.ErrInvalidClient, Description: e.Message}
+	return &oauth.Error{Code: oauth.InvalidClient, Description: e.Message}
 }
 
 // newError builds an *Error from one or more problems; the first becomes
@@ -152,7 +155,23 @@ func (e *Error) OAuth() *oauth.Error {
 func newError(p ...Problem) *Error {
 	e := &Error{Problems: append([]Problem(nil), p...)}
 	if len(p) > 0 {
-		e.Reason, e.Spec, e.Message = p[0].Reason, p[0].Spec, p[0].Message
+		e.Reason, e.Ref, e.Message = p[0].Reason, p[0].Ref, p[0].Message
 	}
 	return e
 }
+
+// The references Problem.Ref and Warning.Ref carry.
+const (
+	refCIMD             = "draft-ietf-oauth-client-id-metadata-document-02"
+	refClientIDURL      = refCIMD + " §3"   // the client_id URL
+	refDocument         = refCIMD + " §4"   // the document: JSON, client_id, media type
+	refCredentials      = refCIMD + " §4.1" // no shared secrets or private keys
+	refRedirectURIs     = refCIMD + " §4.2" // redirect URIs
+	refDisplay          = refCIMD + " §8.5" // what the consent screen shows
+	refSSRF             = refCIMD + " §8.6" // URLs the server fetches or shows
+	refTrustPolicy      = refCIMD + " §8.9" // the operator's trust policy
+	refClientMetadata   = "RFC 7591 §2"     // client metadata members
+	refJSONNames        = "RFC 8259 §4"     // member names should be unique
+	refOIDCRegistration = "OpenID Connect Dynamic Client Registration 1.0 §2"
+	refLoopbackRedirect = "RFC 8252 §8.6" // client impersonation through loopback redirects
+)

@@ -11,9 +11,9 @@ import (
 )
 
 func TestErrorFormatting(t *testing.T) {
-	p1 := Problem{Reason: ReasonNoPath, Spec: "A3", Field: "client_id", Message: "client_id must have a path"}
-	p2 := Problem{Reason: ReasonFragment, Spec: "A6", Message: "no fragment"}
-	p3 := Problem{Reason: ReasonUserinfo, Spec: "A2", Message: "no userinfo"}
+	p1 := Problem{Reason: ReasonNoPath, Ref: refClientIDURL, Field: "client_id", Message: "client_id must have a path"}
+	p2 := Problem{Reason: ReasonFragment, Ref: refClientIDURL, Message: "no fragment"}
+	p3 := Problem{Reason: ReasonUserinfo, Ref: refClientIDURL, Message: "no userinfo"}
 	tests := []struct {
 		name string
 		err  *Error
@@ -34,12 +34,12 @@ func TestErrorFormatting(t *testing.T) {
 }
 
 func TestNewErrorHeadlineAndProblems(t *testing.T) {
-	p1 := Problem{Reason: ReasonClientSecret, Spec: "C4", Field: "client_secret", Message: "remove client_secret"}
-	p2 := Problem{Reason: ReasonJWKS, Spec: "C7", Field: "jwks", Message: "add keys"}
+	p1 := Problem{Reason: ReasonClientSecret, Ref: refCredentials, Field: "client_secret", Message: "remove client_secret"}
+	p2 := Problem{Reason: ReasonJWKS, Ref: refClientMetadata, Field: "jwks", Message: "add keys"}
 	in := []Problem{p1, p2}
 	e := newError(in...)
 	in[0].Message = "changed by the caller"
-	want := &Error{Reason: ReasonClientSecret, Spec: "C4", Message: "remove client_secret", Problems: []Problem{p1, p2}}
+	want := &Error{Reason: ReasonClientSecret, Ref: refCredentials, Message: "remove client_secret", Problems: []Problem{p1, p2}}
 	if diff := cmp.Diff(want, e); diff != "" {
 		t.Errorf("newError (-want +got):\n%s", diff)
 	}
@@ -53,7 +53,7 @@ func TestNewErrorHeadlineAndProblems(t *testing.T) {
 
 func TestErrorUnwrapsAndConverts(t *testing.T) {
 	cause := io.ErrUnexpectedEOF
-	e := newError(Problem{Reason: ReasonFetch, Spec: "B2", Message: "the client's server answered 404; serve the document with status 200"})
+	e := newError(Problem{Reason: ReasonFetch, Ref: refCIMD + " §5", Message: "the client's server answered 404; serve the document with status 200"})
 	e.Err = cause
 	wrapped := fmt.Errorf("resolve %q: %w", "https://app.example/c", e)
 	if !errors.Is(wrapped, cause) {
@@ -74,16 +74,16 @@ func TestErrorUnwrapsAndConverts(t *testing.T) {
 
 func TestProblemAndWarningJSON(t *testing.T) {
 	b, err := json.Marshal([]any{
-		Problem{Reason: ReasonRedirectURI, Spec: "C8", Field: "redirect_uris[0]", Message: "m"},
-		Problem{Reason: ReasonInvalidJSON, Spec: "C1", Message: "m"},
-		Warning{Code: WarnURIDropped, Spec: "C13", Message: "w"},
+		Problem{Reason: ReasonRedirectURI, Ref: refRedirectURIs, Field: "redirect_uris[0]", Message: "m"},
+		Problem{Reason: ReasonInvalidJSON, Ref: refDocument, Message: "m"},
+		Warning{Code: WarnURIDropped, Ref: refSSRF, Message: "w"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `[{"reason":"redirect_uri_invalid","spec":"C8","field":"redirect_uris[0]","message":"m"},` +
-		`{"reason":"document_invalid_json","spec":"C1","message":"m"},` +
-		`{"code":"uri_dropped","spec":"C13","message":"w"}]`
+	want := `[{"reason":"redirect_uri_invalid","ref":"draft-ietf-oauth-client-id-metadata-document-02 §4.2","field":"redirect_uris[0]","message":"m"},` +
+		`{"reason":"document_invalid_json","ref":"draft-ietf-oauth-client-id-metadata-document-02 §4","message":"m"},` +
+		`{"code":"uri_dropped","ref":"draft-ietf-oauth-client-id-metadata-document-02 §8.6","message":"w"}]`
 	if string(b) != want {
 		t.Errorf("JSON = %s\nwant   %s", b, want)
 	}

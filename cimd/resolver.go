@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mcpauth/mcpauth/internal/httpcache"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 )
 
@@ -28,7 +29,7 @@ type Options struct {
 	// Policy is the initial trust policy; nil allows every client as unverified.
 	// Replace it at run time with SetPolicy.
 	Policy *Policy
-	// Cache stores validated documents; nil means NewMemoryCache(0), 256 MiB.
+	// Cache stores validated documents; nil means newMemoryCache(0), 256 MiB.
 	Cache Cache
 	// Limits clamps cache lifetimes; zero fields take the defaults documented on Limits.
 	Limits Limits
@@ -62,6 +63,16 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Limits are the operator's bounds on how long documents are cached, which
+// draft-ietf-oauth-client-id-metadata-document-02 §5.2 allows. Within them the
+// resolver follows the document's HTTP caching headers (RFC 9111).
+type Limits struct {
+	Min      time.Duration // lower clamp; default 60 s
+	Max      time.Duration // upper clamp; default 24 h
+	Default  time.Duration // lifetime when the response has no freshness information; default 5 min
+	MaxStale time.Duration // longest a document may be served stale while its host is down; default 1 h
+}
+
 // ChangeEvent reports that a client's document changed in a security-relevant
 // field between two fetches (SPEC D6, attack 34). Servers use it to require
 // fresh consent or revoke grants bound to the old fingerprint.
@@ -92,7 +103,7 @@ type Client struct {
 type Resolver struct {
 	policy   atomic.Pointer[Policy]
 	cache    Cache
-	limits   Limits
+	limits   httpcache.Limits
 	fetcher  *safehttp.Client
 	group    singleflight.Group
 	onChange func(ChangeEvent)
@@ -132,7 +143,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	}
 	r := &Resolver{
 		cache:    opts.Cache,
-		limits:   opts.Limits.withDefaults(),
+		limits:   httpcache.Limits(opts.Limits).WithDefaults(),
 		fetcher:  f,
 		onChange: opts.OnChange,
 		loopback: opts.AllowLoopback,
@@ -142,7 +153,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 		log:      logger,
 	}
 	if r.cache == nil {
-		r.cache = NewMemoryCache(0)
+		r.cache = newMemoryCache(0)
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -164,9 +175,9 @@ func (r *Resolver) SetPolicy(p *Policy) { r.policy.Store(p) }
 // Policy returns the current trust policy.
 func (r *Resolver) Policy() *Policy { return r.policy.Load() }
 
-// ParseClientID parses s with the resolver's rules (strict, or with the
-// development loopback exception when the resolver allows it).
-func (r *Resolver) ParseClientID(s string) (ClientID, error) {
+// ClientID parses s as Resolve does: by the rules of ParseClientID, plus the
+// development loopback exception when Options.AllowLoopback is set.
+func (r *Resolver) ClientID(s string) (ClientID, error) {
 	return parseClientID(s, r.loopback)
 }
 
@@ -227,23 +238,41 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error
 // flight may have just filled it), then fetches or revalidates.
 func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 	now := r.now()
+	old := r.cached(ctx, id)
+	if old != nil && now.Before(old.FreshUntil) {
+		return old.client, nil
+	}
+	resp, err := r.fetcher.Fetch(ctx, conditionalRequest(id, old))
+	if err != nil {
+		return r.fetchFailed(ctx, id, old, now, err)
+	}
+	e, hdr, err := r.newEntry(ctx, id, old, resp, now)
+	if err != nil {
+		return nil, err
+	}
+	return r.store(ctx, id, e, hdr, now), nil
+}
+
+// cached returns the cached entry for id with its parsed client, or nil. An
+// entry from a shared cache is validated again first.
+func (r *Resolver) cached(ctx context.Context, id ClientID) *Entry {
 	old, err := r.cache.Get(ctx, id.String())
 	if err != nil {
-		old = nil
+		return nil
 	}
-	if old != nil {
-		if old.client == nil {
-			if c, perr := r.clientFromEntry(id, old); perr == nil {
-				old.client = c
-			} else {
-				old = nil // a shared cache handed us something we no longer accept
-			}
+	if old.client == nil {
+		c, err := r.clientFromEntry(id, old)
+		if err != nil {
+			return nil // a shared cache handed us something we no longer accept
 		}
-		if old != nil && now.Before(old.FreshUntil) {
-			return old.client, nil
-		}
+		old.client = c
 	}
+	return old
+}
 
+// conditionalRequest is the fetch of id's document, conditional on the
+// validators of old when there is a cached copy (RFC 9111 §4.3.1).
+func conditionalRequest(id ClientID, old *Entry) safehttp.Request {
 	req := safehttp.Request{URL: id.String(), Accept: Accept, Known: old != nil}
 	if old != nil {
 		req.Header = http.Header{}
@@ -254,62 +283,74 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 			req.Header.Set("If-Modified-Since", old.LastModified)
 		}
 	}
-	resp, err := r.fetcher.Fetch(ctx, req)
-	if err != nil {
-		var se *safehttp.Error
-		if old != nil && errors.As(err, &se) && se.Unavailable() && now.Before(old.StaleUntil) {
-			r.log.Warn("cimd host unavailable, serving stale document", "client_id", id.String(), "err", err)
-			c := *old.client
-			c.Stale = true
-			return &c, nil
-		}
-		if old != nil && errors.As(err, &se) && !se.Unavailable() {
-			// The host answered but not with the document (gone, redirect,
-			// too large, ...): stop serving the old copy.
-			_ = r.cache.Delete(ctx, id.String())
-		}
-		r.log.Info("cimd fetch failed", "client_id", id.String(), "err", err)
-		return nil, fetchError(id, err)
-	}
+	return req
+}
 
-	var e *Entry
-	var hdr http.Header
+// fetchFailed serves the cached copy, flagged stale, while the host is down
+// and the copy's stale-if-error allowance lasts; otherwise it returns the
+// rejection, and forgets the copy when the host answered wrongly.
+func (r *Resolver) fetchFailed(ctx context.Context, id ClientID, old *Entry, now time.Time, err error) (*Client, error) {
+	var se *safehttp.Error
+	if old != nil && errors.As(err, &se) && se.Unavailable() && now.Before(old.StaleUntil) {
+		r.log.Warn("cimd host unavailable, serving stale document", "client_id", id.String(), "err", err)
+		c := *old.client
+		c.Stale = true
+		return &c, nil
+	}
+	if old != nil && errors.As(err, &se) && !se.Unavailable() {
+		// The host answered but not with the document (gone, redirect,
+		// too large, ...): stop serving the old copy.
+		_ = r.cache.Delete(ctx, id.String())
+	}
+	r.log.Info("cimd fetch failed", "client_id", id.String(), "err", err)
+	return nil, fetchError(id, err)
+}
+
+// newEntry builds the entry for a fetch's answer: old with refreshed headers
+// for a 304, or the validated new document for a 200 (reporting a change in
+// a security-relevant member). It returns the headers freshness is computed
+// from. An invalid document removes the cached copy.
+func (r *Resolver) newEntry(ctx context.Context, id ClientID, old *Entry, resp *safehttp.Response, now time.Time) (*Entry, http.Header, error) {
 	if resp.StatusCode == http.StatusNotModified {
 		if old == nil {
-			return nil, fetchError(id, fmt.Errorf("the server answered 304 Not Modified to an unconditional request"))
+			return nil, nil, fetchError(id, fmt.Errorf("the server answered 304 Not Modified to an unconditional request"))
 		}
-		hdr = old.header(resp.Header)
-		e = newEntry(old.ClientID, old.Body, hdr, now)
+		hdr := old.header(resp.Header)
+		e := entryOf(old.ClientID, old.Body, hdr, now)
 		e.Fingerprint = old.Fingerprint
 		c := *old.client
 		e.client = &c
-	} else {
-		if perr := r.checkContentType(id, resp.Header.Get("Content-Type")); perr != nil {
-			_ = r.cache.Delete(ctx, id.String())
-			return nil, perr
-		}
-		hdr = resp.Header
-		e = newEntry(id.String(), resp.Body, hdr, now)
-		c, perr := r.clientFromEntry(id, e)
-		if perr != nil {
-			_ = r.cache.Delete(ctx, id.String()) // SPEC D2: an invalid document replaces nothing and is never cached
-			return nil, perr
-		}
-		e.client = c
-		e.Fingerprint = c.Fingerprint
-		if old != nil && old.Fingerprint != e.Fingerprint {
-			r.changed(old, e, now)
-		}
+		return e, hdr, nil
 	}
+	if err := r.checkContentType(id, resp.Header.Get("Content-Type")); err != nil {
+		_ = r.cache.Delete(ctx, id.String())
+		return nil, nil, err
+	}
+	e := entryOf(id.String(), resp.Body, resp.Header, now)
+	c, err := r.clientFromEntry(id, e)
+	if err != nil {
+		_ = r.cache.Delete(ctx, id.String()) // SPEC D2: an invalid document replaces nothing and is never cached
+		return nil, nil, err
+	}
+	e.client = c
+	e.Fingerprint = c.Fingerprint
+	if old != nil && old.Fingerprint != e.Fingerprint {
+		r.changed(old, e, now)
+	}
+	return e, resp.Header, nil
+}
 
-	f := ComputeFreshness(hdr, now, r.limits)
+// store sets e's freshness from hdr and caches it, unless the response said
+// no-store, and returns its client.
+func (r *Resolver) store(ctx context.Context, id ClientID, e *Entry, hdr http.Header, now time.Time) *Client {
+	f := httpcache.ComputeFreshness(hdr, now, r.limits)
 	e.FreshUntil = now.Add(f.Lifetime)
 	e.StaleUntil = e.FreshUntil.Add(f.StaleIfError)
 	e.client.FetchedAt, e.client.FreshUntil = now, e.FreshUntil
 	if !f.Store {
 		// no-store: answer the callers of this fetch, keep nothing (decision 3).
 		_ = r.cache.Delete(ctx, id.String())
-		return e.client, nil
+		return e.client
 	}
 	if _, local := r.cache.(inProcess); local {
 		e.Body = nil // the parsed document is kept instead
@@ -317,10 +358,12 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 	if err := r.cache.Put(ctx, e); err != nil {
 		r.log.Warn("cimd cache write failed", "client_id", id.String(), "err", err)
 	}
-	return e.client, nil
+	return e.client
 }
 
-func newEntry(clientID string, body []byte, h http.Header, now time.Time) *Entry {
+// entryOf is a new cache entry for body, with the validators and freshness
+// headers of h, fetched at now.
+func entryOf(clientID string, body []byte, h http.Header, now time.Time) *Entry {
 	return &Entry{ClientID: clientID, Body: body, FetchedAt: now,
 		ETag: h.Get("Etag"), LastModified: h.Get("Last-Modified"),
 		CacheControl: strings.Join(h.Values("Cache-Control"), ", "), Expires: h.Get("Expires")}
@@ -349,7 +392,7 @@ func (r *Resolver) changed(old, e *Entry, now time.Time) {
 		ClientID:       e.ClientID,
 		OldFingerprint: old.Fingerprint,
 		NewFingerprint: e.Fingerprint,
-		Fields:         ChangedFields(old.client.Document, e.client.Document),
+		Fields:         changedFields(old.client.Document, e.client.Document),
 		At:             now,
 	}
 	r.log.Warn("cimd document changed", "client_id", ev.ClientID, "fields", ev.Fields,
@@ -359,59 +402,29 @@ func (r *Resolver) changed(old, e *Entry, now time.Time) {
 	}
 }
 
-// checkContentType enforces SPEC B9 / decision 4.
+// checkContentType enforces the media types of
+// draft-ietf-oauth-client-id-metadata-document-02 §4, plus text/plain in
+// lenient mode.
 func (r *Resolver) checkContentType(id ClientID, ct string) error {
 	mt, _, err := mime.ParseMediaType(ct)
-	ok := err == nil && (mt == "application/json" ||
-		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") ||
-		r.lenient && mt == "text/plain")
-	if ok {
+	if err == nil && (safehttp.IsJSONMediaType(mt) || r.lenient && mt == "text/plain") {
 		return nil
 	}
 	if ct == "" {
 		ct = "no Content-Type"
 	}
-	return newError(Problem{Reason: ReasonContentType, Spec: "B9", Field: "Content-Type",
+	return newError(Problem{Reason: ReasonContentType, Ref: refDocument, Field: "Content-Type",
 		Message: fmt.Sprintf("%s was served as %q; serve it as application/json (or application/cimd+json)", id, ct)})
 }
 
 // fetchError turns a fetch failure into the rejection returned to callers.
 func fetchError(id ClientID, err error) *Error {
-	spec := "B12"
-	var se *safehttp.Error
-	if errors.As(err, &se) {
-		spec = fetchSpec(se.Reason)
+	var reason safehttp.Reason
+	if se := (*safehttp.Error)(nil); errors.As(err, &se) {
+		reason = se.Reason
 	}
-	e := newError(Problem{Reason: ReasonFetch, Spec: spec,
+	e := newError(Problem{Reason: ReasonFetch, Ref: reason.Ref(),
 		Message: fmt.Sprintf("the client metadata document at %s could not be fetched: %v", id, err)})
 	e.Err = err
 	return e
-}
-
-// fetchSpec names the SPEC item behind each fetch failure.
-func fetchSpec(r safehttp.Reason) string {
-	switch r {
-	case safehttp.ReasonScheme:
-		return "B6"
-	case safehttp.ReasonHost:
-		return "A10"
-	case safehttp.ReasonPort:
-		return "A8"
-	case safehttp.ReasonBlockedAddress:
-		return "B4"
-	case safehttp.ReasonTLS, safehttp.ReasonSetCookie:
-		return "B11"
-	case safehttp.ReasonTimeout:
-		return "B8"
-	case safehttp.ReasonRedirect:
-		return "B3"
-	case safehttp.ReasonStatus:
-		return "B2"
-	case safehttp.ReasonTooLarge, safehttp.ReasonEncoding:
-		return "B7"
-	case safehttp.ReasonRateLimited:
-		return "B13"
-	default:
-		return "B12"
-	}
 }

@@ -8,13 +8,13 @@ import (
 )
 
 func TestErrorFormatsAndUnwraps(t *testing.T) {
-	e := NewError(ErrInvalidTarget, "resource %q is not served here", "https://x/mcp")
+	e := NewError(InvalidTarget, "resource %q is not served here", "https://x/mcp")
 	if got, want := e.Error(), `invalid_target: resource 'https://x/mcp' is not served here`; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 	wrapped := fmt.Errorf("token: %w", e)
 	var oe *Error
-	if !errors.As(wrapped, &oe) || oe.Code != ErrInvalidTarget {
+	if !errors.As(wrapped, &oe) || oe.Code != InvalidTarget {
 		t.Fatalf("errors.As did not find the oauth.Error in %v", wrapped)
 	}
 	b, err := json.Marshal(e)
@@ -24,7 +24,7 @@ func TestErrorFormatsAndUnwraps(t *testing.T) {
 	if got, want := string(b), `{"error":"invalid_target","error_description":"resource 'https://x/mcp' is not served here"}`; got != want {
 		t.Fatalf("JSON = %s, want %s", got, want)
 	}
-	if got := (&Error{Code: ErrInvalidClient}).Error(); got != "invalid_client" {
+	if got := (&Error{Code: InvalidClient}).Error(); got != "invalid_client" {
 		t.Fatalf("bare code Error() = %q", got)
 	}
 }
@@ -43,7 +43,7 @@ func TestDescriptionText(t *testing.T) {
 		if got := DescriptionText(in); got != want {
 			t.Errorf("DescriptionText(%q) = %q, want %q", in, got, want)
 		}
-		if e := NewError(ErrInvalidRequest, "%s", in); e.Description != DescriptionText(in) {
+		if e := NewError(InvalidRequest, "%s", in); e.Description != DescriptionText(in) {
 			t.Errorf("NewError kept %q", e.Description)
 		}
 	}

@@ -34,33 +34,33 @@ const MaxResourceLength = 2048
 // Configure the URL exactly as clients reach the server. The path and query
 // are kept byte for byte; percent-encoding is not normalised.
 //
-// A rejected input gives an *Error with Code ErrInvalidTarget (RFC 8707 §2)
+// A rejected input gives an *Error with Code InvalidTarget (RFC 8707 §2)
 // whose description says what to fix.
 //
 // Not supported: URIs that are not http or https (such as urn: resource
 // indicators), IPv6 zone identifiers.
 func CanonicalResource(s string) (string, error) {
 	if len(s) > MaxResourceLength {
-		return "", NewError(ErrInvalidTarget, "resource is %d bytes long; at most %d are allowed", len(s), MaxResourceLength)
+		return "", NewError(InvalidTarget, "resource is %d bytes long; at most %d are allowed", len(s), MaxResourceLength)
 	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '#':
-			return "", NewError(ErrInvalidTarget, "resource %q must not contain a fragment (#)", s)
+			return "", NewError(InvalidTarget, "resource %q must not contain a fragment (#)", s)
 		case c <= ' ' || c >= 0x7f || c == '\\':
-			return "", NewError(ErrInvalidTarget, "resource %q contains byte %#x; use an ASCII URL (punycode hosts, percent-encoded paths)", s, c)
+			return "", NewError(InvalidTarget, "resource %q contains byte %#x; use an ASCII URL (punycode hosts, percent-encoded paths)", s, c)
 		}
 	}
 	origin, tail, err := splitOrigin(s)
 	if err != nil {
-		return "", NewError(ErrInvalidTarget, "resource %q must be an absolute http or https URL, e.g. https://mcp.example.com/mcp", s)
+		return "", NewError(InvalidTarget, "resource %q must be an absolute http or https URL, e.g. https://mcp.example.com/mcp", s)
 	}
 	scheme, authority, _ := strings.Cut(origin, "://")
 	if strings.ContainsAny(authority, "@%") {
-		return "", NewError(ErrInvalidTarget, "resource %q must not contain userinfo or an escaped host", s)
+		return "", NewError(InvalidTarget, "resource %q must not contain userinfo or an escaped host", s)
 	}
 	if err := checkPort(authority); err != nil {
-		return "", NewError(ErrInvalidTarget, "resource %q: %v", s, err)
+		return "", NewError(InvalidTarget, "resource %q: %v", s, err)
 	}
 	if tail == "/" {
 		tail = ""

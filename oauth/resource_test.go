@@ -70,7 +70,7 @@ func TestCanonicalResourceRejects(t *testing.T) {
 				t.Fatalf("CanonicalResource(%q) = %q, want an error", tt.in, got)
 			}
 			var oe *Error
-			if !errors.As(err, &oe) || oe.Code != ErrInvalidTarget {
+			if !errors.As(err, &oe) || oe.Code != InvalidTarget {
 				t.Fatalf("error %v is not an invalid_target *Error", err)
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {

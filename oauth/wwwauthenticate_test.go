@@ -20,7 +20,7 @@ func TestChallengeString(t *testing.T) {
 			{ParamScope, "files:read"},
 		}}, `Bearer resource_metadata="https://h/.well-known/oauth-protected-resource/mcp", scope="files:read"`},
 		{"H6 attack 59 insufficient scope", Challenge{Scheme: "Bearer", Params: []AuthParam{
-			{ParamError, ErrInsufficientScope},
+			{ParamError, string(InsufficientScope)},
 			{ParamScope, "a b"},
 		}}, `Bearer error="insufficient_scope", scope="a b"`},
 		{"H5 quotes and backslashes escaped", Challenge{Scheme: "Bearer", Params: []AuthParam{

@@ -144,8 +144,8 @@ func (b *bearer) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		b.reject(w, http.StatusUnauthorized, b.noTokenChallenge, nil)
 		return
 	case errors.Is(err, errManyCredentials):
-		b.reject(w, http.StatusBadRequest, b.challenge(oauth.ErrInvalidRequest, "send exactly one Authorization header", b.opts.Scopes),
-			&oauth.Error{Code: oauth.ErrInvalidRequest, Description: "send exactly one Authorization header"})
+		b.reject(w, http.StatusBadRequest, b.challenge(oauth.InvalidRequest, "send exactly one Authorization header", b.opts.Scopes),
+			&oauth.Error{Code: oauth.InvalidRequest, Description: "send exactly one Authorization header"})
 		return
 	case err != nil:
 		b.invalidToken(w, err)
@@ -166,7 +166,7 @@ func (b *bearer) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 		}
 		b.log.LogAttrs(r.Context(), slog.LevelError, "bearer token verification failed", slog.String("error", err.Error()))
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Description: "the access token cannot be checked right now; retry later"})
+		writeJSON(w, http.StatusServiceUnavailable, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "the access token cannot be checked right now; retry later"})
 		return
 	}
 	required := b.opts.Scopes
@@ -175,8 +175,8 @@ func (b *bearer) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	}
 	if missing := missingScopes(info.Scopes, required, b.satisfies); len(missing) > 0 {
 		desc := "this operation needs scope " + strings.Join(required, " ")
-		b.reject(w, http.StatusForbidden, b.challenge(oauth.ErrInsufficientScope, desc, required),
-			&oauth.Error{Code: oauth.ErrInsufficientScope, Description: desc})
+		b.reject(w, http.StatusForbidden, b.challenge(oauth.InsufficientScope, desc, required),
+			&oauth.Error{Code: oauth.InsufficientScope, Description: desc})
 		return
 	}
 	ctx := context.WithValue(r.Context(), contextKey{}, &authState{info: info, satisfies: b.satisfies})
@@ -203,16 +203,16 @@ func (b *bearer) invalidToken(w http.ResponseWriter, err error) {
 	if errors.Is(err, ErrTokenExpired) {
 		desc = "the access token expired"
 	}
-	b.reject(w, http.StatusUnauthorized, b.challenge(oauth.ErrInvalidToken, desc, b.opts.Scopes),
-		&oauth.Error{Code: oauth.ErrInvalidToken, Description: desc})
+	b.reject(w, http.StatusUnauthorized, b.challenge(oauth.InvalidToken, desc, b.opts.Scopes),
+		&oauth.Error{Code: oauth.InvalidToken, Description: desc})
 }
 
 // challenge builds the Bearer challenge: error first when there is one,
 // then scope and resource_metadata (RFC 6750 §3, RFC 9728 §5.1).
-func (b *bearer) challenge(code, desc string, scopes []string) string {
+func (b *bearer) challenge(code oauth.ErrorCode, desc string, scopes []string) string {
 	c := oauth.Challenge{Scheme: "Bearer"}
 	if code != "" {
-		c.Params = append(c.Params, oauth.AuthParam{Name: oauth.ParamError, Value: code})
+		c.Params = append(c.Params, oauth.AuthParam{Name: oauth.ParamError, Value: string(code)})
 		c.Params = append(c.Params, oauth.AuthParam{Name: oauth.ParamErrorDescription, Value: desc})
 	}
 	if len(scopes) > 0 {

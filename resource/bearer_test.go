@@ -171,7 +171,7 @@ func TestRequireBearerAttacks(t *testing.T) {
 			}
 			var body oauth.Error
 			_ = json.Unmarshal(w.Body.Bytes(), &body)
-			if body.Code != tt.wantError {
+			if string(body.Code) != tt.wantError {
 				t.Fatalf("body error = %q, want %q (body %s)", body.Code, tt.wantError, w.Body)
 			}
 			cs, err := oauth.ParseWWWAuthenticate(w.Header())

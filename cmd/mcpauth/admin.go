@@ -175,8 +175,8 @@ func runClients(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError("clients %s takes %d argument(s), got %d", sub, n, len(pos))
 	}
 	if n == 1 {
-		if _, _, err := cimd.ParseRule(pos[0]); err != nil {
-			return usageError("%q: %v", pos[0], err)
+		if _, err := cimd.NewPolicy(cimd.PolicyConfig{Deny: []string{pos[0]}}); err != nil {
+			return usageError("%v", err)
 		}
 	}
 	db, err := f.open(ctx)

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/clientcheck"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 )
 
@@ -22,8 +22,9 @@ Tools for client authors and operators.
 
 Commands:
   check URL   fetch and validate a client ID metadata document exactly as the server
-              would, print the verdict, each problem with its SPEC item and fix,
-              warnings, and the cache lifetime the server would apply.
+              would, print the verdict, each problem with its fix and the
+              section of the standard behind it, warnings, and the cache
+              lifetime the server would apply.
               Exit status: 0 accepted, 1 rejected, 2 usage error.
   serve-metadata
               serve a client ID metadata document on loopback for local
@@ -75,11 +76,10 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return usageError("--cimd-ca-file: %v", err)
 	}
-	r, err := cimd.NewResolver(cimd.Options{AllowLoopback: *devLoopback, RootCAs: roots, Timeout: *timeout})
+	rep, err := clientcheck.Check(ctx, clientcheck.Options{AllowLoopback: *devLoopback, RootCAs: roots, Timeout: *timeout}, pos[0])
 	if err != nil {
 		return err
 	}
-	rep := r.Check(ctx, pos[0])
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -114,8 +114,8 @@ func parseEnvBool(getenv func(string) string, key string) (bool, error) {
 	return false, fmt.Errorf("%s %q: use true or false", key, getenv(key))
 }
 
-// printReport renders a cimd.Report for people.
-func printReport(w io.Writer, rep *cimd.Report) {
+// printReport renders a clientcheck.Report for people.
+func printReport(w io.Writer, rep *clientcheck.Report) {
 	verdict := "ACCEPTED: mcpauth would accept this client"
 	if !rep.Accepted {
 		verdict = "REJECTED: mcpauth would refuse this client"
@@ -137,7 +137,7 @@ func printReport(w io.Writer, rep *cimd.Report) {
 	if len(rep.Problems) > 0 {
 		fmt.Fprintf(w, "\nProblems (%d):\n", len(rep.Problems))
 		for _, p := range rep.Problems {
-			fmt.Fprintf(w, "  x [%s] %s", p.Spec, p.Message)
+			fmt.Fprintf(w, "  x [%s] %s", p.Ref, p.Message)
 			if p.Field != "" {
 				fmt.Fprintf(w, " (field %s)", p.Field)
 			}
@@ -147,7 +147,7 @@ func printReport(w io.Writer, rep *cimd.Report) {
 	if len(rep.Warnings) > 0 {
 		fmt.Fprintf(w, "\nWarnings (%d):\n", len(rep.Warnings))
 		for _, wn := range rep.Warnings {
-			fmt.Fprintf(w, "  ! [%s] %s <%s>\n", wn.Spec, wn.Message, wn.Code)
+			fmt.Fprintf(w, "  ! [%s] %s <%s>\n", wn.Ref, wn.Message, wn.Code)
 		}
 	}
 	if d := rep.Document; d != nil {
@@ -175,7 +175,7 @@ func printReport(w io.Writer, rep *cimd.Report) {
 	}
 }
 
-func describeCache(c *cimd.CacheReport) string {
+func describeCache(c *clientcheck.CacheReport) string {
 	if !c.Store {
 		return "not stored (no-store): the server fetches it again on every authorization"
 	}

@@ -106,7 +106,7 @@ func TestClientCheckJSON(t *testing.T) {
 	var rep struct {
 		Accepted bool `json:"accepted"`
 		Problems []struct {
-			Reason, Spec, Message string
+			Reason, Ref, Message string
 		} `json:"problems"`
 		Cache *struct {
 			LifetimeSeconds int64 `json:"lifetime_seconds"`
@@ -115,7 +115,7 @@ func TestClientCheckJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
 	}
-	if rep.Accepted || len(rep.Problems) == 0 || rep.Problems[0].Spec != "C4" {
+	if rep.Accepted || len(rep.Problems) == 0 || rep.Problems[0].Ref != "draft-ietf-oauth-client-id-metadata-document-02 §4.1" {
 		t.Errorf("report: %+v", rep)
 	}
 	if rep.Cache == nil || rep.Cache.LifetimeSeconds != 300 {
@@ -148,7 +148,7 @@ func TestClientCheckUsageAndStrictMode(t *testing.T) {
 	}
 	// A syntactically invalid client_id is a rejection (exit 1), not a usage error.
 	out, _, code = runCmd(t, "client", "check", "http://client.example.com/cimd.json")
-	if code != 1 || !strings.Contains(out, "A1") {
+	if code != 1 || !strings.Contains(out, "<client_id_not_https>") {
 		t.Errorf("attack 1: exit %d\n%s", code, out)
 	}
 }

@@ -118,7 +118,7 @@ func prepareDocument(body []byte, clientID string, rewrite bool) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.ParseClientID(clientID)
+	id, err := r.ClientID(clientID)
 	if err != nil {
 		return nil, fmt.Errorf("client_id %s: %w", clientID, err)
 	}

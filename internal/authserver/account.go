@@ -52,7 +52,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
 	sess, raw := s.currentSession(r)
 	if sess == nil || r.ParseForm() != nil || !constantTimeEqual(r.PostForm.Get("csrf"), sessionCSRF(raw)) {
-		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrAccessDenied, "Sign in again and retry from your account page."))
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.AccessDenied, "Sign in again and retry from your account page."))
 		return
 	}
 	if err := s.store.RevokeClient(r.Context(), sess.UserID, r.PostForm.Get("client_id"), s.now()); err != nil {

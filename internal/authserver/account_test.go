@@ -48,7 +48,7 @@ func TestIntrospection(t *testing.T) {
 	t.Run("RFC 7662 token is required", func(t *testing.T) {
 		var e struct{ Error, ErrorDescription string }
 		status, _ := h.in(t).postForm("/introspect", url.Values{}, &e, func(r *http.Request) { r.SetBasicAuth(testRSClient, testRSSecret) })
-		if status != http.StatusBadRequest || e.Error != oauth.ErrInvalidRequest {
+		if status != http.StatusBadRequest || e.Error != string(oauth.InvalidRequest) {
 			t.Errorf("introspect without token: %d %s, want 400 invalid_request", status, e.Error)
 		}
 	})
@@ -69,7 +69,7 @@ func TestIntrospection(t *testing.T) {
 			tc.form.Set("token", tr.AccessToken)
 			var res tokenResult
 			res.Status, res.Header = h.postForm("/introspect", tc.form, &res, tc.auth)
-			wantError(t, res, http.StatusUnauthorized, oauth.ErrInvalidClient)
+			wantError(t, res, http.StatusUnauthorized, oauth.InvalidClient)
 		})
 	}
 	t.Run("RFC 7662 client_secret_post", func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestRevocation(t *testing.T) {
 			if res := revoke(h, url.Values{"token": {tok}, "client_id": {id}}); res.Status != http.StatusOK {
 				t.Fatalf("revoke: %d %s", res.Status, res.Error)
 			}
-			wantError(t, h.refresh(id, tr.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+			wantError(t, h.refresh(id, tr.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 			if in := h.introspect(tr.AccessToken); in.Active {
 				t.Errorf("access token active after revocation")
 			}
@@ -132,10 +132,10 @@ func TestRevocation(t *testing.T) {
 		mustTokens(t, h.refresh(id, tr.RefreshToken))
 	})
 	t.Run("RFC 7009 token missing", func(t *testing.T) {
-		wantError(t, revoke(h.in(t), url.Values{"client_id": {id}}), http.StatusBadRequest, oauth.ErrInvalidRequest)
+		wantError(t, revoke(h.in(t), url.Values{"client_id": {id}}), http.StatusBadRequest, oauth.InvalidRequest)
 	})
 	t.Run("F5 public client revoking with a secret", func(t *testing.T) {
-		wantError(t, revoke(h.in(t), url.Values{"token": {"x"}, "client_id": {id}, "client_secret": {"x"}}), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, revoke(h.in(t), url.Values{"token": {"x"}, "client_id": {id}, "client_secret": {"x"}}), http.StatusUnauthorized, oauth.InvalidClient)
 	})
 }
 
@@ -170,7 +170,7 @@ func TestAccount(t *testing.T) {
 		if _, err := h.db.GetConsent(ctx, h.user.ID, id, testResource); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("consent kept: %v", err)
 		}
-		wantError(t, h.refresh(id, tr.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.refresh(id, tr.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 		if in := h.introspect(tr.AccessToken); in.Active {
 			t.Errorf("access token active after the user revoked the client")
 		}

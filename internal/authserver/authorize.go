@@ -52,90 +52,124 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.Form
 	dropEmpty(q)
 	// Until client and redirect URI are validated, errors are shown, never redirected (SPEC E4).
-	for _, p := range []string{"client_id", "redirect_uri"} {
-		if len(q[p]) > 1 {
-			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
-			return
-		}
-	}
-	c, err := s.loadClient(r.Context(), q.Get("client_id"))
+	c, redirectURI, err := s.authorizeClient(r.Context(), q)
 	if err != nil {
 		s.writeHTMLError(w, r, http.StatusBadRequest, err)
 		return
 	}
+	fail := func(err error) { s.writeRedirectError(w, r, redirectURI, q.Get("state"), err) }
+	ar, p, err := s.newAuthRequest(q, c, redirectURI)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.continueAuthRequest(w, r, c, ar, p, fail)
+}
+
+// authorizeClient loads the client and picks the redirect URI, the two
+// parameters whose errors must not be redirected.
+func (s *Server) authorizeClient(ctx context.Context, q url.Values) (*client, string, error) {
+	for _, p := range []string{"client_id", "redirect_uri"} {
+		if len(q[p]) > 1 {
+			return nil, "", oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", p)
+		}
+	}
+	c, err := s.loadClient(ctx, q.Get("client_id"))
+	if err != nil {
+		return nil, "", err
+	}
 	redirectURI := q.Get("redirect_uri")
 	if redirectURI == "" {
 		if c.Kind == kindCIMD || len(c.RedirectURIs) != 1 {
-			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "redirect_uri is required (SPEC E3)."))
-			return
+			return nil, "", oauth.NewError(oauth.InvalidRequest, "redirect_uri is required (SPEC E3).")
 		}
 		redirectURI = c.RedirectURIs[0]
 	}
 	if !c.allowsRedirect(redirectURI) {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest,
+		return nil, "", oauth.NewError(oauth.InvalidRequest,
 			"redirect_uri %q is not one of the redirect URIs registered by client %s; registered: %s (SPEC E3, C8).",
-			truncate(redirectURI, 300), truncate(c.ID, 300), strings.Join(c.RedirectURIs, ", ")))
-		return
+			truncate(redirectURI, 300), truncate(c.ID, 300), strings.Join(c.RedirectURIs, ", "))
 	}
-	state := q.Get("state")
-	fail := func(err error) { s.writeRedirectError(w, r, redirectURI, state, err) }
+	return c, redirectURI, nil
+}
+
+// prompt holds the prompt values that change how a request continues
+// (OIDC Core §3.1.2.1); consent is carried by authRequest.ForceConsent.
+type prompt struct{ none, login bool }
+
+// newAuthRequest validates the rest of the request for client c and returns
+// it as an authRequest, not yet saved. Its errors are redirected.
+func (s *Server) newAuthRequest(q url.Values, c *client, redirectURI string) (*authRequest, prompt, error) {
 	for _, p := range oauthParams() {
 		if len(q[p]) > 1 {
-			fail(oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", p))
-			return
+			return nil, prompt{}, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", p)
 		}
 	}
-	switch rt := q.Get("response_type"); rt {
-	case "code":
-	case "":
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "response_type is required; use \"code\" (OAuth 2.1 §4.1.1)."))
-		return
-	default:
-		fail(oauth.NewError(oauth.ErrUnsupportedResponseType, "response_type must be \"code\" (OAuth 2.1 §4.1.1), got %q.", truncate(rt, 50)))
-		return
+	if err := checkResponseType(q, c); err != nil {
+		return nil, prompt{}, err
 	}
-	if !c.allowsGrant("authorization_code") {
-		fail(oauth.NewError(oauth.ErrUnauthorizedClient, "The client's grant_types do not include authorization_code."))
-		return
-	}
-	challenge := q.Get("code_challenge")
-	switch method := q.Get("code_challenge_method"); {
-	case challenge == "":
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge is required: use PKCE with S256 (SPEC E1)."))
-		return
-	case method != "S256":
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; SPEC E1)."))
-		return
-	case !validChallenge(challenge):
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2)."))
-		return
+	challenge, err := checkPKCE(q)
+	if err != nil {
+		return nil, prompt{}, err
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
 		// Answering in the query anyway would hand the code to a client
 		// that reads it elsewhere (metadata: response_modes_supported).
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "response_mode %q is not supported; this server answers in the query only.", truncate(rm, 40)))
-		return
+		return nil, prompt{}, oauth.NewError(oauth.InvalidRequest, "response_mode %q is not supported; this server answers in the query only.", truncate(rm, 40))
 	}
 	res, err := s.selectResource(q["resource"])
 	if err != nil {
-		fail(err)
-		return
+		return nil, prompt{}, err
 	}
 	scopes, err := s.selectScopes(c, res, q.Get("scope"))
 	if err != nil {
-		fail(err)
-		return
+		return nil, prompt{}, err
 	}
-	prompt := strings.Fields(q.Get("prompt")) // OIDC Core §3.1.2.1: space-delimited
-	if slices.Contains(prompt, "none") && len(prompt) > 1 {
-		fail(oauth.NewError(oauth.ErrInvalidRequest, "prompt=none cannot be combined with other prompt values."))
-		return
+	values := strings.Fields(q.Get("prompt")) // OIDC Core §3.1.2.1: space-delimited
+	if slices.Contains(values, "none") && len(values) > 1 {
+		return nil, prompt{}, oauth.NewError(oauth.InvalidRequest, "prompt=none cannot be combined with other prompt values.")
 	}
-	promptLogin, promptConsent := slices.Contains(prompt, "login"), slices.Contains(prompt, "consent")
-	ar := &authRequest{ID: randomID(18), ClientID: c.ID, RedirectURI: redirectURI, State: state, Scopes: scopes,
-		Resource: res, CodeChallenge: challenge, Fingerprint: c.Fingerprint, ForceConsent: promptConsent,
+	p := prompt{none: slices.Contains(values, "none"), login: slices.Contains(values, "login")}
+	ar := &authRequest{ID: randomID(18), ClientID: c.ID, RedirectURI: redirectURI, State: q.Get("state"), Scopes: scopes,
+		Resource: res, CodeChallenge: challenge, Fingerprint: c.Fingerprint, ForceConsent: slices.Contains(values, "consent"),
 		CSRF: randomID(18), CreatedAt: s.now()}
+	return ar, p, nil
+}
 
+// checkResponseType accepts response_type=code from a client allowed the
+// authorization_code grant (OAuth 2.1 §4.1.1).
+func checkResponseType(q url.Values, c *client) error {
+	switch rt := q.Get("response_type"); rt {
+	case "code":
+	case "":
+		return oauth.NewError(oauth.InvalidRequest, "response_type is required; use \"code\" (OAuth 2.1 §4.1.1).")
+	default:
+		return oauth.NewError(oauth.UnsupportedResponseType, "response_type must be \"code\" (OAuth 2.1 §4.1.1), got %q.", truncate(rt, 50))
+	}
+	if !c.allowsGrant("authorization_code") {
+		return oauth.NewError(oauth.UnauthorizedClient, "The client's grant_types do not include authorization_code.")
+	}
+	return nil
+}
+
+// checkPKCE returns the request's S256 code_challenge (RFC 7636 §4.3).
+func checkPKCE(q url.Values) (string, error) {
+	challenge := q.Get("code_challenge")
+	switch method := q.Get("code_challenge_method"); {
+	case challenge == "":
+		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge is required: use PKCE with S256 (SPEC E1).")
+	case method != "S256":
+		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; SPEC E1).")
+	case !validChallenge(challenge):
+		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2).")
+	}
+	return challenge, nil
+}
+
+// continueAuthRequest issues a code at once when the user need not be asked
+// (development auto-approve, or a remembered consent), answers prompt=none,
+// or saves ar and sends the user to sign in or to the consent page.
+func (s *Server) continueAuthRequest(w http.ResponseWriter, r *http.Request, c *client, ar *authRequest, p prompt, fail func(error)) {
 	if s.autoUser != "" {
 		u, err := s.store.GetUserByName(r.Context(), s.autoUser)
 		if err != nil {
@@ -146,15 +180,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _ := s.currentSession(r)
-	if sess != nil && !promptLogin && s.consentRemembered(r.Context(), sess.UserID, c, ar) {
+	if sess != nil && !p.login && s.consentRemembered(r.Context(), sess.UserID, c, ar) {
 		s.issueCode(w, r, ar, sess.UserID)
 		return
 	}
-	if len(prompt) == 1 && prompt[0] == "none" {
+	if p.none {
 		if sess == nil {
-			fail(oauth.NewError(oauth.ErrLoginRequired, "prompt=none, but the user is not signed in."))
+			fail(oauth.NewError(oauth.LoginRequired, "prompt=none, but the user is not signed in."))
 		} else {
-			fail(oauth.NewError(oauth.ErrConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (SPEC E6)."))
+			fail(oauth.NewError(oauth.ConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (SPEC E6)."))
 		}
 		return
 	}
@@ -163,7 +197,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := "/consent?request=" + url.QueryEscape(ar.ID)
-	if sess == nil || promptLogin {
+	if sess == nil || p.login {
 		next = "/login?request=" + url.QueryEscape(ar.ID)
 	}
 	http.Redirect(w, r, s.base+next, http.StatusSeeOther)
@@ -191,24 +225,24 @@ func (s *Server) selectResource(values []string) (string, error) {
 		if len(s.resOrder) == 1 {
 			return s.resOrder[0], nil
 		}
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707, SPEC E11).")
+		return "", oauth.NewError(oauth.InvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707, SPEC E11).")
 	case 1:
 	default:
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "Request one resource at a time (got %d).", len(values))
+		return "", oauth.NewError(oauth.InvalidTarget, "Request one resource at a time (got %d).", len(values))
 	}
 	canon, err := oauth.CanonicalResource(values[0])
 	if err != nil {
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q is not a valid absolute URI without a fragment: %v (RFC 8707 §2).", truncate(values[0], 200), err)
+		return "", oauth.NewError(oauth.InvalidTarget, "resource %q is not a valid absolute URI without a fragment: %v (RFC 8707 §2).", truncate(values[0], 200), err)
 	}
 	if len(s.resOrder) == 0 {
 		u, _ := url.Parse(canon)
 		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
-			return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q must be an https URI.", truncate(canon, 200))
+			return "", oauth.NewError(oauth.InvalidTarget, "resource %q must be an https URI.", truncate(canon, 200))
 		}
 		return canon, nil
 	}
 	if _, ok := s.resources[canon]; !ok {
-		return "", oauth.NewError(oauth.ErrInvalidTarget, "resource %q is not protected by this server; known resources: %s.", truncate(canon, 200), strings.Join(s.resOrder, ", "))
+		return "", oauth.NewError(oauth.InvalidTarget, "resource %q is not protected by this server; known resources: %s.", truncate(canon, 200), strings.Join(s.resOrder, ", "))
 	}
 	return canon, nil
 }
@@ -226,7 +260,7 @@ func (s *Server) selectScopes(c *client, resource, requested string) ([]string, 
 		clientScopes = strings.Fields(c.Scope)
 	}
 	if err := oauth.CheckScope(requested); err != nil {
-		return nil, oauth.NewError(oauth.ErrInvalidScope, "The scope parameter is malformed: %v.", err)
+		return nil, oauth.NewError(oauth.InvalidScope, "The scope parameter is malformed: %v.", err)
 	}
 	want := strings.Fields(requested)
 	if len(want) == 0 {
@@ -238,10 +272,10 @@ func (s *Server) selectScopes(c *client, resource, requested string) ([]string, 
 	}
 	for _, sc := range want {
 		if len(resScopes) > 0 && !slices.Contains(resScopes, sc) {
-			return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q is not defined for resource %s; it offers: %s.", truncate(sc, 100), resource, strings.Join(resScopes, " "))
+			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not defined for resource %s; it offers: %s.", truncate(sc, 100), resource, strings.Join(resScopes, " "))
 		}
 		if clientScopes != nil && !slices.Contains(clientScopes, sc) {
-			return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q is not in the scope the client's metadata declares (SPEC C12).", truncate(sc, 100))
+			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not in the scope the client's metadata declares (SPEC C12).", truncate(sc, 100))
 		}
 	}
 	return normalizeScopes(want), nil
@@ -271,7 +305,7 @@ func (s *Server) loadAuthRequest(ctx context.Context, id string, consume bool) (
 		sar, err = s.store.GetAuthRequest(ctx, id, s.now())
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "This authorization request has expired or was already used. Start again from the application.")
+		return nil, oauth.NewError(oauth.InvalidRequest, "This authorization request has expired or was already used. Start again from the application.")
 	}
 	if err != nil {
 		return nil, err

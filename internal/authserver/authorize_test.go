@@ -32,10 +32,10 @@ func wantErrorPage(t *testing.T, resp reply, status int) {
 
 // wantRedirectError checks that resp sends error code back to the
 // client's redirect URI with state and iss, and no code (SPEC E4, E10).
-func (h *harness) wantRedirectError(resp reply, q url.Values, code string) url.Values {
+func (h *harness) wantRedirectError(resp reply, q url.Values, code oauth.ErrorCode) url.Values {
 	h.t.Helper()
 	got := h.callback(resp, q)
-	if got.Get("error") != code || got.Has("code") {
+	if got.Get("error") != string(code) || got.Has("code") {
 		h.t.Errorf("redirect carries error %q (%s) code %q, want error %q and no code", got.Get("error"), got.Get("error_description"), got.Get("code"), code)
 	}
 	return got
@@ -80,30 +80,30 @@ func TestAuthorizeAttacks(t *testing.T) {
 	redirectErrors := []struct {
 		name string
 		edit func(url.Values)
-		code string
+		code oauth.ErrorCode
 	}{
-		{"attack 38 code_challenge missing", del("code_challenge"), oauth.ErrInvalidRequest},
-		{"attack 38 code_challenge_method plain", set("code_challenge_method", "plain"), oauth.ErrInvalidRequest},
-		{"attack 38 code_challenge_method omitted", del("code_challenge_method"), oauth.ErrInvalidRequest},
-		{"attack 38 code_challenge too short", set("code_challenge", "abc"), oauth.ErrInvalidRequest},
-		{"attack 38 code_challenge not base64url", set("code_challenge", strings.Repeat("+", 43)), oauth.ErrInvalidRequest},
-		{"attack 39 state twice", add("state", "other"), oauth.ErrInvalidRequest},
-		{"attack 39 scope twice", add("scope", "write"), oauth.ErrInvalidRequest},
-		{"attack 39 code_challenge twice", add("code_challenge", newPKCE().challenge), oauth.ErrInvalidRequest},
-		{"attack 39 response_type twice", add("response_type", "code"), oauth.ErrInvalidRequest},
-		{"attack 40 response_type token", set("response_type", "token"), oauth.ErrUnsupportedResponseType},
-		{"attack 40 response_type code id_token", set("response_type", "code id_token"), oauth.ErrUnsupportedResponseType},
-		{"E1 response_type missing", del("response_type"), oauth.ErrInvalidRequest},
-		{"E2 code_challenge without a value is omitted", set("code_challenge", ""), oauth.ErrInvalidRequest},
-		{"attack 41 resource with a fragment", set("resource", testResource+"#frag"), oauth.ErrInvalidTarget},
-		{"attack 41 relative resource", set("resource", "/mcp"), oauth.ErrInvalidTarget},
-		{"attack 41 unknown resource", set("resource", "https://unknown.example/mcp"), oauth.ErrInvalidTarget},
-		{"attack 41 several resources", add("resource", testResource2), oauth.ErrInvalidTarget},
-		{"attack 41 the same resource twice", add("resource", testResource), oauth.ErrInvalidTarget},
-		{"C12 scope the resource does not offer", set("scope", "admin"), oauth.ErrInvalidScope},
-		{"E6 prompt=none combined with login", set("prompt", "none login"), oauth.ErrInvalidRequest},
-		{"response_mode fragment is not supported", set("response_mode", "fragment"), oauth.ErrInvalidRequest},
-		{"response_mode form_post is not supported", set("response_mode", "form_post"), oauth.ErrInvalidRequest},
+		{"attack 38 code_challenge missing", del("code_challenge"), oauth.InvalidRequest},
+		{"attack 38 code_challenge_method plain", set("code_challenge_method", "plain"), oauth.InvalidRequest},
+		{"attack 38 code_challenge_method omitted", del("code_challenge_method"), oauth.InvalidRequest},
+		{"attack 38 code_challenge too short", set("code_challenge", "abc"), oauth.InvalidRequest},
+		{"attack 38 code_challenge not base64url", set("code_challenge", strings.Repeat("+", 43)), oauth.InvalidRequest},
+		{"attack 39 state twice", add("state", "other"), oauth.InvalidRequest},
+		{"attack 39 scope twice", add("scope", "write"), oauth.InvalidRequest},
+		{"attack 39 code_challenge twice", add("code_challenge", newPKCE().challenge), oauth.InvalidRequest},
+		{"attack 39 response_type twice", add("response_type", "code"), oauth.InvalidRequest},
+		{"attack 40 response_type token", set("response_type", "token"), oauth.UnsupportedResponseType},
+		{"attack 40 response_type code id_token", set("response_type", "code id_token"), oauth.UnsupportedResponseType},
+		{"E1 response_type missing", del("response_type"), oauth.InvalidRequest},
+		{"E2 code_challenge without a value is omitted", set("code_challenge", ""), oauth.InvalidRequest},
+		{"attack 41 resource with a fragment", set("resource", testResource+"#frag"), oauth.InvalidTarget},
+		{"attack 41 relative resource", set("resource", "/mcp"), oauth.InvalidTarget},
+		{"attack 41 unknown resource", set("resource", "https://unknown.example/mcp"), oauth.InvalidTarget},
+		{"attack 41 several resources", add("resource", testResource2), oauth.InvalidTarget},
+		{"attack 41 the same resource twice", add("resource", testResource), oauth.InvalidTarget},
+		{"C12 scope the resource does not offer", set("scope", "admin"), oauth.InvalidScope},
+		{"E6 prompt=none combined with login", set("prompt", "none login"), oauth.InvalidRequest},
+		{"response_mode fragment is not supported", set("response_mode", "fragment"), oauth.InvalidRequest},
+		{"response_mode form_post is not supported", set("response_mode", "form_post"), oauth.InvalidRequest},
 	}
 	for _, tc := range redirectErrors {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,14 +149,14 @@ func TestAuthorizeAttacks(t *testing.T) {
 		h := h.in(t)
 		q := authParams(id, newPKCE())
 		q.Set("prompt", "none")
-		h.wantRedirectError(h.newBrowser().authorize(q), q, oauth.ErrLoginRequired)
+		h.wantRedirectError(h.newBrowser().authorize(q), q, oauth.LoginRequired)
 	})
 	t.Run("attack 42 prompt=none for a client never approved is consent_required", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		other := h.publishClient("/never-approved.json", nil)
 		q := authParams(other, newPKCE())
 		q.Set("prompt", "none")
-		h.wantRedirectError(b.authorize(q), q, oauth.ErrConsentRequired)
+		h.wantRedirectError(b.authorize(q), q, oauth.ConsentRequired)
 		if _, err := h.db.GetConsent(context.Background(), h.user.ID, other, testResource); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("consent stored without approval: %v", err)
 		}
@@ -166,7 +166,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 		q := authParams(id, newPKCE())
 		q.Set("prompt", "none")
 		q.Set("scope", "read write")
-		h.wantRedirectError(b.authorize(q), q, oauth.ErrConsentRequired)
+		h.wantRedirectError(b.authorize(q), q, oauth.ConsentRequired)
 	})
 	t.Run("E6 prompt=consent asks again", func(t *testing.T) {
 		b := b.in(t)
@@ -413,7 +413,7 @@ func TestConsent(t *testing.T) {
 	t.Run("E12 deny records nothing and returns access_denied", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		q := authParams(id, newPKCE())
-		h.wantRedirectError(b.decide(b.consentPage(b.authorize(q)), "deny"), q, oauth.ErrAccessDenied)
+		h.wantRedirectError(b.decide(b.consentPage(b.authorize(q)), "deny"), q, oauth.AccessDenied)
 		if _, err := h.db.GetConsent(ctx, h.user.ID, id, testResource); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("consent recorded after deny: %v", err)
 		}

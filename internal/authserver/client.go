@@ -65,7 +65,7 @@ func (c *client) allowsRedirect(uri string) bool {
 // a description the client author can act on.
 func (s *Server) loadClient(ctx context.Context, id string) (*client, error) {
 	if id == "" {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "client_id is required.")
+		return nil, oauth.NewError(oauth.InvalidRequest, "client_id is required.")
 	}
 	if sc, ok := s.static[id]; ok {
 		return &client{ID: id, Kind: kindStatic, Name: sc.Name, RedirectURIs: sc.RedirectURIs,
@@ -85,7 +85,7 @@ func (s *Server) loadClient(ctx context.Context, id string) (*client, error) {
 			return nil, err
 		}
 	}
-	return nil, oauth.NewError(oauth.ErrInvalidClient, "Unknown client_id %q: use the https URL of your client metadata document (CIMD).", truncate(id, 200))
+	return nil, oauth.NewError(oauth.InvalidClient, "Unknown client_id %q: use the https URL of your client metadata document (CIMD).", truncate(id, 200))
 }
 
 func (s *Server) loadCIMDClient(ctx context.Context, id string) (*client, error) {
@@ -97,7 +97,7 @@ func (s *Server) loadCIMDClient(ctx context.Context, id string) (*client, error)
 			return nil, ce.OAuth()
 		}
 		if ctx.Err() != nil {
-			return nil, oauth.NewError(oauth.ErrTemporarilyUnavailable, "The request was cancelled while fetching the client metadata document.")
+			return nil, oauth.NewError(oauth.TemporarilyUnavailable, "The request was cancelled while fetching the client metadata document.")
 		}
 		return nil, err
 	}

@@ -43,14 +43,14 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	if !hasBasic && r.Header.Get("Authorization") != "" {
 		// Ignoring it would authenticate a public client that meant to
 		// send credentials, or blame a missing client_id.
-		return nil, oauth.NewError(oauth.ErrInvalidClient, "The Authorization header is not Basic credentials (RFC 6749 section 2.3.1: \"Basic \" and the base64 of client_id:client_secret). Public clients send no Authorization header.")
+		return nil, oauth.NewError(oauth.InvalidClient, "The Authorization header is not Basic credentials (RFC 6749 section 2.3.1: \"Basic \" and the base64 of client_id:client_secret). Public clients send no Authorization header.")
 	}
 	if hasBasic {
 		var err1, err2 error
 		basicID, err1 = url.QueryUnescape(basicID) // RFC 6749 §2.3.1
 		basicSecret, err2 = url.QueryUnescape(basicSecret)
 		if err1 != nil || err2 != nil {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "The Basic credentials are not form-url-encoded (RFC 6749 §2.3.1).")
+			return nil, oauth.NewError(oauth.InvalidClient, "The Basic credentials are not form-url-encoded (RFC 6749 §2.3.1).")
 		}
 	}
 	id := form.Get("client_id")
@@ -59,15 +59,15 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	var parsed *jwt.JSONWebToken
 	if assertion != "" {
 		if form.Get("client_assertion_type") != assertionType {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "client_assertion_type must be %s.", assertionType)
+			return nil, oauth.NewError(oauth.InvalidClient, "client_assertion_type must be %s.", assertionType)
 		}
 		var err error
 		parsed, err = jwt.ParseSigned(assertion, joseAlgs())
 		if err != nil {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "client_assertion is not a JWT signed with one of %v (SPEC F6).", clientAssertionAlgs())
+			return nil, oauth.NewError(oauth.InvalidClient, "client_assertion is not a JWT signed with one of %v (SPEC F6).", clientAssertionAlgs())
 		}
 		if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "client_assertion claims cannot be read.")
+			return nil, oauth.NewError(oauth.InvalidClient, "client_assertion claims cannot be read.")
 		}
 		if id == "" {
 			id = claims.Subject
@@ -75,12 +75,12 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	}
 	switch {
 	case hasBasic && id != "" && id != basicID:
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "client_id in the body differs from the Basic credentials.")
+		return nil, oauth.NewError(oauth.InvalidRequest, "client_id in the body differs from the Basic credentials.")
 	case hasBasic:
 		id = basicID
 	}
 	if id == "" {
-		return nil, oauth.NewError(oauth.ErrInvalidClient, "client_id is required (OAuth 2.1 §4.1.3).")
+		return nil, oauth.NewError(oauth.InvalidClient, "client_id is required (OAuth 2.1 §4.1.3).")
 	}
 	c, err := s.loadClient(r.Context(), id)
 	if err != nil {
@@ -89,22 +89,22 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	secret := form.Get("client_secret")
 	if hasBasic {
 		if secret != "" {
-			return nil, oauth.NewError(oauth.ErrInvalidRequest, "Use one client authentication method, not two.")
+			return nil, oauth.NewError(oauth.InvalidRequest, "Use one client authentication method, not two.")
 		}
 		secret = basicSecret
 	}
 	switch c.AuthMethod {
 	case "none":
 		if hasBasic || secret != "" || assertion != "" {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "Client %s is a public client (token_endpoint_auth_method none): it must not send a client secret or assertion (SPEC F5).", truncate(c.ID, 200))
+			return nil, oauth.NewError(oauth.InvalidClient, "Client %s is a public client (token_endpoint_auth_method none): it must not send a client secret or assertion (SPEC F5).", truncate(c.ID, 200))
 		}
 	case "client_secret_basic", "client_secret_post":
 		if secret == "" || c.SecretHash == "" || !constantTimeEqual(token.Hash(secret), c.SecretHash) {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "Client authentication failed.")
+			return nil, oauth.NewError(oauth.InvalidClient, "Client authentication failed.")
 		}
 	case "private_key_jwt":
 		if assertion == "" || hasBasic || secret != "" {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "Client %s uses private_key_jwt: send client_assertion (RFC 7523 §2.2) and no secret (SPEC F6).", truncate(c.ID, 200))
+			return nil, oauth.NewError(oauth.InvalidClient, "Client %s uses private_key_jwt: send client_assertion (RFC 7523 §2.2) and no secret (SPEC F6).", truncate(c.ID, 200))
 		}
 		key, err := s.verifyAssertion(r.Context(), c, parsed, s.issuer+strings.TrimPrefix(r.URL.Path, s.base))
 		if err != nil {
@@ -112,7 +112,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 		}
 		c.AssertionKey = key
 	default:
-		return nil, oauth.NewError(oauth.ErrInvalidClient, "Client %s has an unsupported authentication method.", truncate(c.ID, 200))
+		return nil, oauth.NewError(oauth.InvalidClient, "Client %s has an unsupported authentication method.", truncate(c.ID, 200))
 	}
 	return c, nil
 }
@@ -122,7 +122,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 // thumbprint of the key that verified it.
 func (s *Server) verifyAssertion(ctx context.Context, c *client, parsed *jwt.JSONWebToken, endpoint string) (string, error) {
 	bad := func(why string) (string, error) {
-		return "", oauth.NewError(oauth.ErrInvalidClient, "client_assertion rejected: %s (RFC 7523 §3).", why)
+		return "", oauth.NewError(oauth.InvalidClient, "client_assertion rejected: %s (RFC 7523 §3).", why)
 	}
 	if len(parsed.Headers) != 1 {
 		return bad("exactly one signature expected")
@@ -177,7 +177,7 @@ func (s *Server) verifyAssertion(ctx context.Context, c *client, parsed *jwt.JSO
 func keyThumbprint(k jose.JSONWebKey) (string, error) {
 	tp, err := k.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return "", oauth.NewError(oauth.ErrInvalidClient, "The client's key cannot be thumbprinted (RFC 7638).")
+		return "", oauth.NewError(oauth.InvalidClient, "The client's key cannot be thumbprinted (RFC 7638).")
 	}
 	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
@@ -209,12 +209,12 @@ func (s *Server) clientKeys(ctx context.Context, c *client, kid string) ([]jose.
 		}
 		var set jose.JSONWebKeySet
 		if err := json.Unmarshal(raw, &set); err != nil {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "The client's jwks cannot be parsed.")
+			return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks cannot be parsed.")
 		}
 		return set.Keys, nil
 	}
 	if c.JWKSURI == "" {
-		return nil, oauth.NewError(oauth.ErrInvalidClient, "The client publishes no keys.")
+		return nil, oauth.NewError(oauth.InvalidClient, "The client publishes no keys.")
 	}
 	return s.jwksCache.get(ctx, s.fetch, c.JWKSURI, kid, s.now())
 }
@@ -240,15 +240,15 @@ func (jc *jwksCache) get(ctx context.Context, f *safehttp.Client, uri, kid strin
 	}
 	resp, err := f.Fetch(ctx, safehttp.Request{URL: uri, Accept: "application/jwk-set+json, application/json"})
 	if err != nil {
-		return nil, oauth.NewError(oauth.ErrInvalidClient, "The client's jwks_uri could not be fetched: %v (SPEC B14).", err)
+		return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri could not be fetched: %v (SPEC B14).", err)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(resp.Body, &set); err != nil {
-		return nil, oauth.NewError(oauth.ErrInvalidClient, "The client's jwks_uri did not return a JWK Set.")
+		return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri did not return a JWK Set.")
 	}
 	for _, k := range set.Keys {
 		if !k.IsPublic() {
-			return nil, oauth.NewError(oauth.ErrInvalidClient, "The client's jwks_uri publishes private or symmetric key material (SPEC C6).")
+			return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri publishes private or symmetric key material (SPEC C6).")
 		}
 	}
 	jc.mu.Lock()

@@ -147,7 +147,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 			if mk == nil {
 				mk = key.sign
 			}
-			wantError(t, h.token(withAssertion(codeForm(id, c, p), mk(t, cl)), nil), http.StatusUnauthorized, oauth.ErrInvalidClient)
+			wantError(t, h.token(withAssertion(codeForm(id, c, p), mk(t, cl)), nil), http.StatusUnauthorized, oauth.InvalidClient)
 			// F2, SPEC brief: a failed client authentication does not consume the code.
 			mustTokens(t, h.token(withAssertion(codeForm(id, c, p), key.sign(t, h.assertionClaims(id))), nil))
 		})
@@ -158,7 +158,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		c2, p2 := b.code(id)
 		a := key.sign(t, h.assertionClaims(id))
 		mustTokens(t, h.token(withAssertion(codeForm(id, c1, p1), a), nil))
-		wantError(t, h.token(withAssertion(codeForm(id, c2, p2), a), nil), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, h.token(withAssertion(codeForm(id, c2, p2), a), nil), http.StatusUnauthorized, oauth.InvalidClient)
 	})
 	forms := []struct {
 		name string
@@ -184,7 +184,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 			if tr := h.token(form, basic); tc.ok {
 				mustTokens(t, tr)
 			} else {
-				wantError(t, tr, http.StatusUnauthorized, oauth.ErrInvalidClient)
+				wantError(t, tr, http.StatusUnauthorized, oauth.InvalidClient)
 			}
 		})
 	}
@@ -199,7 +199,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		c, p := b.code(id)
 		tr := mustTokens(t, h.token(withAssertion(codeForm(id, c, p), key.sign(t, h.assertionClaims(id))), nil))
-		wantError(t, h.refresh(id, tr.RefreshToken), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, h.refresh(id, tr.RefreshToken), http.StatusUnauthorized, oauth.InvalidClient)
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {id}}
 		mustTokens(t, h.token(withAssertion(form, key.sign(t, h.assertionClaims(id))), nil))
 	})
@@ -239,7 +239,7 @@ func TestPrivateKeyJWTKeyChanges(t *testing.T) {
 		h := h.in(t)
 		h.publishJSON("/jwks.json", jwks(t, k2), nil)
 		h.clock.advance(6 * time.Minute) // past the JWKS cache
-		wantError(t, refresh(t, k2, first.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, refresh(t, k2, first.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 		if in := h.introspect(first.AccessToken); in.Active {
 			t.Errorf("access token of the revoked grant active")
 		}
@@ -249,7 +249,7 @@ func TestPrivateKeyJWTKeyChanges(t *testing.T) {
 		tr := grant(t, k2)
 		h.publishClient("/confidential.json", nil) // token_endpoint_auth_method none
 		h.clock.advance(6 * time.Minute)
-		wantError(t, h.refresh(id, tr.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.refresh(id, tr.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 		if in := h.introspect(tr.RefreshToken); in.Active {
 			t.Errorf("refresh token of the downgraded grant active")
 		}
@@ -269,7 +269,7 @@ func TestMalformedAuthorizationHeader(t *testing.T) {
 		q := authParams(id, p)
 		cb := b.authorizeCode(q)
 		tr := h.token(codeForm(id, cb.Get("code"), p), func(r *http.Request) { r.Header.Set("Authorization", hdr) })
-		if tr.Status != http.StatusUnauthorized || tr.Error != oauth.ErrInvalidClient || tr.Header.Get("WWW-Authenticate") == "" ||
+		if tr.Status != http.StatusUnauthorized || tr.Error != string(oauth.InvalidClient) || tr.Header.Get("WWW-Authenticate") == "" ||
 			!strings.Contains(tr.ErrorDescription, "Authorization header") {
 			t.Errorf("Authorization %q: %d %s %q (WWW-Authenticate %q), want 401 invalid_client naming the header",
 				hdr, tr.Status, tr.Error, tr.ErrorDescription, tr.Header.Get("WWW-Authenticate"))
@@ -280,7 +280,7 @@ func TestMalformedAuthorizationHeader(t *testing.T) {
 	}
 	var e struct{ Error string }
 	status, _ := h.postForm("/introspect", url.Values{"token": {"x"}}, &e, func(r *http.Request) { r.Header.Set("Authorization", "Bearer rs-token") })
-	if status != http.StatusUnauthorized || e.Error != oauth.ErrInvalidClient {
+	if status != http.StatusUnauthorized || e.Error != string(oauth.InvalidClient) {
 		t.Errorf("introspect with a Bearer header: %d %s, want 401 invalid_client", status, e.Error)
 	}
 }

@@ -43,7 +43,7 @@ func (s *Server) pendingClient(ctx context.Context, ar *authRequest) (*client, e
 		return nil, err
 	}
 	if c.Fingerprint != ar.Fingerprint || !c.allowsRedirect(ar.RedirectURI) {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "The application's registration changed while you were signing in. Start again from the application.")
+		return nil, oauth.NewError(oauth.InvalidRequest, "The application's registration changed while you were signing in. Start again from the application.")
 	}
 	return c, nil
 }
@@ -67,7 +67,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.consentRemembered(r.Context(), sess.UserID, c, ar) {
 		if _, err := s.store.ConsumeAuthRequest(r.Context(), ar.ID, s.now()); err != nil {
-			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "This authorization request was already used."))
+			s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.InvalidRequest, "This authorization request was already used."))
 			return
 		}
 		s.issueCode(w, r, ar, sess.UserID)
@@ -117,7 +117,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, rawSession := s.currentSession(r)
 	if sess == nil {
-		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrAccessDenied, "You are not signed in. Start again from the application."))
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.AccessDenied, "You are not signed in. Start again from the application."))
 		return
 	}
 	ar, err := s.loadAuthRequest(r.Context(), r.PostForm.Get("request"), false)
@@ -126,12 +126,12 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !constantTimeEqual(r.PostForm.Get("csrf"), consentCSRF(ar.CSRF, rawSession)) {
-		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest, "The form's CSRF token is missing or wrong (SPEC E7). Start again from the application."))
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.InvalidRequest, "The form's CSRF token is missing or wrong (SPEC E7). Start again from the application."))
 		return
 	}
 	decision := r.PostForm.Get("decision")
 	if len(r.PostForm["decision"]) != 1 || decision != "approve" && decision != "deny" {
-		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidRequest, "decision must be sent once, as approve or deny."))
+		s.writeHTMLError(w, r, http.StatusBadRequest, oauth.NewError(oauth.InvalidRequest, "decision must be sent once, as approve or deny."))
 		return
 	}
 	if _, err := s.loadAuthRequest(r.Context(), ar.ID, true); err != nil {
@@ -144,7 +144,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if decision == "deny" {
-		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, oauth.NewError(oauth.ErrAccessDenied, "The user denied the request."))
+		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, oauth.NewError(oauth.AccessDenied, "The user denied the request."))
 		return
 	}
 	if err := s.store.PutConsent(r.Context(), store.Consent{UserID: sess.UserID, ClientID: c.ID, Resource: ar.Resource,

@@ -26,15 +26,15 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 // picks the one RFC 6749 §5.2 implies.
 func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	oe := s.asOAuth(r, err)
-	if oe.Code == oauth.ErrServerError {
+	if oe.Code == oauth.ServerError {
 		status = http.StatusInternalServerError
 	}
 	if status == 0 {
 		status = http.StatusBadRequest
 		switch oe.Code {
-		case oauth.ErrInvalidClient:
+		case oauth.InvalidClient:
 			status = http.StatusUnauthorized
-		case oauth.ErrTemporarilyUnavailable:
+		case oauth.TemporarilyUnavailable:
 			status = http.StatusServiceUnavailable
 		}
 	}
@@ -56,7 +56,7 @@ func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, st
 func (s *Server) writeRedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
 	oe := s.asOAuth(r, err)
 	q := url.Values{}
-	q.Set("error", oe.Code)
+	q.Set("error", string(oe.Code))
 	if oe.Description != "" {
 		q.Set("error_description", oe.Description)
 	}
@@ -81,10 +81,10 @@ func (s *Server) asOAuth(r *http.Request, err error) *oauth.Error {
 	}
 	if unavailable(err) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "storage unavailable", slog.String("request_id", requestID(r)), slog.Any("err", err))
-		return &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Description: "The server cannot reach its database right now; retry shortly (request id " + requestID(r) + ")."}
+		return &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "The server cannot reach its database right now; retry shortly (request id " + requestID(r) + ")."}
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("request_id", requestID(r)), slog.Any("err", err))
-	return &oauth.Error{Code: oauth.ErrServerError, Description: "The server hit an internal error (request id " + requestID(r) + ")."}
+	return &oauth.Error{Code: oauth.ServerError, Description: "The server hit an internal error (request id " + requestID(r) + ")."}
 }
 
 // unavailable reports errors that mean the database could not be reached or
@@ -119,12 +119,12 @@ func bodyError(err error, malformed string) error {
 	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
-		return oauth.NewError(oauth.ErrInvalidRequest, "The request body is larger than %d bytes.", tooLarge.Limit)
+		return oauth.NewError(oauth.InvalidRequest, "The request body is larger than %d bytes.", tooLarge.Limit)
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return oauth.NewError(oauth.ErrInvalidRequest, "The request body did not arrive in time.")
+		return oauth.NewError(oauth.InvalidRequest, "The request body did not arrive in time.")
 	case errors.Is(err, mime.ErrInvalidMediaParameter):
-		return oauth.NewError(oauth.ErrInvalidRequest, "The Content-Type header has malformed parameters; send application/x-www-form-urlencoded, optionally with charset=utf-8.")
+		return oauth.NewError(oauth.InvalidRequest, "The Content-Type header has malformed parameters; send application/x-www-form-urlencoded, optionally with charset=utf-8.")
 	default:
-		return oauth.NewError(oauth.ErrInvalidRequest, "%s", malformed)
+		return oauth.NewError(oauth.InvalidRequest, "%s", malformed)
 	}
 }

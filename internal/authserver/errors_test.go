@@ -73,7 +73,7 @@ func TestBodyErrorsSayWhatIsWrong(t *testing.T) {
 			Description string `json:"error_description"`
 		}
 		status, _ := h.send(req, &e)
-		if e.Error != oauth.ErrInvalidRequest && e.Error != oauth.ErrInvalidClientMetadata {
+		if e.Error != string(oauth.InvalidRequest) && e.Error != string(oauth.InvalidClientMetadata) {
 			t.Errorf("POST %s: error %q, want invalid_request or invalid_client_metadata", path, e.Error)
 		}
 		return status, e.Description
@@ -109,7 +109,7 @@ func TestBackChannelWrongMethod(t *testing.T) {
 			Error string `json:"error"`
 		}
 		status, hdr := h.send(req, &e)
-		if status != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" || e.Error != oauth.ErrInvalidRequest ||
+		if status != http.StatusMethodNotAllowed || hdr.Get("Allow") != "POST" || e.Error != string(oauth.InvalidRequest) ||
 			(hdr.Get("Access-Control-Allow-Origin") == "*") != tc.cors {
 			t.Errorf("%s %s: %d Allow %q error %q CORS %q; want 405, Allow POST, invalid_request, CORS %v",
 				tc.method, tc.path, status, hdr.Get("Allow"), e.Error, hdr.Get("Access-Control-Allow-Origin"), tc.cors)

@@ -40,11 +40,11 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.Introspect || c.AuthMethod == "none" {
-		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidClient, "Client %s may not introspect tokens; configure it with introspect: true and a secret.", truncate(c.ID, 200)))
+		s.writeJSONError(w, r, oauth.NewError(oauth.InvalidClient, "Client %s may not introspect tokens; configure it with introspect: true and a secret.", truncate(c.ID, 200)))
 		return
 	}
 	if form.Get("token") == "" {
-		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidRequest, "token is required (RFC 7662 section 2.1)."))
+		s.writeJSONError(w, r, oauth.NewError(oauth.InvalidRequest, "token is required (RFC 7662 section 2.1)."))
 		return
 	}
 	res, err := s.introspect(r.Context(), form.Get("token"))
@@ -83,7 +83,7 @@ func (s *Server) introspect(ctx context.Context, tok string) (introspection, err
 
 // clientBlocked applies the current trust policy without any fetch.
 func (s *Server) clientBlocked(clientID string) bool {
-	id, err := s.resolver.ParseClientID(clientID)
+	id, err := s.resolver.ClientID(clientID)
 	if err != nil {
 		return false // not a CIMD client
 	}
@@ -106,7 +106,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		s.writeJSONError(w, r, oauth.NewError(oauth.ErrInvalidRequest, "token is required."))
+		s.writeJSONError(w, r, oauth.NewError(oauth.InvalidRequest, "token is required."))
 		return
 	}
 	familyID := ""

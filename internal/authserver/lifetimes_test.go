@@ -41,7 +41,7 @@ func TestRefreshAbsoluteLifetime(t *testing.T) {
 	// Two minutes after the last use (idle is an hour) but past the
 	// absolute lifetime.
 	h.clock.advance(2 * time.Minute)
-	wantError(t, h.refresh(id, rt), http.StatusBadRequest, oauth.ErrInvalidGrant)
+	wantError(t, h.refresh(id, rt), http.StatusBadRequest, oauth.InvalidGrant)
 	if in := h.introspect(rt); in.Active {
 		t.Errorf("refresh token active past the absolute lifetime: %+v", in)
 	}

@@ -117,12 +117,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Clients that send no Fetch Metadata (scripts, browsers before 2023)
 	// rely on the form's token alone.
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest,
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.InvalidRequest,
 			"This sign-in form was sent from another site (Sec-Fetch-Site: %s). Sign in on this server's own page.", truncate(site, 20)))
 		return
 	}
 	if !constantTimeEqual(r.PostForm.Get("csrf"), ar.CSRF) {
-		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.ErrInvalidRequest, "The form's CSRF token is missing or wrong. Reload the page and try again."))
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.InvalidRequest, "The form's CSRF token is missing or wrong. Reload the page and try again."))
 		return
 	}
 	name, password := r.PostForm.Get("username"), r.PostForm.Get("password")

@@ -236,7 +236,7 @@ func TestResourceSelection(t *testing.T) {
 		b := h.newBrowser()
 		q := authParams(id, newPKCE())
 		q.Del("resource")
-		h.wantRedirectError(b.authorize(q), q, oauth.ErrInvalidTarget)
+		h.wantRedirectError(b.authorize(q), q, oauth.InvalidTarget)
 		tr := b.flow(id, set("resource", "https://ROOT.example/")) // E11: case and a lone slash normalised
 		if claims, err := h.keys.VerifyAccessToken(tr.AccessToken, h.clock.now()); err != nil || claims.Audience != "https://root.example" {
 			t.Errorf("aud = %q, %v", claims.Audience, err)
@@ -260,7 +260,7 @@ func TestResourceSelection(t *testing.T) {
 			if bad == "" {
 				q.Del("resource")
 			}
-			h.wantRedirectError(b.authorize(q), q, oauth.ErrInvalidTarget)
+			h.wantRedirectError(b.authorize(q), q, oauth.InvalidTarget)
 		}
 		p := newPKCE()
 		q := authParams(id, p)

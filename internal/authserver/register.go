@@ -79,13 +79,13 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) (*registration, int, error) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return nil, http.StatusBadRequest, oauth.NewError(oauth.ErrInvalidClientMetadata, "Send the client metadata as application/json (RFC 7591 §3.1).")
+		return nil, http.StatusBadRequest, oauth.NewError(oauth.InvalidClientMetadata, "Send the client metadata as application/json (RFC 7591 §3.1).")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, dcrMaxBody))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		return nil, http.StatusRequestEntityTooLarge, oauth.NewError(oauth.ErrInvalidClientMetadata, "The client metadata is larger than %d bytes.", dcrMaxBody)
+		return nil, http.StatusRequestEntityTooLarge, oauth.NewError(oauth.InvalidClientMetadata, "The client metadata is larger than %d bytes.", dcrMaxBody)
 	case err != nil:
 		return nil, http.StatusBadRequest, bodyError(err, "The client metadata could not be read.")
 	}
@@ -143,7 +143,7 @@ func (s *Server) registrationAllowed(r *http.Request, ip string, now time.Time) 
 		return http.StatusInternalServerError, err
 	}
 	if n >= s.dcr.maxClients {
-		return http.StatusServiceUnavailable, oauth.NewError(oauth.ErrTemporarilyUnavailable, "Registration is closed: too many registered clients. Use a client ID metadata document instead.")
+		return http.StatusServiceUnavailable, oauth.NewError(oauth.TemporarilyUnavailable, "Registration is closed: too many registered clients. Use a client ID metadata document instead.")
 	}
 	perIP, err := s.store.RateHit(ctx, "dcr:ip:"+ip, dcrWindow, now)
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *Server) registrationAllowed(r *http.Request, ip string, now time.Time) 
 		return http.StatusInternalServerError, err
 	}
 	if perIP > s.dcr.perAddress || all > s.dcr.global {
-		return http.StatusTooManyRequests, oauth.NewError(oauth.ErrTemporarilyUnavailable, "Too many registrations; try again in an hour, or use a client ID metadata document.")
+		return http.StatusTooManyRequests, oauth.NewError(oauth.TemporarilyUnavailable, "Too many registrations; try again in an hour, or use a client ID metadata document.")
 	}
 	return 0, nil
 }
@@ -210,12 +210,12 @@ func validateRegistration(body []byte) (*cimd.Document, string, error) {
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, "", oauth.NewError(oauth.ErrInvalidClientMetadata, "The request body must be a JSON object of client metadata (RFC 7591 §2).")
+		return nil, "", oauth.NewError(oauth.InvalidClientMetadata, "The request body must be a JSON object of client metadata (RFC 7591 §2).")
 	}
 	method := "none"
 	if raw, ok := m["token_endpoint_auth_method"]; ok {
 		if err := json.Unmarshal(raw, &method); err != nil {
-			return nil, "", oauth.NewError(oauth.ErrInvalidClientMetadata, "token_endpoint_auth_method must be a string.")
+			return nil, "", oauth.NewError(oauth.InvalidClientMetadata, "token_endpoint_auth_method must be a string.")
 		}
 	}
 	secret := method == sharedSecretMethods()[0] || method == sharedSecretMethods()[1]
@@ -235,7 +235,7 @@ func validateRegistration(body []byte) (*cimd.Document, string, error) {
 		return nil, "", registrationError(err)
 	}
 	if err := oauth.CheckScope(doc.Scope); err != nil {
-		return nil, "", oauth.NewError(oauth.ErrInvalidClientMetadata, "scope is malformed: %v.", err)
+		return nil, "", oauth.NewError(oauth.InvalidClientMetadata, "scope is malformed: %v.", err)
 	}
 	if secret {
 		doc.TokenEndpointAuthMethod = method
@@ -251,9 +251,9 @@ func registrationError(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	code := oauth.ErrInvalidClientMetadata
+	code := oauth.InvalidClientMetadata
 	if ce.Reason == cimd.ReasonRedirectURI || ce.Reason == cimd.ReasonRedirectURIs {
-		code = oauth.ErrInvalidRedirectURI
+		code = oauth.InvalidRedirectURI
 	}
 	return &oauth.Error{Code: code, Description: ce.Error()}
 }

@@ -23,7 +23,7 @@ func FuzzValidateRegistration(f *testing.F) {
 		if err != nil {
 			var oe *oauth.Error
 			if !errors.As(err, &oe) || oe.Description == "" ||
-				oe.Code != oauth.ErrInvalidClientMetadata && oe.Code != oauth.ErrInvalidRedirectURI {
+				oe.Code != oauth.InvalidClientMetadata && oe.Code != oauth.InvalidRedirectURI {
 				t.Fatalf("rejection %#v", err)
 			}
 			return

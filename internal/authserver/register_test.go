@@ -166,7 +166,7 @@ func TestRegister(t *testing.T) {
 			if tc.ok {
 				mustTokens(t, tr)
 			} else {
-				wantError(t, tr, http.StatusUnauthorized, oauth.ErrInvalidClient)
+				wantError(t, tr, http.StatusUnauthorized, oauth.InvalidClient)
 			}
 		})
 	}
@@ -183,38 +183,38 @@ func TestRegister(t *testing.T) {
 			t.Errorf("registration %+v", reg)
 		}
 		c, p := b.code(reg.ClientID)
-		wantError(t, h.redeem(reg.ClientID, c, p), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, h.redeem(reg.ClientID, c, p), http.StatusUnauthorized, oauth.InvalidClient)
 		mustTokens(t, h.token(withAssertion(codeForm(reg.ClientID, c, p), key.sign(t, h.assertionClaims(reg.ClientID))), nil))
 	})
 
 	invalid := []struct {
 		name string
 		edit func(m map[string]any)
-		code string
+		code oauth.ErrorCode
 	}{
-		{"I3 no redirect_uris", func(m map[string]any) { delete(m, "redirect_uris") }, oauth.ErrInvalidRedirectURI},
-		{"I3 javascript: redirect URI", func(m map[string]any) { m["redirect_uris"] = []string{"javascript:alert(1)"} }, oauth.ErrInvalidRedirectURI},
-		{"I3 http redirect URI on a public host", func(m map[string]any) { m["redirect_uris"] = []string{"http://evil.example/cb"} }, oauth.ErrInvalidRedirectURI},
-		{"I3 redirect URI with a fragment", func(m map[string]any) { m["redirect_uris"] = []string{testRedirectS + "#x"} }, oauth.ErrInvalidRedirectURI},
-		{"I3 wildcard redirect URI", func(m map[string]any) { m["redirect_uris"] = []string{"https://*.example.com/cb"} }, oauth.ErrInvalidRedirectURI},
-		{"I3 grant type implicit", func(m map[string]any) { m["grant_types"] = []string{"implicit"} }, oauth.ErrInvalidClientMetadata},
-		{"I3 grant type password", func(m map[string]any) { m["grant_types"] = []string{"authorization_code", "password"} }, oauth.ErrInvalidClientMetadata},
-		{"I3 response type token", func(m map[string]any) { m["response_types"] = []string{"token"} }, oauth.ErrInvalidClientMetadata},
-		{"I3 unknown auth method", func(m map[string]any) { m["token_endpoint_auth_method"] = "tls_client_auth" }, oauth.ErrInvalidClientMetadata},
-		{"I3 client_secret_jwt", func(m map[string]any) { m["token_endpoint_auth_method"] = "client_secret_jwt" }, oauth.ErrInvalidClientMetadata},
-		{"I3 application_type other", func(m map[string]any) { m["application_type"] = "desktop" }, oauth.ErrInvalidClientMetadata},
+		{"I3 no redirect_uris", func(m map[string]any) { delete(m, "redirect_uris") }, oauth.InvalidRedirectURI},
+		{"I3 javascript: redirect URI", func(m map[string]any) { m["redirect_uris"] = []string{"javascript:alert(1)"} }, oauth.InvalidRedirectURI},
+		{"I3 http redirect URI on a public host", func(m map[string]any) { m["redirect_uris"] = []string{"http://evil.example/cb"} }, oauth.InvalidRedirectURI},
+		{"I3 redirect URI with a fragment", func(m map[string]any) { m["redirect_uris"] = []string{testRedirectS + "#x"} }, oauth.InvalidRedirectURI},
+		{"I3 wildcard redirect URI", func(m map[string]any) { m["redirect_uris"] = []string{"https://*.example.com/cb"} }, oauth.InvalidRedirectURI},
+		{"I3 grant type implicit", func(m map[string]any) { m["grant_types"] = []string{"implicit"} }, oauth.InvalidClientMetadata},
+		{"I3 grant type password", func(m map[string]any) { m["grant_types"] = []string{"authorization_code", "password"} }, oauth.InvalidClientMetadata},
+		{"I3 response type token", func(m map[string]any) { m["response_types"] = []string{"token"} }, oauth.InvalidClientMetadata},
+		{"I3 unknown auth method", func(m map[string]any) { m["token_endpoint_auth_method"] = "tls_client_auth" }, oauth.InvalidClientMetadata},
+		{"I3 client_secret_jwt", func(m map[string]any) { m["token_endpoint_auth_method"] = "client_secret_jwt" }, oauth.InvalidClientMetadata},
+		{"I3 application_type other", func(m map[string]any) { m["application_type"] = "desktop" }, oauth.InvalidClientMetadata},
 		{"I3 private key in jwks", func(m map[string]any) {
 			m["token_endpoint_auth_method"] = "private_key_jwt"
 			m["jwks"] = map[string]any{"keys": []map[string]any{{"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "secret"}}}
-		}, oauth.ErrInvalidClientMetadata},
-		{"I3 redirect_uris not an array", func(m map[string]any) { m["redirect_uris"] = testRedirect }, oauth.ErrInvalidClientMetadata},
+		}, oauth.InvalidClientMetadata},
+		{"I3 redirect_uris not an array", func(m map[string]any) { m["redirect_uris"] = testRedirect }, oauth.InvalidClientMetadata},
 	}
 	for _, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {
 			m := dcrMetadata()
 			tc.edit(m)
 			reg := h.in(t).register(m)
-			if reg.Status != http.StatusBadRequest || reg.Error != tc.code || reg.ErrorDescription == "" || reg.ClientID != "" {
+			if reg.Status != http.StatusBadRequest || reg.Error != string(tc.code) || reg.ErrorDescription == "" || reg.ClientID != "" {
 				t.Errorf("got %d %q (%s), want 400 %q", reg.Status, reg.Error, reg.ErrorDescription, tc.code)
 			}
 		})
@@ -232,7 +232,7 @@ func TestRegister(t *testing.T) {
 	for _, tc := range bodies {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := h.in(t).registerRaw(tc.contentType, []byte(tc.body))
-			if reg.Status != tc.status || reg.Error != oauth.ErrInvalidClientMetadata {
+			if reg.Status != tc.status || reg.Error != string(oauth.InvalidClientMetadata) {
 				t.Errorf("got %d %q (%s), want %d invalid_client_metadata", reg.Status, reg.Error, reg.ErrorDescription, tc.status)
 			}
 		})

@@ -57,7 +57,7 @@ func (s *Server) routes() http.Handler {
 func (s *Server) handleNotPost(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", "POST")
 	s.writeJSONErrorStatus(w, r, http.StatusMethodNotAllowed,
-		oauth.NewError(oauth.ErrInvalidRequest, "This endpoint takes POST with the parameters in the body, not %s.", truncate(r.Method, 20)))
+		oauth.NewError(oauth.InvalidRequest, "This endpoint takes POST with the parameters in the body, not %s.", truncate(r.Method, 20)))
 }
 
 // cors allows any origin without credentials: these endpoints authenticate

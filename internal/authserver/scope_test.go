@@ -36,7 +36,7 @@ func TestMalformedScopesRefused(t *testing.T) {
 			h, b := h.in(t), b.in(t)
 			q := authParams(id, newPKCE())
 			q.Set("scope", scope)
-			h.wantRedirectError(b.authorize(q), q, oauth.ErrInvalidScope)
+			h.wantRedirectError(b.authorize(q), q, oauth.InvalidScope)
 		})
 	}
 	t.Run("DCR refuses a malformed scope", func(t *testing.T) {
@@ -44,7 +44,7 @@ func TestMalformedScopesRefused(t *testing.T) {
 		md := dcrMetadata()
 		md["scope"] = "a\x00b \"q\""
 		reg := h.register(md)
-		if reg.Status != http.StatusBadRequest || reg.Error != oauth.ErrInvalidClientMetadata || !strings.Contains(reg.ErrorDescription, "scope") {
+		if reg.Status != http.StatusBadRequest || reg.Error != string(oauth.InvalidClientMetadata) || !strings.Contains(reg.ErrorDescription, "scope") {
 			t.Errorf("register with a malformed scope: %d %s %q, want 400 invalid_client_metadata naming scope", reg.Status, reg.Error, reg.ErrorDescription)
 		}
 	})

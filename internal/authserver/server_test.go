@@ -28,6 +28,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/internal/store/sqlite"
 	"github.com/mcpauth/mcpauth/internal/token"
+	"github.com/mcpauth/mcpauth/oauth"
 )
 
 // Fixed values of the harness.
@@ -552,9 +553,9 @@ func mustTokens(t *testing.T, tr tokenResult) tokenResult {
 }
 
 // wantError checks an OAuth error response.
-func wantError(t *testing.T, tr tokenResult, status int, code string) {
+func wantError(t *testing.T, tr tokenResult, status int, code oauth.ErrorCode) {
 	t.Helper()
-	if tr.Status != status || tr.Error != code {
+	if tr.Status != status || tr.Error != string(code) {
 		t.Errorf("got %d %q (%s), want %d %q", tr.Status, tr.Error, tr.ErrorDescription, status, code)
 	}
 	if tr.AccessToken != "" {

@@ -41,7 +41,7 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
-		return nil, fmt.Errorf("%w: %w", oauth.NewError(oauth.ErrInvalidRequest, "Send parameters as application/x-www-form-urlencoded (RFC 6749 §3.2), not %q.", truncate(mt, 60)), errNotForm)
+		return nil, fmt.Errorf("%w: %w", oauth.NewError(oauth.InvalidRequest, "Send parameters as application/x-www-form-urlencoded (RFC 6749 §3.2), not %q.", truncate(mt, 60)), errNotForm)
 	}
 	if err := r.ParseForm(); err != nil {
 		return nil, bodyError(err, "The request body is not a valid form (RFC 6749 appendix B).")
@@ -49,7 +49,7 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 	dropEmpty(r.PostForm)
 	for k, vs := range r.PostForm {
 		if len(vs) > 1 && k != "resource" {
-			return nil, oauth.NewError(oauth.ErrInvalidRequest, "The parameter %s appears more than once (SPEC E2).", truncate(k, 60))
+			return nil, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", truncate(k, 60))
 		}
 	}
 	return r.PostForm, nil
@@ -75,7 +75,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		// Parameters sent as JSON (attack 54): no grant type this endpoint
 		// supports can be read from such a body.
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		err = oauth.NewError(oauth.ErrUnsupportedGrantType, "The token endpoint reads grant_type and its parameters from an application/x-www-form-urlencoded body (RFC 6749 §3.2); a %q body carries none it supports.", truncate(mt, 60))
+		err = oauth.NewError(oauth.UnsupportedGrantType, "The token endpoint reads grant_type and its parameters from an application/x-www-form-urlencoded body (RFC 6749 §3.2); a %q body carries none it supports.", truncate(mt, 60))
 	}
 	if err != nil {
 		s.writeJSONError(w, r, err)
@@ -88,9 +88,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		resp, err = s.grantRefresh(r, form)
 	case "":
-		err = oauth.NewError(oauth.ErrInvalidRequest, "grant_type is required.")
+		err = oauth.NewError(oauth.InvalidRequest, "grant_type is required.")
 	default:
-		err = oauth.NewError(oauth.ErrUnsupportedGrantType, "grant_type %q is not supported; use authorization_code or refresh_token (SPEC F11).", truncate(gt, 80))
+		err = oauth.NewError(oauth.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code or refresh_token (SPEC F11).", truncate(gt, 80))
 	}
 	if err != nil {
 		s.writeJSONError(w, r, err)
@@ -103,7 +103,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func invalidGrant(format string, args ...any) error {
-	return oauth.NewError(oauth.ErrInvalidGrant, format, args...)
+	return oauth.NewError(oauth.InvalidGrant, format, args...)
 }
 
 func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, error) {
@@ -113,7 +113,7 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 	}
 	ctx := r.Context()
 	if form.Get("code") == "" {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "code is required (OAuth 2.1 §4.1.3).")
+		return nil, oauth.NewError(oauth.InvalidRequest, "code is required (OAuth 2.1 §4.1.3).")
 	}
 	hash := token.Hash(form.Get("code"))
 	cd, err := s.code(ctx, hash)
@@ -182,13 +182,13 @@ func checkTokenResource(form url.Values, granted string) error {
 			return nil
 		}
 	}
-	return oauth.NewError(oauth.ErrInvalidTarget, "resource must be the one authorized: %s (SPEC F4).", granted)
+	return oauth.NewError(oauth.InvalidTarget, "resource must be the one authorized: %s (SPEC F4).", granted)
 }
 
 // checkVerifier validates an RFC 7636 code_verifier against its S256 challenge (SPEC F1, attack 46).
 func checkVerifier(v, challenge string) error {
 	if v == "" {
-		return oauth.NewError(oauth.ErrInvalidRequest, "code_verifier is required (PKCE, SPEC F1).")
+		return oauth.NewError(oauth.InvalidRequest, "code_verifier is required (PKCE, SPEC F1).")
 	}
 	if len(v) < 43 || len(v) > 128 || strings.IndexFunc(v, func(r rune) bool {
 		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~')
@@ -209,7 +209,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 	}
 	ctx := r.Context()
 	if form.Get("refresh_token") == "" {
-		return nil, oauth.NewError(oauth.ErrInvalidRequest, "refresh_token is required (OAuth 2.1 §4.3.1).")
+		return nil, oauth.NewError(oauth.InvalidRequest, "refresh_token is required (OAuth 2.1 §4.3.1).")
 	}
 	oldHash := token.Hash(form.Get("refresh_token"))
 	rt, fam, err := s.store.GetRefreshToken(ctx, oldHash)
@@ -230,7 +230,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 	case !now.Before(rt.ExpiresAt) || !now.Before(fam.ExpiresAt):
 		return nil, invalidGrant("The refresh token has expired. Authorize again.")
 	case !c.allowsGrant("refresh_token"):
-		return nil, oauth.NewError(oauth.ErrUnauthorizedClient, "The client's grant_types do not include refresh_token (SPEC C10).")
+		return nil, oauth.NewError(oauth.UnauthorizedClient, "The client's grant_types do not include refresh_token (SPEC C10).")
 	}
 	if err := s.checkKeyBinding(r, c, fam); err != nil {
 		return nil, err
@@ -241,7 +241,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 		want := normalizeScopes(strings.Fields(form.Get("scope")))
 		for _, sc := range want {
 			if !slices.Contains(granted, sc) {
-				return nil, oauth.NewError(oauth.ErrInvalidScope, "Scope %q was not granted; a refresh cannot broaden scope (SPEC F8).", truncate(sc, 100))
+				return nil, oauth.NewError(oauth.InvalidScope, "Scope %q was not granted; a refresh cannot broaden scope (SPEC F8).", truncate(sc, 100))
 			}
 		}
 		scopes = strings.Join(want, " ")

@@ -45,24 +45,24 @@ func TestTokenAttacks(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		c, p := b.code(id)
 		first := mustTokens(t, h.redeem(id, c, p))
-		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.InvalidGrant)
 		if in := h.introspect(first.AccessToken); in.Active {
 			t.Errorf("access token from the first redemption still active: %+v", in)
 		}
-		wantError(t, h.refresh(id, first.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.refresh(id, first.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 
 	verifiers := []struct {
 		name     string
 		verifier func(p pkce) string
-		code     string
+		code     oauth.ErrorCode
 	}{
-		{"attack 46 wrong code_verifier", func(pkce) string { return newPKCE().verifier }, oauth.ErrInvalidGrant},
-		{"attack 46 missing code_verifier", func(pkce) string { return "" }, oauth.ErrInvalidRequest},
-		{"attack 46 code_verifier shorter than 43", func(p pkce) string { return p.verifier[:42] }, oauth.ErrInvalidGrant},
-		{"attack 46 code_verifier longer than 128", func(pkce) string { return strings.Repeat("a", 129) }, oauth.ErrInvalidGrant},
-		{"attack 46 code_verifier with a forbidden character", func(p pkce) string { return p.verifier[:42] + "+" }, oauth.ErrInvalidGrant},
-		{"F1 the challenge itself as verifier", func(p pkce) string { return p.challenge }, oauth.ErrInvalidGrant},
+		{"attack 46 wrong code_verifier", func(pkce) string { return newPKCE().verifier }, oauth.InvalidGrant},
+		{"attack 46 missing code_verifier", func(pkce) string { return "" }, oauth.InvalidRequest},
+		{"attack 46 code_verifier shorter than 43", func(p pkce) string { return p.verifier[:42] }, oauth.InvalidGrant},
+		{"attack 46 code_verifier longer than 128", func(pkce) string { return strings.Repeat("a", 129) }, oauth.InvalidGrant},
+		{"attack 46 code_verifier with a forbidden character", func(p pkce) string { return p.verifier[:42] + "+" }, oauth.InvalidGrant},
+		{"F1 the challenge itself as verifier", func(p pkce) string { return p.challenge }, oauth.InvalidGrant},
 	}
 	for _, tc := range verifiers {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +84,7 @@ func TestTokenAttacks(t *testing.T) {
 		c, p := b.code(id)
 		form := codeForm(id, c, p)
 		form.Set("code_verifier", newPKCE().verifier)
-		wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.InvalidGrant)
 		mustTokens(t, h.redeem(id, c, p)) // now read from the database
 	})
 	t.Run("F2 a code redeemed through another replica fails here", func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestTokenAttacks(t *testing.T) {
 		if err := h.db.RedeemCode(t.Context(), cd.Hash, now, fam, nil); err != nil {
 			t.Fatalf("redeem in the store: %v", err)
 		}
-		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 	t.Run("F2 a code revoked from the account page fails although cached", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
@@ -107,13 +107,13 @@ func TestTokenAttacks(t *testing.T) {
 		if err := h.db.RevokeClient(t.Context(), h.user.ID, id, h.clock.now()); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 
 	t.Run("attack 47 code redeemed by another client", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		c, p := b.code(id)
-		wantError(t, h.redeem(noRefresh, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.redeem(noRefresh, c, p), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 	t.Run("attack 48 expired code", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
@@ -126,14 +126,14 @@ func TestTokenAttacks(t *testing.T) {
 			t.Errorf("E10 code lifetime %v, want at most 10 minutes", life)
 		}
 		h.clock.advance(cd.ExpiresAt.Sub(h.clock.now()))
-		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.redeem(id, c, p), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 	t.Run("attack 49 redirect_uri differs from the code's", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		c, p := b.code(id)
 		form := codeForm(id, c, p)
 		form.Set("redirect_uri", testRedirectS)
-		wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 	t.Run("F3 redirect_uri may be omitted", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
@@ -164,7 +164,7 @@ func TestTokenAttacks(t *testing.T) {
 			c, p := b.code(id)
 			form := codeForm(id, c, p)
 			form["resource"] = tc.resource
-			wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.ErrInvalidTarget)
+			wantError(t, h.token(form, nil), http.StatusBadRequest, oauth.InvalidTarget)
 		})
 	}
 	t.Run("F4 resource in another case names the same resource", func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestTokenAttacks(t *testing.T) {
 		c, p := b.code(id)
 		form := codeForm(id, c, p)
 		form.Set("client_secret", "guess")
-		wantError(t, h.token(form, nil), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, h.token(form, nil), http.StatusUnauthorized, oauth.InvalidClient)
 		mustTokens(t, h.redeem(id, c, p)) // F2: a failed client authentication consumed nothing
 	})
 	t.Run("attack 51 public client sends Basic auth", func(t *testing.T) {
@@ -190,7 +190,7 @@ func TestTokenAttacks(t *testing.T) {
 		c, p := b.code(id)
 		form := codeForm(id, c, p)
 		tr := h.token(form, func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(id), "guess") })
-		wantError(t, tr, http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, tr, http.StatusUnauthorized, oauth.InvalidClient)
 		if tr.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("F7 401 after Basic authentication without WWW-Authenticate")
 		}
@@ -200,18 +200,18 @@ func TestTokenAttacks(t *testing.T) {
 		c, p := b.code(id)
 		form := codeForm(id, c, p)
 		form.Del("client_id")
-		wantError(t, h.token(form, nil), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, h.token(form, nil), http.StatusUnauthorized, oauth.InvalidClient)
 	})
 	t.Run("F1 unknown code", func(t *testing.T) {
-		wantError(t, h.in(t).redeem(id, token.CodePrefix+"unknown", newPKCE()), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.in(t).redeem(id, token.CodePrefix+"unknown", newPKCE()), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 
 	t.Run("attack 53 refresh token replay revokes the family", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		first := b.flow(id, nil)
 		second := mustTokens(t, h.refresh(id, first.RefreshToken))
-		wantError(t, h.refresh(id, first.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
-		wantError(t, h.refresh(id, second.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.refresh(id, first.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
+		wantError(t, h.refresh(id, second.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 		for _, tok := range []string{first.AccessToken, second.AccessToken, second.RefreshToken} {
 			if in := h.introspect(tok); in.Active {
 				t.Errorf("token of the revoked family still active: %+v", in)
@@ -223,7 +223,7 @@ func TestTokenAttacks(t *testing.T) {
 		first := b.flow(id, nil)
 		tr := h.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken},
 			"client_id": {id}, "scope": {"read write"}}, nil)
-		wantError(t, tr, http.StatusBadRequest, oauth.ErrInvalidScope)
+		wantError(t, tr, http.StatusBadRequest, oauth.InvalidScope)
 		mustTokens(t, h.refresh(id, first.RefreshToken)) // the refused request used nothing
 	})
 	t.Run("F8 refresh may narrow scope, not widen it later", func(t *testing.T) {
@@ -242,7 +242,7 @@ func TestTokenAttacks(t *testing.T) {
 	t.Run("F8 refresh by another client", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		first := b.flow(id, nil)
-		wantError(t, h.refresh(noRefresh, first.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.refresh(noRefresh, first.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 	})
 	t.Run("F8 no refresh token unless the client declares refresh_token", func(t *testing.T) {
 		if tr := b.in(t).flow(noRefresh, nil); tr.RefreshToken != "" {
@@ -259,15 +259,15 @@ func TestTokenAttacks(t *testing.T) {
 		name   string
 		form   url.Values
 		status int
-		code   string
+		code   oauth.ErrorCode
 	}{
-		{"attack 54 grant_type password", url.Values{"grant_type": {"password"}, "client_id": {id}, "username": {testUser}, "password": {testPassword}}, http.StatusBadRequest, oauth.ErrUnsupportedGrantType},
-		{"attack 54 grant_type implicit", url.Values{"grant_type": {"implicit"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrUnsupportedGrantType},
-		{"F11 grant_type client_credentials", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrUnsupportedGrantType},
-		{"F7 grant_type missing", url.Values{"client_id": {id}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
-		{"F1 code missing", url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "code_verifier": {newPKCE().verifier}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
-		{"F8 refresh_token missing", url.Values{"grant_type": {"refresh_token"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
-		{"E2 grant_type twice", url.Values{"grant_type": {"refresh_token", "authorization_code"}, "client_id": {id}}, http.StatusBadRequest, oauth.ErrInvalidRequest},
+		{"attack 54 grant_type password", url.Values{"grant_type": {"password"}, "client_id": {id}, "username": {testUser}, "password": {testPassword}}, http.StatusBadRequest, oauth.UnsupportedGrantType},
+		{"attack 54 grant_type implicit", url.Values{"grant_type": {"implicit"}, "client_id": {id}}, http.StatusBadRequest, oauth.UnsupportedGrantType},
+		{"F11 grant_type client_credentials", url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}, http.StatusBadRequest, oauth.UnsupportedGrantType},
+		{"F7 grant_type missing", url.Values{"client_id": {id}}, http.StatusBadRequest, oauth.InvalidRequest},
+		{"F1 code missing", url.Values{"grant_type": {"authorization_code"}, "client_id": {id}, "code_verifier": {newPKCE().verifier}}, http.StatusBadRequest, oauth.InvalidRequest},
+		{"F8 refresh_token missing", url.Values{"grant_type": {"refresh_token"}, "client_id": {id}}, http.StatusBadRequest, oauth.InvalidRequest},
+		{"E2 grant_type twice", url.Values{"grant_type": {"refresh_token", "authorization_code"}, "client_id": {id}}, http.StatusBadRequest, oauth.InvalidRequest},
 	}
 	for _, tc := range grants {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,7 +292,7 @@ func TestTokenAttacks(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		var tr tokenResult
 		tr.Status, tr.Header = h.send(req, &tr)
-		wantError(t, tr, http.StatusBadRequest, oauth.ErrUnsupportedGrantType)
+		wantError(t, tr, http.StatusBadRequest, oauth.UnsupportedGrantType)
 		if !strings.Contains(tr.ErrorDescription, "application/x-www-form-urlencoded") {
 			t.Errorf("error_description %q does not say which body the endpoint reads", tr.ErrorDescription)
 		}
@@ -303,7 +303,7 @@ func TestTokenAttacks(t *testing.T) {
 		c, p := b.code(id)
 		var tr tokenResult
 		tr.Status, _ = h.postForm("/token?"+codeForm(id, c, p).Encode(), url.Values{}, &tr, nil)
-		wantError(t, tr, http.StatusBadRequest, oauth.ErrInvalidRequest)
+		wantError(t, tr, http.StatusBadRequest, oauth.InvalidRequest)
 	})
 	for _, tc := range []struct {
 		name string
@@ -359,7 +359,7 @@ func TestRefreshLifetime(t *testing.T) {
 	t.Run("F8 idle refresh token expires", func(t *testing.T) {
 		h := h.in(t)
 		h.clock.advance(61 * time.Minute)
-		wantError(t, h.refresh(id, second.RefreshToken), http.StatusBadRequest, oauth.ErrInvalidGrant)
+		wantError(t, h.refresh(id, second.RefreshToken), http.StatusBadRequest, oauth.InvalidGrant)
 		if in := h.introspect(second.RefreshToken); in.Active {
 			t.Errorf("expired refresh token active: %+v", in)
 		}
@@ -383,7 +383,7 @@ func TestBlockedClient(t *testing.T) {
 		wantErrorPage(t, b.in(t).authorize(authParams(id, newPKCE())), http.StatusBadRequest)
 	})
 	t.Run("A12 blocked client cannot refresh", func(t *testing.T) {
-		wantError(t, h.in(t).refresh(id, tr.RefreshToken), http.StatusUnauthorized, oauth.ErrInvalidClient)
+		wantError(t, h.in(t).refresh(id, tr.RefreshToken), http.StatusUnauthorized, oauth.InvalidClient)
 	})
 	t.Run("A12 blocked client's tokens are inactive", func(t *testing.T) {
 		h := h.in(t)

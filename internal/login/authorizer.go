@@ -396,7 +396,7 @@ func bearerChallenge(h http.Header) challenge {
 // that ends it. (false, nil) hands the response to the caller.
 func (a *Authorizer) recover(ctx context.Context, resp *http.Response, ver int) (bool, error) {
 	ch := bearerChallenge(resp.Header)
-	if resp.StatusCode == http.StatusForbidden && ch.errorCode != oauth.ErrInsufficientScope {
+	if resp.StatusCode == http.StatusForbidden && oauth.ErrorCode(ch.errorCode) != oauth.InsufficientScope {
 		return false, nil
 	}
 	a.mu.Lock()

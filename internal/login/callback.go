@@ -121,7 +121,7 @@ func verifyCallback(q url.Values, state, issuer string, issSupported bool) (stri
 		return "", ErrIssuerMissing
 	}
 	if e := q.Get("error"); e != "" {
-		return "", fmt.Errorf("authorization refused: %w", &oauth.Error{Code: printable(e), Description: printable(q.Get("error_description"))})
+		return "", fmt.Errorf("authorization refused: %w", &oauth.Error{Code: oauth.ErrorCode(printable(e)), Description: printable(q.Get("error_description"))})
 	}
 	code := q["code"]
 	if len(code) != 1 || code[0] == "" {

@@ -178,7 +178,7 @@ func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 		g, ok := as.codes[f.Get("code")]
 		delete(as.codes, f.Get("code"))
 		if !ok || s256(f.Get("code_verifier")) != g.challenge || f.Get("redirect_uri") != g.redirectURI || f.Get("resource") != g.resource {
-			respondJSON(w, http.StatusBadRequest, oauth.Error{Code: oauth.ErrInvalidGrant, Description: "bad code, verifier, redirect_uri or resource"})
+			respondJSON(w, http.StatusBadRequest, oauth.Error{Code: oauth.InvalidGrant, Description: "bad code, verifier, redirect_uri or resource"})
 			return
 		}
 		scopes = g.scopes
@@ -186,12 +186,12 @@ func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 		s, ok := as.refresh[f.Get("refresh_token")]
 		delete(as.refresh, f.Get("refresh_token"))
 		if !ok {
-			respondJSON(w, http.StatusBadRequest, oauth.Error{Code: oauth.ErrInvalidGrant, Description: "unknown refresh token"})
+			respondJSON(w, http.StatusBadRequest, oauth.Error{Code: oauth.InvalidGrant, Description: "unknown refresh token"})
 			return
 		}
 		scopes = s
 	default:
-		respondJSON(w, http.StatusBadRequest, oauth.Error{Code: oauth.ErrUnsupportedGrantType})
+		respondJSON(w, http.StatusBadRequest, oauth.Error{Code: oauth.UnsupportedGrantType})
 		return
 	}
 	as.n++
@@ -297,12 +297,12 @@ func (rs *fakeRS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (rs *fakeRS) challenge(errCode string, scopes []string) string {
+func (rs *fakeRS) challenge(errCode oauth.ErrorCode, scopes []string) string {
 	c := oauth.Challenge{Scheme: "Bearer"}
 	if errCode != "" {
-		c.Params = append(c.Params, oauth.AuthParam{Name: "error", Value: errCode})
+		c.Params = append(c.Params, oauth.AuthParam{Name: "error", Value: string(errCode)})
 	}
-	if len(scopes) > 0 && (rs.scopeInHeader || errCode == oauth.ErrInsufficientScope) {
+	if len(scopes) > 0 && (rs.scopeInHeader || errCode == oauth.InsufficientScope) {
 		c.Params = append(c.Params, oauth.AuthParam{Name: "scope", Value: strings.Join(scopes, " ")})
 	}
 	if rs.inHeader {
@@ -332,7 +332,7 @@ func (rs *fakeRS) mcp(w http.ResponseWriter, r *http.Request) {
 	}
 	have, ok := rs.as.scopesOf(tok)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", rs.challenge(oauth.ErrInvalidToken, rs.required))
+		w.Header().Set("WWW-Authenticate", rs.challenge(oauth.InvalidToken, rs.required))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
@@ -341,7 +341,7 @@ func (rs *fakeRS) mcp(w http.ResponseWriter, r *http.Request) {
 		need = union(need, rs.toolScopes)
 	}
 	if rs.always403 || !subset(need, have) {
-		w.Header().Set("WWW-Authenticate", rs.challenge(oauth.ErrInsufficientScope, need))
+		w.Header().Set("WWW-Authenticate", rs.challenge(oauth.InsufficientScope, need))
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}

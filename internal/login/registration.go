@@ -183,7 +183,7 @@ func (a *Authorizer) postJSON(req *http.Request, v any, ok ...int) error {
 	if !slices.Contains(ok, resp.StatusCode) {
 		var oe oauth.Error
 		if json.Unmarshal(body, &oe) == nil && oe.Code != "" {
-			oe.Code, oe.Description, oe.URI = printable(oe.Code), printable(oe.Description), ""
+			oe.Code, oe.Description, oe.URI = oauth.ErrorCode(printable(string(oe.Code))), printable(oe.Description), ""
 			return fmt.Errorf("HTTP %d: %w", resp.StatusCode, &oe)
 		}
 		return fmt.Errorf("HTTP %d", resp.StatusCode)

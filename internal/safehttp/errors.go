@@ -172,3 +172,32 @@ func (e *Error) Unavailable() bool {
 		return false
 	}
 }
+
+// Ref returns the section of the standard whose rule a fetch failing for r
+// enforces, for diagnostics shown to a document's publisher. A reason with no
+// more specific rule, including "", gets the section on fetch failures.
+func (r Reason) Ref() string {
+	const cimd = "draft-ietf-oauth-client-id-metadata-document-02"
+	switch r {
+	case ReasonHost, ReasonPort:
+		return cimd + " §3" // the client_id URL
+	case ReasonRedirect, ReasonStatus:
+		return cimd + " §5" // exactly 200, no redirects
+	case ReasonScheme, ReasonBlockedAddress:
+		return cimd + " §8.6" // server-side request forgery
+	case ReasonTooLarge, ReasonEncoding:
+		return cimd + " §8.7" // maximum response size
+	case ReasonTLS:
+		return "RFC 9110 §4.3.4" // https certificate verification
+	default:
+		return cimd + " §5.1" // a failed fetch aborts the request
+	}
+}
+
+// IsJSONMediaType reports whether the media type mt (as returned by
+// mime.ParseMediaType) is application/json or application/*+json, the types a
+// client metadata document may be served as
+// (draft-ietf-oauth-client-id-metadata-document-02 §4).
+func IsJSONMediaType(mt string) bool {
+	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}

@@ -148,3 +148,46 @@ func posInf() float64 {
 	zero := 0.0
 	return 1 / zero
 }
+
+func TestReasonRef(t *testing.T) {
+	const cimd = "draft-ietf-oauth-client-id-metadata-document-02"
+	tests := []struct {
+		reason Reason
+		want   string
+	}{
+		{ReasonHost, cimd + " §3"},
+		{ReasonStatus, cimd + " §5"},
+		{ReasonRedirect, cimd + " §5"},
+		{ReasonBlockedAddress, cimd + " §8.6"},
+		{ReasonScheme, cimd + " §8.6"},
+		{ReasonTooLarge, cimd + " §8.7"},
+		{ReasonTLS, "RFC 9110 §4.3.4"},
+		{ReasonTimeout, cimd + " §5.1"},
+		{"", cimd + " §5.1"},
+	}
+	for _, tt := range tests {
+		if got := tt.reason.Ref(); got != tt.want {
+			t.Errorf("%q.Ref() = %q, want %q", tt.reason, got, tt.want)
+		}
+	}
+}
+
+func TestIsJSONMediaType(t *testing.T) {
+	tests := []struct {
+		mt   string
+		want bool
+	}{
+		{"application/json", true},
+		{"application/cimd+json", true},
+		{"application/json-seq", false},
+		{"text/plain", false},
+		{"text/html", false},
+		{"application/xml", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := IsJSONMediaType(tt.mt); got != tt.want {
+			t.Errorf("IsJSONMediaType(%q) = %v, want %v", tt.mt, got, tt.want)
+		}
+	}
+}

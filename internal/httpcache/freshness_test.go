@@ -1,4 +1,4 @@
-package cimd
+package httpcache
 
 import (
 	"net/http"

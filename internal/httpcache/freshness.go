@@ -1,4 +1,4 @@
-package cimd
+package httpcache
 
 import (
 	"net/http"
@@ -71,15 +71,19 @@ func deltaSeconds(prev int, arg string, hasArg bool) int {
 	return n
 }
 
-// Limits are the operator's bounds on cache lifetimes (SPEC D4, decision 3).
+// Limits are the operator's bounds on cache lifetimes, which
+// draft-ietf-oauth-client-id-metadata-document-02 §5.2 allows. Zero fields
+// take the defaults WithDefaults documents.
 type Limits struct {
 	Min      time.Duration // lower clamp; default 60 s
 	Max      time.Duration // upper clamp; default 24 h
 	Default  time.Duration // lifetime when the response has no freshness information; default 5 min
-	MaxStale time.Duration // longest a document may be served stale while its host is down; default 1 h
+	MaxStale time.Duration // longest a response may be served stale while its origin is down; default 1 h
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with zero fields set to their defaults: Min 60 s,
+// Max 24 h, Default 5 min, MaxStale 1 h. Negative Min and MaxStale become 0.
+func (l Limits) WithDefaults() Limits {
 	if l.Min == 0 {
 		l.Min = 60 * time.Second
 	}
@@ -101,8 +105,8 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Freshness is how long the resolver will use a document without asking its
-// host again, computed from the response headers (RFC 9111 §4.2) and clamped
+// Freshness is how long a cache will use a response without asking its
+// origin again, computed from the response headers (RFC 9111 §4.2) and clamped
 // to the operator's Limits.
 type Freshness struct {
 	Store        bool          // false for no-store: used for the fetching request only
@@ -114,12 +118,12 @@ type Freshness struct {
 }
 
 // ComputeFreshness applies RFC 9111 to h as received at now. s-maxage wins
-// over max-age (the resolver is a cache shared by all users of the server),
+// over max-age (the caller is a cache shared by all its users),
 // max-age over Expires; Age and Date reduce the remaining lifetime
 // (§4.2.3). no-cache and must-revalidate disable stale-if-error. The result is
 // clamped to [Min, Max]; responses without freshness information get Default.
 func ComputeFreshness(h http.Header, now time.Time, l Limits) Freshness {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	cc := ParseCacheControl(h.Values("Cache-Control")...)
 	if cc.NoStore {
 		return Freshness{Store: false, Origin: 0, Source: "no-store"}
