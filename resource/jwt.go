@@ -88,8 +88,8 @@ type JWTOptions struct {
 
 // JWTVerifier verifies JWT access tokens (RFC 9068) signed by one issuer,
 // with keys from the issuer's JWKS. It checks, in order: the JWS compact
-// form and the algorithm allowlist (both with go-jose), typ, no crit
-// header, the signature (go-jose) with a key from the issuer's JWKS
+// form and the algorithm allowlist (both with go-jose), typ, no crit or
+// b64 header, the signature (go-jose) with a key from the issuer's JWKS
 // selected by kid (never a key named by the token itself: jwk, jku, x5u and
 // x5c headers are not used), then iss, aud (SPEC H8), exp (required), nbf,
 // iat, and that sub and client_id are present (RFC 9068 §2.2; see
@@ -97,8 +97,10 @@ type JWTOptions struct {
 // so construction does no I/O and a server starts while its authorization
 // server is down.
 //
-// Not supported: encrypted tokens (JWE), nested JWTs, the RFC 7797 b64
-// header. A JWTVerifier is safe for concurrent use.
+// go-jose decodes base64url leniently (stray bits after the last byte,
+// line breaks), so a few spellings of one token verify alike; RequireBearer
+// lets no line break through. Not supported: encrypted tokens (JWE), nested
+// JWTs, the RFC 7797 b64 header. A JWTVerifier is safe for concurrent use.
 type JWTVerifier struct {
 	issuer   string
 	resource string

@@ -205,10 +205,12 @@ func (k *Keys) SignAccessToken(c AccessClaims) (string, error) {
 // VerifyAccessToken checks an access token for introspection (RFC 7662 §2.2)
 // and returns its claims: JWS compact form, alg exactly ES256 (so none and
 // HS256 are refused whatever key they name), typ at+jwt or
-// application/at+jwt (RFC 9068 §4), no crit or b64, a kid naming a published key
-// that has not expired, a valid signature, the required claims present, exp
-// after now and nbf, if present, not after now. Every rejection wraps
-// ErrInvalid; an expired token also wraps ErrExpired.
+// application/at+jwt (RFC 9068 §4), no crit or b64 header, a kid naming a
+// published key that has not expired, a valid signature in canonical
+// base64url, the required claims present, exp after now and nbf, if
+// present, not after now. Every rejection wraps ErrInvalid; an expired token
+// also wraps ErrExpired. FuzzVerifyDifferential holds this parser to
+// go-jose's verdict.
 //
 // A token whose signature checked out is remembered (by its SHA-256, up to
 // a bounded number of tokens), so a resource server introspecting the same
