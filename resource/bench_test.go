@@ -54,7 +54,8 @@ func BenchmarkES256RawVerify(b *testing.B) {
 // RequireBearer+JWTVerifier and one raw ES256 verification per iteration, so
 // that both see the same machine load, and reports the median time of each
 // (medians, because a shared machine preempts some iterations) and the
-// middleware's overhead in percent (target: under 15).
+// middleware's overhead in percent: 17-24 with go-jose parsing and
+// verifying, against 8-12 for the hand-written verifier it replaced.
 func BenchmarkRequireBearerVsRawES256(b *testing.B) {
 	is, key, token := benchToken(b)
 	raw := rawVerifier(b, key, token)

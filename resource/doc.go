@@ -10,7 +10,9 @@
 //   - HandleMetadata serves the RFC 9728 protected resource metadata at the
 //     path-inserted well-known URL and at the root (SPEC H1-H4).
 //   - JWTVerifier checks RFC 9068 JWT access tokens with keys from the
-//     issuer's JWKS, found through its RFC 8414 metadata and cached;
+//     issuer's JWKS, found through its RFC 8414 metadata and cached; the
+//     JWS is parsed and its signature checked by go-jose v4 with an
+//     algorithm allowlist;
 //     IntrospectionVerifier checks opaque tokens with RFC 7662; Cache
 //     remembers verified tokens.
 //   - TokenInfoFromContext gives handlers the subject, client, scopes and

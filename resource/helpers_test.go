@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func (is *testIssuer) publish(keys ...testKey) {
 	defer is.mu.Unlock()
 	is.keys = nil
 	for _, k := range keys {
-		is.keys = append(is.keys, jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"})
+		is.keys = append(is.keys, k.publicJWK())
 	}
 }
 
@@ -156,6 +157,40 @@ func (k testKey) mint(t testing.TB, claims map[string]any, hdr map[string]any) s
 		t.Fatal(err)
 	}
 	return signPayload(t, signer, claims)
+}
+
+// publicJWK returns k's public key as a JWK, for a jwk header.
+func (k testKey) publicJWK() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
+}
+
+// hmacToken signs claims with HS256 keyed by the JSON of k's public JWK, the
+// algorithm confusion attack on verifiers that pick the algorithm from the
+// token.
+func hmacToken(t testing.TB, k testKey, claims map[string]any) string {
+	t.Helper()
+	secret, err := json.Marshal(k.publicJWK())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader(jose.HeaderKey("kid"), k.kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signPayload(t, signer, claims)
+}
+
+// tamperPayload replaces the payload of token with claims, keeping its
+// header and signature.
+func tamperPayload(t testing.TB, token string, claims map[string]any) string {
+	t.Helper()
+	c, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(token, ".")
+	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(c) + "." + parts[2]
 }
 
 func signPayload(t testing.TB, signer jose.Signer, claims map[string]any) string {

@@ -219,7 +219,7 @@ func TestJWKSDiscovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := map[string]any{"iss": issuer, "aud": testResource, "exp": time.Now().Add(time.Minute).Unix(), "sub": "u"}
+			c := map[string]any{"iss": issuer, "aud": testResource, "exp": time.Now().Add(time.Minute).Unix(), "sub": "u", "client_id": "c"}
 			_, err = v.VerifyToken(context.Background(), key.mint(t, c, nil))
 			if tt.wantErr == "" {
 				if err != nil {

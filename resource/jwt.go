@@ -11,17 +11,16 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpauth/mcpauth/oauth"
 )
@@ -77,30 +76,42 @@ type JWTOptions struct {
 	// least JWKSMinRefresh.
 	JWKSMaxAge     time.Duration
 	JWKSMinRefresh time.Duration
+	// AllowMissingSubOrClientID accepts tokens without a sub claim or
+	// without a client_id claim. The zero value rejects them, as RFC 9068
+	// §2.2 requires both (azp, which some OpenID providers send instead, is
+	// taken for client_id). Set it only for an issuer that leaves them out,
+	// and do not rely on TokenInfo.Subject or ClientID then.
+	AllowMissingSubOrClientID bool
 	// Now is the clock. Zero means time.Now.
 	Now func() time.Time
 }
 
 // JWTVerifier verifies JWT access tokens (RFC 9068) signed by one issuer,
 // with keys from the issuer's JWKS. It checks, in order: the JWS compact
-// form, typ, the algorithm allowlist, no crit header, the signature with a
-// key from the issuer's JWKS selected by kid (never a key named by the
-// token itself: jwk, jku, x5u and x5c headers are ignored), then iss, aud
-// (SPEC H8), exp (required), nbf and iat. The JWKS is fetched on first use,
+// form and the algorithm allowlist (both with go-jose), typ, no crit or
+// b64 header, the signature (go-jose) with a key from the issuer's JWKS
+// selected by kid (never a key named by the token itself: jwk, jku, x5u and
+// x5c headers are not used), then iss, aud (SPEC H8), exp (required), nbf,
+// iat, and that sub and client_id are present (RFC 9068 §2.2; see
+// JWTOptions.AllowMissingSubOrClientID). The JWKS is fetched on first use,
 // so construction does no I/O and a server starts while its authorization
 // server is down.
 //
-// Not supported: encrypted tokens (JWE), nested JWTs, the RFC 7797 b64
-// header. A JWTVerifier is safe for concurrent use.
+// go-jose decodes base64url leniently (stray bits after the last byte,
+// line breaks), so a few spellings of one token verify alike; RequireBearer
+// lets no line break through. Not supported: encrypted tokens (JWE), nested
+// JWTs, the RFC 7797 b64 header. A JWTVerifier is safe for concurrent use.
 type JWTVerifier struct {
 	issuer   string
 	resource string
-	algs     []string
 	types    []string
 	leeway   time.Duration
 	now      func() time.Time
 	keys     *keySource
-	b64      *base64.Encoding // strict unpadded base64url (RFC 7515 §2)
+	// algs is the allowlist handed to go-jose, which refuses any other alg
+	// before looking further.
+	algs            []jose.SignatureAlgorithm
+	allowMissingIDs bool
 }
 
 var _ TokenVerifier = (*JWTVerifier)(nil)
@@ -137,13 +148,15 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 		types = []string{"at+jwt", "application/at+jwt"}
 	}
 	v := &JWTVerifier{
-		issuer:   opts.Issuer,
-		resource: resource,
-		algs:     slices.Clone(algs),
-		types:    slices.Clone(types),
-		leeway:   min(cmp.Or(opts.Leeway, DefaultLeeway), 5*time.Minute),
-		now:      opts.Now,
-		b64:      base64.RawURLEncoding.Strict(),
+		issuer:          opts.Issuer,
+		resource:        resource,
+		types:           slices.Clone(types),
+		leeway:          min(cmp.Or(opts.Leeway, DefaultLeeway), 5*time.Minute),
+		now:             opts.Now,
+		allowMissingIDs: opts.AllowMissingSubOrClientID,
+	}
+	for _, a := range algs {
+		v.algs = append(v.algs, jose.SignatureAlgorithm(a))
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -160,50 +173,35 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 	return v, nil
 }
 
-// jwsHeader holds the JOSE header members verification reads.
-type jwsHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
-}
-
 // VerifyToken implements TokenVerifier. Rejections wrap ErrInvalidToken
 // (ErrTokenExpired for an expired token); failing to fetch the issuer's keys
 // gives an error that does not.
 func (v *JWTVerifier) VerifyToken(ctx context.Context, token string) (*TokenInfo, error) {
-	headerB64, rest, ok1 := strings.Cut(token, ".")
-	payloadB64, sigB64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(sigB64, ".") {
-		return nil, fmt.Errorf("%w: not a JWS compact serialisation (JWE and unsecured JWTs are not accepted)", ErrInvalidToken)
-	}
-	var hdr jwsHeader
-	if err := v.decodeSegment(headerB64, &hdr); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrInvalidToken, err)
-	}
-	switch {
-	case !slices.ContainsFunc(v.types, func(t string) bool { return strings.EqualFold(t, hdr.Typ) }):
-		return nil, fmt.Errorf("%w: typ %q is not an access token type %q (RFC 9068 §4)", ErrInvalidToken, hdr.Typ, v.types)
-	case !slices.Contains(v.algs, hdr.Alg):
-		return nil, fmt.Errorf("%w: alg %q is not allowed", ErrInvalidToken, hdr.Alg)
-	case hdr.Crit != nil:
-		return nil, fmt.Errorf("%w: crit header names extensions this verifier does not understand", ErrInvalidToken)
-	}
-	sig, err := v.b64.DecodeString(sigB64)
+	jws, err := jose.ParseSignedCompact(token, v.algs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrInvalidToken, err)
+		return nil, parseError(token, err)
 	}
-	keys, err := v.keys.candidates(ctx, hdr.Kid, hdr.Alg)
+	hdr := jws.Signatures[0].Header // a compact JWS has exactly one
+	typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string)
+	switch {
+	case !slices.ContainsFunc(v.types, func(t string) bool { return strings.EqualFold(t, typ) }):
+		return nil, fmt.Errorf("%w: typ %q is not an access token type %q (RFC 9068 §4)", ErrInvalidToken, typ, v.types)
+	case hdr.ExtraHeaders["crit"] != nil || hdr.ExtraHeaders["b64"] != nil:
+		// go-jose would honour b64 (RFC 7797); access tokens never use it.
+		return nil, fmt.Errorf("%w: crit or b64 header names an extension this verifier does not support (RFC 7515 §4.1.11, RFC 7797)", ErrInvalidToken)
+	}
+	keys, err := v.keys.candidates(ctx, hdr.KeyID, hdr.Algorithm)
 	if err != nil {
 		return nil, err
 	}
-	signingInput := token[:len(headerB64)+1+len(payloadB64)]
-	if !slices.ContainsFunc(keys, func(k publicKey) bool { return verifySignature(hdr.Alg, k.key, signingInput, sig) }) {
+	var payload []byte
+	verified := slices.ContainsFunc(keys, func(k publicKey) bool {
+		p, err := jws.Verify(k.key)
+		payload = p
+		return err == nil
+	})
+	if !verified {
 		return nil, fmt.Errorf("%w: bad signature", ErrInvalidToken)
-	}
-	payload, err := v.b64.DecodeString(payloadB64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrInvalidToken, err)
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
@@ -212,15 +210,37 @@ func (v *JWTVerifier) VerifyToken(ctx context.Context, token string) (*TokenInfo
 	if err := c.check(v.now(), v.issuer, v.resource, v.leeway, true); err != nil {
 		return nil, err
 	}
+	if !v.allowMissingIDs {
+		switch {
+		case c.Sub == "":
+			return nil, fmt.Errorf("%w: no sub claim (RFC 9068 §2.2)", ErrInvalidToken)
+		case c.ClientID == "" && c.Azp == "":
+			return nil, fmt.Errorf("%w: no client_id claim (RFC 9068 §2.2)", ErrInvalidToken)
+		}
+	}
 	return c.tokenInfo(payload), nil
 }
 
-func (v *JWTVerifier) decodeSegment(seg string, dst any) error {
-	b, err := v.b64.DecodeString(seg)
-	if err != nil {
-		return err
+// parseError turns go-jose's refusal of a compact JWS into an invalid_token
+// error naming the part at fault: the serialisation, the algorithm, or the
+// first segment that is not base64url (the header when all are, since its
+// JSON is then what failed).
+func parseError(token string, err error) error {
+	if algErr := (*jose.ErrUnexpectedSignatureAlgorithm)(nil); errors.As(err, &algErr) {
+		return fmt.Errorf("%w: alg %q is not allowed", ErrInvalidToken, algErr.Got)
 	}
-	return json.Unmarshal(b, dst)
+	segments := strings.Split(token, ".")
+	if len(segments) != 3 {
+		return fmt.Errorf("%w: not a JWS compact serialisation (JWE and unsecured JWTs are not accepted)", ErrInvalidToken)
+	}
+	part := "header"
+	for i, name := range []string{"header", "payload", "signature"} {
+		if _, e := base64.RawURLEncoding.DecodeString(segments[i]); e != nil {
+			part = name
+			break
+		}
+	}
+	return fmt.Errorf("%w: %s: %v", ErrInvalidToken, part, err)
 }
 
 // keyFitsAlg reports whether key can verify alg (RFC 7518 §3.1): EC keys on
@@ -235,46 +255,6 @@ func keyFitsAlg(key crypto.PublicKey, alg string) bool {
 		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
 	case ed25519.PublicKey:
 		return alg == "EdDSA"
-	}
-	return false
-}
-
-// verifySignature checks a JWS signature (RFC 7518 §3.3-3.5, RFC 8037 §3.1).
-// key must fit alg (keyFitsAlg).
-func verifySignature(alg string, key crypto.PublicKey, signingInput string, sig []byte) bool {
-	if alg == "EdDSA" {
-		k, ok := key.(ed25519.PublicKey)
-		return ok && ed25519.Verify(k, []byte(signingInput), sig)
-	}
-	var h crypto.Hash
-	var digest []byte
-	switch alg[2:] {
-	case "256":
-		d := sha256.Sum256([]byte(signingInput))
-		h, digest = crypto.SHA256, d[:]
-	case "384":
-		d := sha512.Sum384([]byte(signingInput))
-		h, digest = crypto.SHA384, d[:]
-	case "512":
-		d := sha512.Sum512([]byte(signingInput))
-		h, digest = crypto.SHA512, d[:]
-	default:
-		return false
-	}
-	switch k := key.(type) {
-	case *ecdsa.PublicKey:
-		n := (k.Curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*n {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:n])
-		s := new(big.Int).SetBytes(sig[n:])
-		return ecdsa.Verify(k, digest, r, s)
-	case *rsa.PublicKey:
-		if alg[0] == 'P' {
-			return rsa.VerifyPSS(k, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
-		}
-		return rsa.VerifyPKCS1v15(k, h, digest, sig) == nil
 	}
 	return false
 }

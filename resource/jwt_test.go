@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,7 @@ func TestJWTVerifierClaims(t *testing.T) {
 	clock := newFakeClock()
 	v := is.verifier(t, func(o *JWTOptions) { o.Now = clock.Now; o.Leeway = 10 * time.Second })
 	now := clock.Now()
+	attacker := newES256Key(t, "k1") // same kid as the issuer's key
 	with := func(mod func(c map[string]any)) map[string]any {
 		c := is.claims("s1 s2")
 		c["iat"], c["exp"] = now.Unix(), now.Add(time.Minute).Unix()
@@ -126,6 +128,16 @@ func TestJWTVerifierClaims(t *testing.T) {
 		{"attack 58 header not base64url", "!!!." + strings.Repeat("A", 10) + ".AA", "header"},
 		{"attack 58 padded signature", key.mint(t, with(func(map[string]any) {}), nil) + "=", "signature"},
 		{"attack 58 unknown kid", newES256Key(t, "k-unknown").mint(t, with(func(map[string]any) {}), nil), "no ES256 key"},
+		{"RFC 9068 typ JWT refused", key.mint(t, with(func(map[string]any) {}), map[string]any{"typ": "JWT"}), `typ "JWT"`},
+		{"RFC 9068 typ missing refused", key.mint(t, with(func(map[string]any) {}), map[string]any{"typ": nil}), `typ ""`},
+		{"RFC 7515 crit header refused", key.mint(t, with(func(map[string]any) {}), map[string]any{"crit": []string{"exp"}, "exp": 1}), "crit"},
+		{"RFC 7797 b64 header refused", key.mint(t, with(func(map[string]any) {}), map[string]any{"b64": true}), "crit"},
+		{"attack 58 alg none", unsignedToken(t, map[string]any{"alg": "none", "typ": "at+jwt", "kid": "k1"}, with(func(map[string]any) {}), ""), `alg "none" is not allowed`},
+		{"attack 58 HS256 keyed with the public JWK", hmacToken(t, key, with(func(map[string]any) {})), `alg "HS256" is not allowed`},
+		{"attack 58 embedded jwk of another key not trusted", attacker.mint(t, with(func(map[string]any) {}), map[string]any{"jwk": attacker.publicJWK()}), "bad signature"},
+		{"attack 58 tampered payload", tamperPayload(t, key.mint(t, with(func(map[string]any) {}), nil), with(func(c map[string]any) { c["scope"] = "admin" })), "bad signature"},
+		{"RFC 9068 sub missing", key.mint(t, with(func(c map[string]any) { delete(c, "sub") }), nil), "no sub claim"},
+		{"RFC 9068 client_id missing", key.mint(t, with(func(c map[string]any) { delete(c, "client_id") }), nil), "no client_id claim"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +177,71 @@ func TestJWTVerifierClaims(t *testing.T) {
 		var extra struct{ Tenant string }
 		if err := json.Unmarshal(info.Claims, &extra); err != nil || extra.Tenant != "acme" {
 			t.Fatalf("Claims = %s, %v", info.Claims, err)
+		}
+	})
+}
+
+// TestJWTVerifierMissingSubOrClientID checks RFC 9068 §2.2: sub and
+// client_id are required unless JWTOptions.AllowMissingSubOrClientID is set.
+func TestJWTVerifierMissingSubOrClientID(t *testing.T) {
+	is := newTestIssuer(t)
+	key := newES256Key(t, "k1")
+	is.publish(key)
+	strict, lax := is.verifier(t, nil), is.verifier(t, func(o *JWTOptions) { o.AllowMissingSubOrClientID = true })
+	tests := []struct {
+		name       string
+		drop       []string
+		strictErr  string // "" means accepted by the default verifier
+		wantSub    string
+		wantClient string
+	}{
+		{"both present", nil, "", "user-1", "https://client.example.com/cimd.json"},
+		{"no sub", []string{"sub"}, "no sub claim", "", "https://client.example.com/cimd.json"},
+		{"no client_id", []string{"client_id"}, "no client_id claim", "user-1", ""},
+		{"neither", []string{"sub", "client_id"}, "no sub claim", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := is.claims("")
+			for _, name := range tt.drop {
+				delete(c, name)
+			}
+			tok := key.mint(t, c, nil)
+			_, err := strict.VerifyToken(context.Background(), tok)
+			if tt.strictErr == "" && err != nil {
+				t.Fatalf("default verifier: %v", err)
+			}
+			if tt.strictErr != "" && (!errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), tt.strictErr)) {
+				t.Fatalf("default verifier: err = %v, want ErrInvalidToken mentioning %q", err, tt.strictErr)
+			}
+			info, err := lax.VerifyToken(context.Background(), tok)
+			if err != nil {
+				t.Fatalf("verifier with AllowMissingSubOrClientID: %v", err)
+			}
+			if info.Subject != tt.wantSub || info.ClientID != tt.wantClient {
+				t.Fatalf("Subject, ClientID = %q, %q; want %q, %q", info.Subject, info.ClientID, tt.wantSub, tt.wantClient)
+			}
+		})
+	}
+	t.Run("azp stands for client_id", func(t *testing.T) {
+		c := is.claims("")
+		delete(c, "client_id")
+		c["azp"] = "client-a"
+		info, err := strict.VerifyToken(context.Background(), key.mint(t, c, nil))
+		if err != nil || info.ClientID != "client-a" {
+			t.Fatalf("VerifyToken = %+v, %v; want ClientID client-a", info, err)
+		}
+	})
+	t.Run("RequireBearer answers invalid_token", func(t *testing.T) {
+		c := is.claims("")
+		delete(c, "sub")
+		h := &okHandler{}
+		r := httptest.NewRequest("GET", testResource, nil)
+		r.Header.Set("Authorization", "Bearer "+key.mint(t, c, nil))
+		w := httptest.NewRecorder()
+		RequireBearer(strict, Options{Resource: testResource})(h).ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) || h.calls != 0 {
+			t.Fatalf("got %d %q (handler ran %d times), want 401 invalid_token", w.Code, w.Header().Get("WWW-Authenticate"), h.calls)
 		}
 	})
 }

@@ -117,6 +117,11 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	return c, nil
 }
 
+// assertionFutureSkew is the clock skew allowed for an assertion's iat and
+// nbf (RFC 7523 §3 items 6 and 7): a client whose clock runs up to a minute
+// ahead is not refused.
+const assertionFutureSkew = time.Minute
+
 // verifyAssertion checks an RFC 7523 client assertion (SPEC F6, attack 52)
 // sent to endpoint (our URL of the endpoint called) and returns the RFC 7638
 // thumbprint of the key that verified it.
@@ -158,8 +163,10 @@ func (s *Server) verifyAssertion(ctx context.Context, c *client, parsed *jwt.JSO
 		return bad("exp is missing or in the past")
 	case verified.Expiry.Time().Sub(now) > 10*time.Minute:
 		return bad("exp is more than 10 minutes ahead")
-	case verified.IssuedAt == nil || verified.IssuedAt.Time().After(now.Add(time.Minute)):
+	case verified.IssuedAt == nil || verified.IssuedAt.Time().After(now.Add(assertionFutureSkew)):
 		return bad("iat is missing or in the future")
+	case verified.NotBefore != nil && verified.NotBefore.Time().After(now.Add(assertionFutureSkew)):
+		return bad("nbf is " + verified.NotBefore.Time().UTC().Format(time.RFC3339) + ", in the future: the assertion is not valid yet")
 	case verified.ID == "":
 		return bad("jti is required")
 	}

@@ -131,6 +131,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"F6 iat missing", nil, func(cl *jwt.Claims) { cl.IssuedAt = nil }},
 		{"F6 iat in the future", nil, func(cl *jwt.Claims) { cl.IssuedAt = jwt.NewNumericDate(h.clock.now().Add(5 * time.Minute)) }},
 		{"F6 exp too far ahead", nil, func(cl *jwt.Claims) { cl.Expiry = jwt.NewNumericDate(h.clock.now().Add(time.Hour)) }},
+		{"RFC 7523 nbf in the future", nil, func(cl *jwt.Claims) { cl.NotBefore = jwt.NewNumericDate(h.clock.now().Add(2 * time.Minute)) }},
 		{"attack 52 key not in the client's JWKS", func(t *testing.T, cl jwt.Claims) string { return other.sign(t, cl) }, nil},
 		{"attack 52 unknown kid", func(t *testing.T, cl jwt.Claims) string { return clientKey{key.priv, "k2"}.sign(t, cl) }, nil},
 		{"attack 52 not a JWT", func(*testing.T, jwt.Claims) string { return "not.a.jwt" }, nil},
@@ -188,6 +189,35 @@ func TestPrivateKeyJWT(t *testing.T) {
 			}
 		})
 	}
+	t.Run("RFC 7523 nbf honoured with the iat skew", func(t *testing.T) {
+		tests := []struct {
+			name    string
+			nbf     time.Duration // from now
+			wantErr bool
+		}{
+			{"nbf in the past", -time.Minute, false},
+			{"nbf within the skew", 50 * time.Second, false},
+			{"nbf beyond the skew", 61 * time.Second, true},
+			{"nbf far ahead", 5 * time.Minute, true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				h, b := h.in(t), b.in(t)
+				c, p := b.code(id)
+				cl := h.assertionClaims(id)
+				cl.NotBefore = jwt.NewNumericDate(h.clock.now().Add(tt.nbf))
+				tr := h.token(withAssertion(codeForm(id, c, p), key.sign(t, cl)), nil)
+				if !tt.wantErr {
+					mustTokens(t, tr)
+					return
+				}
+				wantError(t, tr, http.StatusUnauthorized, oauth.ErrInvalidClient)
+				if !strings.Contains(tr.ErrorDescription, "nbf is") || !strings.Contains(tr.ErrorDescription, "not valid yet") {
+					t.Errorf("error_description %q does not say nbf is in the future", tr.ErrorDescription)
+				}
+			})
+		}
+	})
 	t.Run("F6 aud may be the token endpoint", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		c, p := b.code(id)

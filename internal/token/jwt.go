@@ -74,6 +74,7 @@ type joseHeader struct {
 	Typ  string          `json:"typ"`
 	Kid  string          `json:"kid"`
 	Crit json.RawMessage `json:"crit,omitempty"`
+	B64  json.RawMessage `json:"b64,omitempty"` // RFC 7797; refused when read
 }
 
 // Signer is one ES256 signing key. It is immutable and safe for concurrent
@@ -204,10 +205,12 @@ func (k *Keys) SignAccessToken(c AccessClaims) (string, error) {
 // VerifyAccessToken checks an access token for introspection (RFC 7662 §2.2)
 // and returns its claims: JWS compact form, alg exactly ES256 (so none and
 // HS256 are refused whatever key they name), typ at+jwt or
-// application/at+jwt (RFC 9068 §4), no crit, a kid naming a published key
-// that has not expired, a valid signature, the required claims present, exp
-// after now and nbf, if present, not after now. Every rejection wraps
-// ErrInvalid; an expired token also wraps ErrExpired.
+// application/at+jwt (RFC 9068 §4), no crit or b64 header, a kid naming a
+// published key that has not expired, a valid signature in canonical
+// base64url, the required claims present, exp after now and nbf, if
+// present, not after now. Every rejection wraps ErrInvalid; an expired token
+// also wraps ErrExpired. FuzzVerifyDifferential holds this parser to
+// go-jose's verdict.
 //
 // A token whose signature checked out is remembered (by its SHA-256, up to
 // a bounded number of tokens), so a resource server introspecting the same
@@ -269,8 +272,8 @@ func (st *keySet) verify(tok string) (verifiedToken, error) {
 	if !strings.EqualFold(hdr.Typ, TypeAccessToken) && !strings.EqualFold(hdr.Typ, "application/"+TypeAccessToken) {
 		return fail("typ %q, want %s (RFC 9068 §4)", hdr.Typ, TypeAccessToken)
 	}
-	if hdr.Crit != nil {
-		return fail("crit header not supported")
+	if hdr.Crit != nil || hdr.B64 != nil {
+		return fail("crit and b64 headers not supported (RFC 7515 §4.1.11, RFC 7797)")
 	}
 	pub, ok := st.public[hdr.Kid]
 	if !ok {
