@@ -211,7 +211,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 					mustTokens(t, tr)
 					return
 				}
-				wantError(t, tr, http.StatusUnauthorized, oauth.ErrInvalidClient)
+				wantError(t, tr, http.StatusUnauthorized, oauth.InvalidClient)
 				if !strings.Contains(tr.ErrorDescription, "nbf is") || !strings.Contains(tr.ErrorDescription, "not valid yet") {
 					t.Errorf("error_description %q does not say nbf is in the future", tr.ErrorDescription)
 				}
