@@ -74,10 +74,14 @@ func (s *Server) writeHTMLError(w http.ResponseWriter, r *http.Request, status i
 	s.render(w, r, status, "error.html", map[string]any{"Error": oe})
 }
 
+// asOAuth returns the OAuth error to render for err. It is the one place
+// every JSON, redirect and HTML error passes through, so it also keeps the
+// description to the characters RFC 6749 §5.2 allows, whatever produced it
+// (a cimd rejection, say, quotes values and cites "§" sections).
 func (s *Server) asOAuth(r *http.Request, err error) *oauth.Error {
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
-		return oe
+		return &oauth.Error{Code: oe.Code, Description: oauth.DescriptionText(oe.Description), URI: oe.URI}
 	}
 	if unavailable(err) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "storage unavailable", slog.String("request_id", requestID(r)), slog.Any("err", err))

@@ -217,6 +217,9 @@ func TestRegister(t *testing.T) {
 			if reg.Status != http.StatusBadRequest || reg.Error != string(tc.code) || reg.ErrorDescription == "" || reg.ClientID != "" {
 				t.Errorf("got %d %q (%s), want 400 %q", reg.Status, reg.Error, reg.ErrorDescription, tc.code)
 			}
+			if got := oauth.DescriptionText(reg.ErrorDescription); got != reg.ErrorDescription {
+				t.Errorf("error_description %q has characters outside RFC 6749 section 5.2 (want %q)", reg.ErrorDescription, got)
+			}
 		})
 	}
 	bodies := []struct {
