@@ -25,7 +25,7 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 // writeJSONErrorStatus is writeJSONError with an explicit HTTP status; 0
 // picks the one RFC 6749 §5.2 implies.
 func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
-	oe := s.asOAuth(r, err)
+	oe := onWire(s.asOAuth(r, err))
 	if oe.Code == oauth.ServerError {
 		status = http.StatusInternalServerError
 	}
@@ -54,7 +54,7 @@ func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, st
 // that has already been validated for the client (SPEC E4), with state and
 // iss (RFC 9207).
 func (s *Server) writeRedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
-	oe := s.asOAuth(r, err)
+	oe := onWire(s.asOAuth(r, err))
 	q := url.Values{}
 	q.Set("error", string(oe.Code))
 	if oe.Description != "" {
@@ -74,14 +74,11 @@ func (s *Server) writeHTMLError(w http.ResponseWriter, r *http.Request, status i
 	s.render(w, r, status, "error.html", map[string]any{"Error": oe})
 }
 
-// asOAuth returns the OAuth error to render for err. It is the one place
-// every JSON, redirect and HTML error passes through, so it also keeps the
-// description to the characters RFC 6749 §5.2 allows, whatever produced it
-// (a cimd rejection, say, quotes values and cites "§" sections).
+// asOAuth returns the OAuth error to render for err.
 func (s *Server) asOAuth(r *http.Request, err error) *oauth.Error {
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
-		return &oauth.Error{Code: oe.Code, Description: oauth.DescriptionText(oe.Description), URI: oe.URI}
+		return oe
 	}
 	if unavailable(err) {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "storage unavailable", slog.String("request_id", requestID(r)), slog.Any("err", err))
@@ -89,6 +86,14 @@ func (s *Server) asOAuth(r *http.Request, err error) *oauth.Error {
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, "internal error", slog.String("request_id", requestID(r)), slog.Any("err", err))
 	return &oauth.Error{Code: oauth.ServerError, Description: "The server hit an internal error (request id " + requestID(r) + ")."}
+}
+
+// onWire returns oe with its description in the characters RFC 6749 §5.2
+// allows, whatever produced it (a cimd or DCR rejection quotes values and
+// cites sections with "§"). JSON bodies and error redirects go through it;
+// the HTML error page, read by a person, keeps the original text.
+func onWire(oe *oauth.Error) *oauth.Error {
+	return &oauth.Error{Code: oe.Code, Description: oauth.DescriptionText(oe.Description), URI: oe.URI}
 }
 
 // unavailable reports errors that mean the database could not be reached or
