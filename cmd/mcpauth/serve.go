@@ -40,26 +40,6 @@ for structured settings (trust policy, static clients, resources, lifetimes).`
 // reach a running server (the issue asks for at most 5 s).
 const policyReloadInterval = 2 * time.Second
 
-func newServeFlags(stderr io.Writer) *serveFlags {
-	fs := newFlagSet("serve", serveUsage, stderr)
-	sf := &serveFlags{fs: fs}
-	sf.addr = fs.String("addr", "127.0.0.1:8080", "listen address (env MCPAUTH_ADDR)")
-	sf.issuer = fs.String("issuer", "", "issuer URL; https, or http on a loopback host (env MCPAUTH_ISSUER; default http://localhost:PORT)")
-	sf.data = fs.String("data", "./mcpauth-data", "data directory: SQLite database (env MCPAUTH_DATA)")
-	sf.config = fs.String("config", "", "YAML configuration file (env MCPAUTH_CONFIG)")
-	sf.logFormat = fs.String("log-format", "text", "log format: text or json (env MCPAUTH_LOG_FORMAT)")
-	sf.devLoop = fs.Bool("dev-allow-loopback", false, "development only: accept and fetch CIMD client_ids on loopback hosts; needs a loopback --addr (env MCPAUTH_DEV_ALLOW_LOOPBACK)")
-	sf.devAuto = fs.String("dev-auto-approve", "", "development only, with --dev-allow-loopback: skip login and consent as USER (env MCPAUTH_DEV_AUTO_APPROVE)")
-	sf.caFile = fs.String("cimd-ca-file", "", "PEM bundle of extra CAs trusted for client metadata hosts (env MCPAUTH_CIMD_CA_FILE)")
-	sf.store = fs.String("store", "", "database: a postgres:// URL for replicas sharing one PostgreSQL; empty means SQLite in --data (env MCPAUTH_STORE)")
-	sf.storeMaxConns = fs.Int("store-max-conns", 0, "PostgreSQL: connections per replica (env MCPAUTH_STORE_MAX_CONNS; default the URL's pool_max_conns, else 16)")
-	sf.storeTimeout = fs.Duration("store-statement-timeout", 0, "PostgreSQL: statement timeout (env MCPAUTH_STORE_STATEMENT_TIMEOUT; default the URL's statement_timeout, else 5s)")
-	sf.dcr = fs.Bool("enable-dcr", false, "enable RFC 7591 dynamic client registration (deprecated fallback; env MCPAUTH_ENABLE_DCR)")
-	fs.Var(&sf.proxies, "trusted-proxy", "a load balancer or reverse proxy (IP or CIDR, repeatable) whose X-Forwarded-For names the client for rate limits (env MCPAUTH_TRUSTED_PROXIES, comma-separated)")
-	fs.Var(&sf.resources, "resource", "an MCP server this issuer protects, URL or URL=scope1,scope2 (repeatable; env MCPAUTH_RESOURCE, space-separated)")
-	return sf
-}
-
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	sf := newServeFlags(stderr)
 	if err := parseFlags(sf.fs, args, stdout); err != nil {
