@@ -58,11 +58,18 @@ func startServe(t *testing.T, env map[string]string, args ...string) (string, *s
 // startServeLogs is startServe that also returns the server's stderr (logs).
 func startServeLogs(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer, *syncBuffer) {
 	t.Helper()
+	return startServeWith(t, env, defaultServeIntervals(), args...)
+}
+
+// startServeWith is startServeLogs with the periods of serve's background
+// work.
+func startServeWith(t *testing.T, env map[string]string, iv serveIntervals, args ...string) (string, *syncBuffer, *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), out, errOut)
+		done <- runServeWith(ctx, args, func(k string) string { return env[k] }, out, errOut, iv)
 	}()
 	t.Cleanup(func() {
 		cancel()
