@@ -2,12 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -47,20 +45,13 @@ type Config struct {
 	Lifetimes             LifetimesConfig  `yaml:"-"`
 }
 
-// serveFlags is the serve command's flag set and configuration table,
-// bound to the Config it fills.
-type serveFlags struct {
-	fs    *flag.FlagSet
-	table *table
-	cfg   Config
-}
+// serveFlags is serve's flag set and configuration table.
+type serveFlags = commandFlags[Config]
 
 // newServeFlags registers the serve flags; resolveConfig reads them with
 // their environment and file fallbacks.
 func newServeFlags(stderr io.Writer) *serveFlags {
-	sf := &serveFlags{fs: newFlagSet("serve", serveUsage, stderr)}
-	sf.table = newTable(sf.fs, setting{flag: "config", env: "MCPAUTH_CONFIG", help: "YAML configuration file"}, serveSettings(&sf.cfg)...)
-	return sf
+	return newCommandFlags("serve", serveUsage, "MCPAUTH_CONFIG", stderr, serveSettings)
 }
 
 // serveSettings is the table of serve's settings, bound to c.
@@ -269,10 +260,10 @@ func keyAtLine(n *yaml.Node, line int, path string) string {
 
 // resolveConfig merges defaults < config file < environment < flags.
 func resolveConfig(sf *serveFlags, getenv func(string) string) (Config, error) {
-	if err := resolveTable(sf.table, getenv, &sf.cfg); err != nil {
-		return sf.cfg, err
+	c, err := sf.resolve(getenv)
+	if err != nil {
+		return c, err
 	}
-	c := sf.cfg
 	if c.Issuer == "" {
 		c.Issuer = defaultIssuer(c.Addr)
 	}
@@ -313,17 +304,13 @@ func hostPort(example string) func(string) error {
 	}
 }
 
-// issuerProblem says what is wrong with an issuer URL, or nil.
+// issuerProblem says what is wrong with an issuer URL, or nil: it is a
+// public URL (publicURLProblem) without a trailing slash.
 func issuerProblem(v string) error {
-	iu, err := url.Parse(v)
-	switch {
-	case err != nil || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" || iu.User != nil:
-		return errors.New("must be an absolute URL without query, fragment or user info")
-	case iu.Scheme == "http" && !isLoopbackHostName(iu.Hostname()):
-		return fmt.Errorf("an http issuer is accepted only on a loopback host; use https:// for %s", iu.Hostname())
-	case iu.Scheme != "http" && iu.Scheme != "https":
-		return errors.New("must be https")
-	case strings.HasSuffix(iu.Path, "/"):
+	if err := publicURLProblem(v); err != nil {
+		return err
+	}
+	if strings.HasSuffix(v, "/") {
 		return fmt.Errorf("remove the trailing slash (write %s); clients compare the issuer exactly (RFC 8414 §3.3), so it must be written the way the metadata publishes it",
 			strings.TrimRight(v, "/"))
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,18 +67,13 @@ type IdentityHeaders struct {
 	Scopes   string `yaml:"scopes"`
 }
 
-// proxyFlags is the proxy command's flag set and configuration table,
-// bound to the ProxyConfig it fills.
-type proxyFlags struct {
-	fs    *flag.FlagSet
-	table *table
-	cfg   ProxyConfig
-}
+// proxyFlags is the proxy's flag set and configuration table.
+type proxyFlags = commandFlags[ProxyConfig]
 
+// newProxyFlags registers the proxy flags; resolveProxyConfig reads them
+// with their environment and file fallbacks.
 func newProxyFlags(stderr io.Writer) *proxyFlags {
-	pf := &proxyFlags{fs: newFlagSet("proxy", proxyUsage, stderr)}
-	pf.table = newTable(pf.fs, setting{flag: "config", env: "MCPAUTH_PROXY_CONFIG", help: "YAML configuration file"}, proxySettings(&pf.cfg)...)
-	return pf
+	return newCommandFlags("proxy", proxyUsage, "MCPAUTH_PROXY_CONFIG", stderr, proxySettings)
 }
 
 // proxySettings is the table of the proxy's settings, bound to c.
@@ -188,10 +182,10 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 // resolveProxyConfig merges defaults < config file < environment < flags,
 // then validates.
 func resolveProxyConfig(pf *proxyFlags, getenv func(string) string) (ProxyConfig, error) {
-	if err := resolveTable(pf.table, getenv, &pf.cfg); err != nil {
-		return pf.cfg, err
+	c, err := pf.resolve(getenv)
+	if err != nil {
+		return c, err
 	}
-	c := pf.cfg
 	return c, c.validate()
 }
 

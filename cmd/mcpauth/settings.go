@@ -72,20 +72,38 @@ func newTable(fs *flag.FlagSet, config setting, rows ...setting) *table {
 	return &table{fs: fs, config: config, rows: rows}
 }
 
-// resolveTable reads the YAML file that t.config names, if any (its
-// structured sections into sections), then gives every row its value.
-func resolveTable[T any](t *table, getenv func(string) string, sections *T) error {
+// commandFlags is a command's flag set and configuration table, bound to
+// the configuration C that the table fills.
+type commandFlags[C any] struct {
+	fs    *flag.FlagSet
+	table *table
+	cfg   C
+}
+
+// newCommandFlags registers a command's flags: --config, whose
+// environment variable is configEnv, and the rows settings binds to C.
+func newCommandFlags[C any](name, usage, configEnv string, stderr io.Writer, settings func(*C) []setting) *commandFlags[C] {
+	f := &commandFlags[C]{fs: newFlagSet(name, usage, stderr)}
+	f.table = newTable(f.fs, setting{flag: "config", env: configEnv, help: "YAML configuration file"}, settings(&f.cfg)...)
+	return f
+}
+
+// resolve reads the YAML file that --config names, if any (its structured
+// sections into the configuration), then gives every row its value, and
+// returns the configuration. Call it once, after parsing the flags.
+func (f *commandFlags[C]) resolve(getenv func(string) string) (C, error) {
 	var file *fileSettings
-	if p := t.pickOne(t.config, getenv); p.text != "" {
+	if p := f.table.pickOne(f.table.config, getenv); p.text != "" {
 		var err error
-		if file, err = loadYAML(p.text, t, sections); err != nil {
+		if file, err = loadYAML(p.text, f.table, &f.cfg); err != nil {
 			if pe := (*fs.PathError)(nil); errors.As(err, &pe) { // the file could not be read
-				return fmt.Errorf("%s %q: %w", p.where, p.text, err)
+				return f.cfg, fmt.Errorf("%s %q: %w", p.where, p.text, err)
 			}
-			return err
+			return f.cfg, err
 		}
 	}
-	return t.resolve(getenv, file)
+	err := f.table.resolve(getenv, file)
+	return f.cfg, err
 }
 
 // usage is the flag's help: the row's text and where else it can be set.

@@ -22,17 +22,11 @@ func commandTables() []commandTable {
 	return []commandTable{
 		{"serve", func() (*table, func(func(string) string) (any, error)) {
 			sf := newServeFlags(io.Discard)
-			return sf.table, func(getenv func(string) string) (any, error) {
-				err := resolveTable(sf.table, getenv, &sf.cfg)
-				return sf.cfg, err
-			}
+			return sf.table, func(getenv func(string) string) (any, error) { return sf.resolve(getenv) }
 		}},
 		{"proxy", func() (*table, func(func(string) string) (any, error)) {
 			pf := newProxyFlags(io.Discard)
-			return pf.table, func(getenv func(string) string) (any, error) {
-				err := resolveTable(pf.table, getenv, &pf.cfg)
-				return pf.cfg, err
-			}
+			return pf.table, func(getenv func(string) string) (any, error) { return pf.resolve(getenv) }
 		}},
 	}
 }
@@ -159,7 +153,7 @@ func TestSettingErrorsNameTheirSource(t *testing.T) {
 		{"serve", "enable-dcr", "MCPAUTH_ENABLE_DCR", "enable_dcr", false, "maybe", "use true or false"},
 		{"serve", "dev-allow-loopback", "MCPAUTH_DEV_ALLOW_LOOPBACK", "dev_allow_loopback", false, "sometimes", "use true or false"},
 		{"serve", "addr", "MCPAUTH_ADDR", "addr", false, "8080", "must be host:port, e.g. 127.0.0.1:8080"},
-		{"serve", "issuer", "MCPAUTH_ISSUER", "issuer", false, "http://auth.example.com", "an http issuer is accepted only on a loopback host; use https:// for auth.example.com"},
+		{"serve", "issuer", "MCPAUTH_ISSUER", "issuer", false, "http://auth.example.com", "http is accepted only on a loopback host; use https://auth.example.com"},
 		{"serve", "trusted-proxy", "MCPAUTH_TRUSTED_PROXIES", "trusted_proxies", true, "10.0.0.0/33", "not an IP address or CIDR prefix; write e.g. 10.0.0.0/8 or 192.0.2.7"},
 		{"proxy", "max-body", "MCPAUTH_PROXY_MAX_BODY", "max_body_bytes", false, "-1", "write a positive number of bytes, e.g. 4194304"},
 		{"proxy", "upstream-timeout", "MCPAUTH_PROXY_UPSTREAM_TIMEOUT", "upstream_timeout", false, "soon", "write a positive duration such as 60s or 5m"},
