@@ -32,8 +32,8 @@ type setting struct {
 	env  string // environment variable; "" when there is none
 	key  string // YAML key, dotted inside a section (lifetimes.code); "" when the file does not hold it
 	def  string // default, as written on the command line; "" for none
-	// help is the flag's help text; the environment variable, the YAML key
-	// and the default are added from the row. A `word` in backquotes names
+	// help is the flag's help text; the environment variable and the YAML
+	// key are added from the row, the default by the flag package. A `word` in backquotes names
 	// the flag's value in the usage (flag.PrintDefaults).
 	help    string
 	boolean bool // a flag given without a value means true
@@ -57,19 +57,19 @@ type table struct {
 
 // newTable registers a flag for config, when it has one, and every row
 // that has one.
-func newTable(fs *flag.FlagSet, config setting, rows ...setting) *table {
+func newTable(flags *flag.FlagSet, config setting, rows ...setting) *table {
 	for _, r := range append([]setting{config}, rows...) {
 		switch {
 		case r.flag == "":
 		case r.boolean:
-			fs.Var(new(boolText), r.flag, r.usage())
+			flags.Var(new(boolText), r.flag, r.usage())
 		case r.list != "":
-			fs.Var(new(stringList), r.flag, r.usage())
+			flags.Var(new(stringList), r.flag, r.usage())
 		default:
-			fs.String(r.flag, r.def, r.usage())
+			flags.String(r.flag, r.def, r.usage())
 		}
 	}
-	return &table{fs: fs, config: config, rows: rows}
+	return &table{fs: flags, config: config, rows: rows}
 }
 
 // commandFlags is a command's flag set and configuration table, bound to
