@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -53,12 +52,18 @@ mcpauth serve would. Exit status: 0 when the server would accept the client,
 
 func runClientCheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("client check", clientCheckUsage, stderr)
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	devLoopback := fs.Bool("dev-allow-loopback", false,
-		"development only: allow client_ids on loopback hosts (http or https) (env MCPAUTH_DEV_ALLOW_LOOPBACK)")
-	caFile := fs.String("cimd-ca-file", getenv("MCPAUTH_CIMD_CA_FILE"),
-		"PEM bundle of extra CAs trusted for client hosts, besides the system roots (env MCPAUTH_CIMD_CA_FILE)")
-	timeout := fs.Duration("timeout", 5*time.Second, "overall fetch deadline")
+	var (
+		asJSON, devLoopback bool
+		caFile              string
+		timeout             time.Duration
+	)
+	t := newTable(fs, setting{},
+		setting{flag: "json", boolean: true, help: "print the report as JSON", set: boolean(&asJSON)},
+		setting{flag: "dev-allow-loopback", env: "MCPAUTH_DEV_ALLOW_LOOPBACK", boolean: true,
+			help: "development only: allow client_ids on loopback hosts (http or https)", set: boolean(&devLoopback)},
+		setting{flag: "cimd-ca-file", env: "MCPAUTH_CIMD_CA_FILE", help: "PEM bundle of extra CAs trusted for client hosts, besides the system roots",
+			set: text(&caFile)},
+		setting{flag: "timeout", def: "5s", help: "overall fetch deadline, a `duration`", set: positiveDuration(&timeout, "5s", 0, "")})
 	pos, err := interleaved(fs, args, stdout)
 	if err != nil {
 		return err
@@ -67,20 +72,18 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 		fs.Usage()
 		return usageError("client check takes exactly one URL, got %d arguments", len(pos))
 	}
-	if !flagSet(fs, "dev-allow-loopback") { // the flag wins over the environment
-		if *devLoopback, err = parseEnvBool(getenv, "MCPAUTH_DEV_ALLOW_LOOPBACK"); err != nil {
-			return usageError("%v", err)
-		}
+	if err := t.resolve(getenv, nil); err != nil {
+		return usageError("%v", err)
 	}
-	roots, err := safehttp.LoadRootCAs(*caFile)
+	roots, err := safehttp.LoadRootCAs(caFile)
 	if err != nil {
 		return usageError("--cimd-ca-file: %v", err)
 	}
-	rep, err := clientcheck.Check(ctx, clientcheck.Options{AllowLoopback: *devLoopback, RootCAs: roots, Timeout: *timeout}, pos[0])
+	rep, err := clientcheck.Check(ctx, clientcheck.Options{AllowLoopback: devLoopback, RootCAs: roots, Timeout: timeout}, pos[0])
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -93,25 +96,6 @@ func runClientCheck(ctx context.Context, args []string, getenv func(string) stri
 		return &exitError{code: 1}
 	}
 	return nil
-}
-
-// flagSet reports whether the named flag was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-// parseEnvBool reads a boolean environment variable; a value that is not
-// clearly true or false is an error naming the variable.
-func parseEnvBool(getenv func(string) string, key string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(getenv(key))) {
-	case "1", "true", "yes", "on":
-		return true, nil
-	case "", "0", "false", "no", "off":
-		return false, nil
-	}
-	return false, fmt.Errorf("%s %q: use true or false", key, getenv(key))
 }
 
 // printReport renders a clientcheck.Report for people.

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,8 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/mcpauth/mcpauth/internal/gateway"
 	"github.com/mcpauth/mcpauth/oauth"
@@ -42,23 +39,25 @@ MCPAUTH_LOG_FORMAT are shared with serve), which win over --config, a YAML
 file that also holds per-tool scopes (tools:) and identity header names.`
 
 // ProxyConfig is everything `mcpauth proxy` needs, from flags, environment
-// variables and the optional YAML file, validated once at start.
+// variables and the optional YAML file, validated once at start. The
+// single-valued settings and scopes are rows of proxySettings; the YAML tags
+// here are the file's structured sections.
 type ProxyConfig struct {
-	Listen                string              `yaml:"listen"`
-	Upstream              string              `yaml:"upstream"`
-	Issuer                string              `yaml:"issuer"`
-	ResourceURL           string              `yaml:"resource_url"`
+	Listen                string              `yaml:"-"`
+	Upstream              string              `yaml:"-"`
+	Issuer                string              `yaml:"-"`
+	ResourceURL           string              `yaml:"-"`
 	ResourceName          string              `yaml:"resource_name"`
-	Scopes                []string            `yaml:"scopes"`
+	Scopes                []string            `yaml:"-"`
 	Tools                 map[string][]string `yaml:"tools"`
-	Introspect            bool                `yaml:"introspect"`
-	IntrospectionEndpoint string              `yaml:"introspection_endpoint"`
-	ClientID              string              `yaml:"client_id"`
-	ClientSecretFile      string              `yaml:"client_secret_file"`
+	Introspect            bool                `yaml:"-"`
+	IntrospectionEndpoint string              `yaml:"-"`
+	ClientID              string              `yaml:"-"`
+	ClientSecretFile      string              `yaml:"-"`
 	IdentityHeaders       IdentityHeaders     `yaml:"identity_headers"`
-	MaxBodyBytes          int64               `yaml:"max_body_bytes"`
-	UpstreamTimeout       duration            `yaml:"upstream_timeout"`
-	LogFormat             string              `yaml:"log_format"`
+	MaxBodyBytes          int64               `yaml:"-"`
+	UpstreamTimeout       duration            `yaml:"-"`
+	LogFormat             string              `yaml:"-"`
 }
 
 // IdentityHeaders names the headers carrying the verified identity upstream.
@@ -68,36 +67,52 @@ type IdentityHeaders struct {
 	Scopes   string `yaml:"scopes"`
 }
 
-type proxyFlags struct {
-	fs                 *flag.FlagSet
-	listen, upstream   *string
-	issuer, resource   *string
-	introspect         *bool
-	introspectEndpoint *string
-	clientID, secret   *string
-	config, logFormat  *string
-	maxBody            *int64
-	timeout            *time.Duration
-	scopes             stringList
+// proxyFlags is the proxy's flag set and configuration table.
+type proxyFlags = commandFlags[ProxyConfig]
+
+// newProxyFlags registers the proxy flags; resolveProxyConfig reads them
+// with their environment and file fallbacks.
+func newProxyFlags(stderr io.Writer) *proxyFlags {
+	return newCommandFlags("proxy", proxyUsage, "MCPAUTH_PROXY_CONFIG", stderr, proxySettings)
 }
 
-func newProxyFlags(stderr io.Writer) *proxyFlags {
-	fs := newFlagSet("proxy", proxyUsage, stderr)
-	pf := &proxyFlags{fs: fs}
-	pf.listen = fs.String("listen", "127.0.0.1:8090", "listen address (env MCPAUTH_PROXY_LISTEN)")
-	pf.upstream = fs.String("upstream", "", "URL of the MCP server to protect, e.g. http://127.0.0.1:3001/mcp (env MCPAUTH_PROXY_UPSTREAM)")
-	pf.issuer = fs.String("issuer", "", "issuer URL of the authorization server, e.g. http://localhost:8080 (env MCPAUTH_ISSUER)")
-	pf.resource = fs.String("resource-url", "", "public URL of the MCP endpoint on this proxy; the token audience (env MCPAUTH_PROXY_RESOURCE_URL; default http://LISTEN/<upstream path> on a loopback address)")
-	fs.Var(&pf.scopes, "scope", "scope every request needs, announced in challenges (repeatable; env MCPAUTH_PROXY_SCOPE, space-separated)")
-	pf.introspect = fs.Bool("introspect", false, "check tokens with RFC 7662 introspection instead of as JWTs (env MCPAUTH_PROXY_INTROSPECT)")
-	pf.introspectEndpoint = fs.String("introspection-endpoint", "", "introspection endpoint; default: from the issuer's metadata (env MCPAUTH_PROXY_INTROSPECTION_ENDPOINT)")
-	pf.clientID = fs.String("client-id", "", "client id of this proxy at the introspection endpoint (env MCPAUTH_PROXY_CLIENT_ID)")
-	pf.secret = fs.String("client-secret-file", "", "file holding the client secret for introspection (env MCPAUTH_PROXY_CLIENT_SECRET_FILE)")
-	pf.config = fs.String("config", "", "YAML configuration file (env MCPAUTH_PROXY_CONFIG)")
-	pf.logFormat = fs.String("log-format", "text", "log format: text or json (env MCPAUTH_LOG_FORMAT)")
-	pf.maxBody = fs.Int64("max-body", gateway.DefaultMaxBodyBytes, "largest request body in bytes; larger ones get 413 (env MCPAUTH_PROXY_MAX_BODY)")
-	pf.timeout = fs.Duration("upstream-timeout", gateway.DefaultUpstreamTimeout, "how long the MCP server may take to start answering (then 504), and then to finish a response that is not an event stream (then the connection is closed) (env MCPAUTH_PROXY_UPSTREAM_TIMEOUT)")
-	return pf
+// proxySettings is the table of the proxy's settings, bound to c.
+func proxySettings(c *ProxyConfig) []setting {
+	return []setting{
+		{flag: "listen", env: "MCPAUTH_PROXY_LISTEN", key: "listen", def: "127.0.0.1:8090", help: "listen address",
+			set: checkedText(&c.Listen, hostPort("127.0.0.1:8090"))},
+		{flag: "upstream", env: "MCPAUTH_PROXY_UPSTREAM", key: "upstream", help: "URL of the MCP server to protect, e.g. http://127.0.0.1:3001/mcp",
+			set: checkedText(&c.Upstream, upstreamProblem)},
+		{flag: "issuer", env: "MCPAUTH_ISSUER", key: "issuer", help: "issuer URL of the authorization server, e.g. http://localhost:8080",
+			set: checkedText(&c.Issuer, publicURLProblem)},
+		{flag: "resource-url", env: "MCPAUTH_PROXY_RESOURCE_URL", key: "resource_url",
+			help: "public URL of the MCP endpoint on this proxy; the token audience; default http://LISTEN/<upstream path> on a loopback address",
+			set: func(v string) error {
+				canon, err := resourceURL(v)
+				if err == nil {
+					c.ResourceURL = canon
+				}
+				return err
+			}},
+		{flag: "scope", env: "MCPAUTH_PROXY_SCOPE", key: "scopes", list: " \t\n", help: "scope every request needs, announced in challenges",
+			set: items(&c.Scopes, scopeProblem)},
+		{flag: "introspect", env: "MCPAUTH_PROXY_INTROSPECT", key: "introspect", boolean: true, help: "check tokens with RFC 7662 introspection instead of as JWTs",
+			set: boolean(&c.Introspect)},
+		{flag: "introspection-endpoint", env: "MCPAUTH_PROXY_INTROSPECTION_ENDPOINT", key: "introspection_endpoint", help: "introspection endpoint; default: from the issuer's metadata",
+			set: checkedText(&c.IntrospectionEndpoint, publicURLProblem)},
+		{flag: "client-id", env: "MCPAUTH_PROXY_CLIENT_ID", key: "client_id", help: "client id of this proxy at the introspection endpoint",
+			set: text(&c.ClientID)},
+		{flag: "client-secret-file", env: "MCPAUTH_PROXY_CLIENT_SECRET_FILE", key: "client_secret_file", help: "file holding the client secret for introspection",
+			set: text(&c.ClientSecretFile)},
+		{flag: "log-format", env: "MCPAUTH_LOG_FORMAT", key: "log_format", def: "text", help: "log format: text or json",
+			set: oneOf(&c.LogFormat, "text", "json")},
+		{flag: "max-body", env: "MCPAUTH_PROXY_MAX_BODY", key: "max_body_bytes", def: strconv.Itoa(gateway.DefaultMaxBodyBytes),
+			help: "largest request body in `bytes`; larger ones get 413",
+			set:  whole(&c.MaxBodyBytes, 1, math.MaxInt64, "write a positive number of bytes, e.g. 4194304")},
+		{flag: "upstream-timeout", env: "MCPAUTH_PROXY_UPSTREAM_TIMEOUT", key: "upstream_timeout", def: gateway.DefaultUpstreamTimeout.String(),
+			help: "how long (a `duration`) the MCP server may take to start answering (then 504), and then to finish a response that is not an event stream (then the connection is closed)",
+			set:  positiveDuration(&c.UpstreamTimeout, "60s or 5m", 0, "")},
+	}
 }
 
 func runProxy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -167,94 +182,17 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 // resolveProxyConfig merges defaults < config file < environment < flags,
 // then validates.
 func resolveProxyConfig(pf *proxyFlags, getenv func(string) string) (ProxyConfig, error) {
-	var c ProxyConfig
-	if p := cmp.Or(*pf.config, getenv("MCPAUTH_PROXY_CONFIG")); p != "" {
-		var err error
-		if c, err = loadProxyConfigFile(p); err != nil {
-			return c, err
-		}
-	}
-	set := map[string]bool{}
-	pf.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	// pick returns the flag's value if given, else the environment's, else
-	// "" (keep the file's value or the default).
-	pick := func(name, env string) string {
-		if set[name] {
-			return pf.fs.Lookup(name).Value.String()
-		}
-		return getenv(env)
-	}
-	str := func(dst *string, name, env string) {
-		if v := pick(name, env); v != "" || set[name] {
-			*dst = v
-		}
-		if *dst == "" {
-			*dst = pf.fs.Lookup(name).DefValue
-		}
-	}
-	str(&c.Listen, "listen", "MCPAUTH_PROXY_LISTEN")
-	str(&c.Upstream, "upstream", "MCPAUTH_PROXY_UPSTREAM")
-	str(&c.Issuer, "issuer", "MCPAUTH_ISSUER")
-	str(&c.ResourceURL, "resource-url", "MCPAUTH_PROXY_RESOURCE_URL")
-	str(&c.IntrospectionEndpoint, "introspection-endpoint", "MCPAUTH_PROXY_INTROSPECTION_ENDPOINT")
-	str(&c.ClientID, "client-id", "MCPAUTH_PROXY_CLIENT_ID")
-	str(&c.ClientSecretFile, "client-secret-file", "MCPAUTH_PROXY_CLIENT_SECRET_FILE")
-	str(&c.LogFormat, "log-format", "MCPAUTH_LOG_FORMAT")
-	switch {
-	case set["introspect"]:
-		c.Introspect = *pf.introspect
-	case getenv("MCPAUTH_PROXY_INTROSPECT") != "":
-		v, err := parseEnvBool(getenv, "MCPAUTH_PROXY_INTROSPECT")
-		if err != nil {
-			return c, err
-		}
-		c.Introspect = v
-	}
-	if v := pick("max-body", "MCPAUTH_PROXY_MAX_BODY"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return c, fmt.Errorf("max-body %q: want a number of bytes, e.g. 4194304", v)
-		}
-		c.MaxBodyBytes = n
-	} else if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = *pf.maxBody
-	}
-	if v := pick("upstream-timeout", "MCPAUTH_PROXY_UPSTREAM_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return c, fmt.Errorf("upstream-timeout %q: want a duration such as 60s or 5m", v)
-		}
-		c.UpstreamTimeout = duration(d)
-	} else if c.UpstreamTimeout == 0 {
-		c.UpstreamTimeout = duration(*pf.timeout)
-	}
-	switch {
-	case len(pf.scopes) > 0:
-		c.Scopes = pf.scopes
-	case getenv("MCPAUTH_PROXY_SCOPE") != "":
-		c.Scopes = strings.Fields(getenv("MCPAUTH_PROXY_SCOPE"))
+	c, err := pf.resolve(getenv)
+	if err != nil {
+		return c, err
 	}
 	return c, c.validate()
 }
 
-// loadProxyConfigFile reads the YAML file; unknown keys are errors naming
-// the key.
-func loadProxyConfigFile(path string) (ProxyConfig, error) {
-	var c ProxyConfig
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("--config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %s", path, explainYAMLError(err, b))
-	}
-	return c, nil
-}
-
 // validate fails fast with a message that names the key and the fix, and
-// fills in the default resource URL.
+// fills in the default resource URL. The table checked each setting's own
+// value; what is left are the rules between settings and the file's
+// structured sections.
 func (c *ProxyConfig) validate() error {
 	lhost, lport, err := net.SplitHostPort(c.Listen)
 	if err != nil {
@@ -263,33 +201,16 @@ func (c *ProxyConfig) validate() error {
 	if c.Upstream == "" {
 		return errors.New("upstream: set --upstream (MCPAUTH_PROXY_UPSTREAM) to the URL of the MCP server to protect, e.g. http://127.0.0.1:3001/mcp")
 	}
-	up, err := url.Parse(c.Upstream)
-	if err != nil || up.Host == "" || (up.Scheme != "http" && up.Scheme != "https") || up.User != nil || up.Fragment != "" {
-		return fmt.Errorf("upstream %q: must be an absolute http or https URL without user info or fragment, e.g. http://127.0.0.1:3001/mcp", c.Upstream)
-	}
 	if c.Issuer == "" {
 		return errors.New("issuer: set --issuer (MCPAUTH_ISSUER) to the authorization server's issuer URL, e.g. https://auth.example.com")
 	}
-	if err := checkPublicURL("issuer", c.Issuer); err != nil {
-		return err
-	}
 	if c.ResourceURL == "" {
+		up, _ := url.Parse(c.Upstream) // checked by the table
 		if !isLoopbackHostName(lhost) || lport == "0" {
 			return fmt.Errorf("resource-url: set --resource-url (MCPAUTH_PROXY_RESOURCE_URL) to the URL clients use to reach this proxy, e.g. https://mcp.example.com%s; it is the token audience", cmp.Or(up.EscapedPath(), "/mcp"))
 		}
-		c.ResourceURL = "http://" + net.JoinHostPort(lhost, lport) + up.EscapedPath()
-	}
-	if err := checkPublicURL("resource-url", c.ResourceURL); err != nil {
-		return err
-	}
-	canon, err := oauth.CanonicalResource(c.ResourceURL)
-	if err != nil {
-		return fmt.Errorf("resource-url %q: %v", c.ResourceURL, err)
-	}
-	c.ResourceURL = canon
-	for _, s := range c.Scopes {
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return fmt.Errorf("scope %q: a scope is one word without spaces, quotes or backslashes (RFC 6749 §3.3)", s)
+		if c.ResourceURL, err = resourceURL("http://" + net.JoinHostPort(lhost, lport) + up.EscapedPath()); err != nil {
+			return fmt.Errorf("resource-url: the default from --listen and --upstream: %w", err)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Tools)) {
@@ -297,7 +218,7 @@ func (c *ProxyConfig) validate() error {
 			return fmt.Errorf("tools.%s: list the scopes a call of this tool needs, e.g. tools: {%s: [files:write]}", name, cmp.Or(name, "delete_file"))
 		}
 		for _, s := range c.Tools[name] {
-			if s == "" || strings.ContainsAny(s, " \"\\") {
+			if scopeProblem(s) != nil {
 				return fmt.Errorf("tools.%s: scope %q is not one word (RFC 6749 §3.3)", name, s)
 			}
 		}
@@ -306,39 +227,49 @@ func (c *ProxyConfig) validate() error {
 		if c.ClientID == "" || c.ClientSecretFile == "" {
 			return errors.New("introspect: set --client-id and --client-secret-file, the credentials of this proxy at the introspection endpoint (a client with introspect: true in mcpauth serve's config)")
 		}
-		if c.IntrospectionEndpoint != "" {
-			if err := checkPublicURL("introspection-endpoint", c.IntrospectionEndpoint); err != nil {
-				return err
-			}
-		}
 	} else if c.ClientID != "" || c.ClientSecretFile != "" || c.IntrospectionEndpoint != "" {
 		return errors.New("client-id, client-secret-file and introspection-endpoint are used only with --introspect")
-	}
-	if c.MaxBodyBytes <= 0 {
-		return fmt.Errorf("max-body %d: must be a positive number of bytes, e.g. 4194304", c.MaxBodyBytes)
-	}
-	if c.UpstreamTimeout <= 0 {
-		return fmt.Errorf("upstream-timeout %s: must be positive, e.g. 60s", time.Duration(c.UpstreamTimeout))
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return fmt.Errorf("log-format %q: use text or json", c.LogFormat)
 	}
 	return nil
 }
 
-// checkPublicURL accepts an absolute https URL, or http on a loopback host
-// (MCP 2025-11-25 "Communication Security").
-func checkPublicURL(key, s string) error {
+// upstreamProblem says what is wrong with an upstream URL, or nil.
+func upstreamProblem(v string) error {
+	up, err := url.Parse(v)
+	if err != nil || up.Host == "" || (up.Scheme != "http" && up.Scheme != "https") || up.User != nil || up.Fragment != "" {
+		return errors.New("must be an absolute http or https URL without user info or fragment, e.g. http://127.0.0.1:3001/mcp")
+	}
+	return nil
+}
+
+// resourceURL checks the proxy's public MCP URL and returns it canonical
+// (RFC 8707 §2).
+func resourceURL(v string) (string, error) {
+	if err := publicURLProblem(v); err != nil {
+		return "", err
+	}
+	return oauth.CanonicalResource(v)
+}
+
+// scopeProblem says what is wrong with a scope, or nil.
+func scopeProblem(s string) error {
+	if s == "" || strings.ContainsAny(s, " \"\\") {
+		return errors.New("a scope is one word without spaces, quotes or backslashes (RFC 6749 §3.3)")
+	}
+	return nil
+}
+
+// publicURLProblem accepts an absolute https URL, or http on a loopback
+// host (MCP 2025-11-25 "Communication Security").
+func publicURLProblem(s string) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return fmt.Errorf("%s %q: must be an absolute URL without query, fragment or user info", key, s)
+		return errors.New("must be an absolute URL without query, fragment or user info")
 	case u.Scheme == "http" && !isLoopbackHostName(u.Hostname()):
-		return fmt.Errorf("%s %q: http is accepted only on a loopback host; use https://%s", key, s, u.Host)
+		return fmt.Errorf("http is accepted only on a loopback host; use https://%s", u.Host)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("%s %q: must be https", key, s)
+		return errors.New("must be https")
 	}
 	return nil
 }

@@ -108,11 +108,11 @@ func TestProxyConfigErrors(t *testing.T) {
 		{"scope with a space", append(ok, "--scope", "a b"), "scope \"a b\""},
 		{"introspect without credentials", append(ok, "--introspect"), "--client-id and --client-secret-file"},
 		{"client id without introspect", append(ok, "--client-id", "x"), "only with --introspect"},
-		{"body limit", append(ok, "--max-body", "0"), "max-body 0"},
+		{"body limit", append(ok, "--max-body", "0"), `--max-body "0": write a positive number of bytes`},
 		{"unknown key in the config file", append(ok, "--config", bad), `unknown key "upstrem" at the top level; the keys there are listen, upstream`},
 		{"identity header reserved", append(ok, "--config", writeFile(t, dir, "id.yaml", "identity_headers: {subject: Authorization}\n")), "identity header \"Authorization\""},
 		{"tool without scopes", append(ok, "--config", writeFile(t, dir, "tools.yaml", "tools: {delete_file: []}\n")), "tools.delete_file"},
-		{"duration of the wrong form is named", append(ok, "--config", writeFile(t, dir, "dur.yaml", "upstream_timeout: soon\n")), `line 1: upstream_timeout: "soon" is not a positive duration`},
+		{"duration of the wrong form is named", append(ok, "--config", writeFile(t, dir, "dur.yaml", "upstream_timeout: soon\n")), `line 1: upstream_timeout "soon": write a positive duration`},
 		{"positional argument", append(ok, "extra"), "no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

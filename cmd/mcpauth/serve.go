@@ -40,37 +40,17 @@ for structured settings (trust policy, static clients, resources, lifetimes).`
 // reach a running server (the issue asks for at most 5 s).
 const policyReloadInterval = 2 * time.Second
 
-func newServeFlags(stderr io.Writer) *serveFlags {
-	fs := newFlagSet("serve", serveUsage, stderr)
-	sf := &serveFlags{fs: fs}
-	sf.addr = fs.String("addr", "127.0.0.1:8080", "listen address (env MCPAUTH_ADDR)")
-	sf.issuer = fs.String("issuer", "", "issuer URL; https, or http on a loopback host (env MCPAUTH_ISSUER; default http://localhost:PORT)")
-	sf.data = fs.String("data", "./mcpauth-data", "data directory: SQLite database (env MCPAUTH_DATA)")
-	sf.config = fs.String("config", "", "YAML configuration file (env MCPAUTH_CONFIG)")
-	sf.logFormat = fs.String("log-format", "text", "log format: text or json (env MCPAUTH_LOG_FORMAT)")
-	sf.devLoop = fs.Bool("dev-allow-loopback", false, "development only: accept and fetch CIMD client_ids on loopback hosts; needs a loopback --addr (env MCPAUTH_DEV_ALLOW_LOOPBACK)")
-	sf.devAuto = fs.String("dev-auto-approve", "", "development only, with --dev-allow-loopback: skip login and consent as USER (env MCPAUTH_DEV_AUTO_APPROVE)")
-	sf.caFile = fs.String("cimd-ca-file", "", "PEM bundle of extra CAs trusted for client metadata hosts (env MCPAUTH_CIMD_CA_FILE)")
-	sf.store = fs.String("store", "", "database: a postgres:// URL for replicas sharing one PostgreSQL; empty means SQLite in --data (env MCPAUTH_STORE)")
-	sf.storeMaxConns = fs.Int("store-max-conns", 0, "PostgreSQL: connections per replica (env MCPAUTH_STORE_MAX_CONNS; default the URL's pool_max_conns, else 16)")
-	sf.storeTimeout = fs.Duration("store-statement-timeout", 0, "PostgreSQL: statement timeout (env MCPAUTH_STORE_STATEMENT_TIMEOUT; default the URL's statement_timeout, else 5s)")
-	sf.dcr = fs.Bool("enable-dcr", false, "enable RFC 7591 dynamic client registration (deprecated fallback; env MCPAUTH_ENABLE_DCR)")
-	fs.Var(&sf.proxies, "trusted-proxy", "a load balancer or reverse proxy (IP or CIDR, repeatable) whose X-Forwarded-For names the client for rate limits (env MCPAUTH_TRUSTED_PROXIES, comma-separated)")
-	fs.Var(&sf.resources, "resource", "an MCP server this issuer protects, URL or URL=scope1,scope2 (repeatable; env MCPAUTH_RESOURCE, space-separated)")
-	return sf
+// runServe is `mcpauth serve`.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runServeWith(ctx, args, getenv, stdout, stderr, defaultServeIntervals())
 }
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sf := newServeFlags(stderr)
-	if err := parseFlags(sf.fs, args, stdout); err != nil {
-		return err
-	}
-	if sf.fs.NArg() > 0 {
-		return usageError("serve takes no arguments, got %q", sf.fs.Args())
-	}
-	cfg, err := resolveConfig(sf, getenv)
+// runServeWith is runServe with the periods of its background work, which
+// tests shorten. Each step is a function below, in the order they run.
+func runServeWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, iv serveIntervals) error {
+	cfg, err := loadServeConfig(args, getenv, stdout, stderr)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
 
@@ -90,51 +70,116 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.DevAutoApprove != "" {
 		// Checked before the first start creates admin, so that a refused
 		// start leaves no user behind.
-		users, err := db.ListUsers(ctx)
-		if err != nil {
-			return fmt.Errorf("dev-auto-approve: list users: %w", err)
-		}
-		known := slices.ContainsFunc(users, func(u store.User) bool { return u.Name == cfg.DevAutoApprove }) ||
-			len(users) == 0 && cfg.DevAutoApprove == "admin" // created just below
-		if !known {
-			return usageError("dev-auto-approve %q: no such user; name an existing user (mcpauth users list) or add it with: mcpauth users add %s --password-stdin (with the same --data or --store as serve)",
-				cfg.DevAutoApprove, cfg.DevAutoApprove)
+		if err := checkAutoApproveUser(ctx, db, cfg.DevAutoApprove); err != nil {
+			return err
 		}
 	}
 	if err := ensureAdmin(ctx, db, stdout); err != nil {
 		return err
 	}
+	keys, err := newKeyManager(ctx, cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	as, resolver, err := newServer(ctx, cfg, db, keys, logger)
+	if err != nil {
+		return err
+	}
+	var ready atomic.Bool
+	srv, ln, err := listen(cfg.Addr, newMux(as, db, &ready), logger)
+	if err != nil {
+		return err
+	}
+	stopBackground := startBackground(ctx, cfg, db, keys, resolver, logger, iv)
+	defer stopBackground()
+	return serveUntilDone(ctx, srv, ln, &ready, cfg.Issuer, stdout, logger)
+}
+
+// serveIntervals are the periods of serve's background work.
+type serveIntervals struct {
+	policyReload time.Duration // trust policy and stored blocks re-read
+	keyMaintain  time.Duration // token.Keys.Maintain: keys reloaded, rotated, expired
+	collect      time.Duration // expired rows deleted
+}
+
+// defaultServeIntervals are the periods serve runs with.
+func defaultServeIntervals() serveIntervals {
+	return serveIntervals{policyReload: policyReloadInterval, keyMaintain: token.MaintainInterval, collect: 10 * time.Minute}
+}
+
+// loadServeConfig parses serve's command line and resolves the
+// configuration; every mistake is a usage error (exit 2).
+func loadServeConfig(args []string, getenv func(string) string, stdout, stderr io.Writer) (Config, error) {
+	sf := newServeFlags(stderr)
+	if err := parseFlags(sf.fs, args, stdout); err != nil {
+		return Config{}, err
+	}
+	if sf.fs.NArg() > 0 {
+		return Config{}, usageError("serve takes no arguments, got %q", sf.fs.Args())
+	}
+	cfg, err := resolveConfig(sf, getenv)
+	if err != nil {
+		return Config{}, usageError("%v", err)
+	}
+	return cfg, nil
+}
+
+// checkAutoApproveUser refuses a --dev-auto-approve user that does not
+// exist; admin counts on a first start, which creates it.
+func checkAutoApproveUser(ctx context.Context, db store.Store, name string) error {
+	users, err := db.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("dev-auto-approve: list users: %w", err)
+	}
+	known := slices.ContainsFunc(users, func(u store.User) bool { return u.Name == name }) ||
+		len(users) == 0 && name == "admin" // created by ensureAdmin next
+	if !known {
+		return usageError("dev-auto-approve %q: no such user; name an existing user (mcpauth users list) or add it with: mcpauth users add %s --password-stdin (with the same --data or --store as serve)",
+			name, name)
+	}
+	return nil
+}
+
+// newKeyManager loads the signing keys, creating them on first start.
+func newKeyManager(ctx context.Context, cfg Config, db store.Store, logger *slog.Logger) (*token.Keys, error) {
 	keys := token.NewKeys(db, token.KeyOptions{TokenLifetime: cfg.lifetimes().AccessToken, Logger: logger})
 	if err := keys.Load(ctx); err != nil {
-		return fmt.Errorf("signing keys: %w", err)
+		return nil, fmt.Errorf("signing keys: %w", err)
 	}
+	return keys, nil
+}
+
+// newServer builds the authorization server with its CIMD resolver (whose
+// trust policy startBackground reloads) and outbound fetchers, and logs the
+// warnings about the configuration.
+func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys, logger *slog.Logger) (*authserver.Server, *cimd.Resolver, error) {
 	roots, err := safehttp.LoadRootCAs(cfg.CIMDCAFile)
 	if err != nil {
-		return usageError("cimd-ca-file: %v", err)
+		return nil, nil, usageError("cimd-ca-file: %v", err)
 	}
 	policy, err := buildPolicy(ctx, cfg, db)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	resolver, err := cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger,
 		Cache: cimdCacheFor(db, logger)})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	fetch, err := safehttp.New(safehttp.Options{AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	logos, err := safehttp.New(safehttp.Options{MaxBodyBytes: 64 << 10, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	proxies, _ := cfg.trustedProxies() // validated with the rest of the configuration
 	as, err := authserver.New(authserver.Options{Issuer: cfg.Issuer, Resources: cfg.authResources(),
 		StaticClients: cfg.staticClients(), EnableDCR: cfg.EnableDCR, DevAutoApprove: cfg.DevAutoApprove, TrustedProxies: proxies,
 		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger})
 	if err != nil {
-		return usageError("%v", err)
+		return nil, nil, usageError("%v", err)
 	}
 	if cfg.DevAllowLoopback {
 		logger.Warn("development mode: loopback client_ids are accepted and fetched (--dev-allow-loopback); never use this in production")
@@ -145,8 +190,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if len(cfg.Resources) == 0 {
 		logger.Warn("no --resource configured: any https resource a client names is accepted (and shown on the consent page)")
 	}
+	return as, resolver, nil
+}
 
-	var ready atomic.Bool
+// newMux serves as under / next to /healthz and /readyz, which answers
+// while ready is set and the store answers a ping.
+func newMux(as http.Handler, db store.Store, ready *atomic.Bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -159,42 +208,59 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/", as)
+	return mux
+}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+// listen opens the listening socket and the HTTP server, with its timeouts
+// and header limit, that will serve h on it.
+func listen(addr string, h http.Handler, logger *slog.Logger) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	return srv, ln, nil
+}
 
+// startBackground starts serve's periodic work: the trust policy reload,
+// signing key maintenance and the collection of expired rows. It goes on
+// through a shutdown (in-flight requests still need keys) until the
+// returned function stops it.
+func startBackground(ctx context.Context, cfg Config, db store.Store, keys *token.Keys, resolver *cimd.Resolver, logger *slog.Logger, iv serveIntervals) (stop func()) {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	go every(bg, policyReloadInterval, func() {
+	go every(bg, iv.policyReload, func() {
 		if p, err := buildPolicy(bg, cfg, db); err == nil {
 			resolver.SetPolicy(p)
 		} else {
 			logger.Error("reload trust policy", "err", err)
 		}
 	})
-	go every(bg, time.Minute, func() {
+	go every(bg, iv.keyMaintain, func() {
 		if err := keys.Maintain(bg); err != nil {
 			logger.Error("signing key maintenance", "err", err)
 		}
 	})
-	go every(bg, 10*time.Minute, func() {
+	go every(bg, iv.collect, func() {
 		if n, err := db.DeleteExpired(bg, time.Now()); err != nil {
 			logger.Error("collect expired rows", "err", err)
 		} else if n > 0 {
 			logger.Info("collected expired rows", "rows", n)
 		}
 	})
+	return stopBG
+}
 
+// serveUntilDone serves on ln until ctx ends or the server fails, then
+// stops taking requests (/readyz answers 503 first) and finishes the
+// in-flight ones within 20 s.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, issuer string, stdout io.Writer, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
-	fmt.Fprintf(stdout, "mcpauth: listening on http://%s, issuer %s\n", ln.Addr(), cfg.Issuer)
-	logger.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer)
+	fmt.Fprintf(stdout, "mcpauth: listening on http://%s, issuer %s\n", ln.Addr(), issuer)
+	logger.Info("listening", "addr", ln.Addr().String(), "issuer", issuer)
 
 	select {
 	case err := <-errc:

@@ -58,11 +58,18 @@ func startServe(t *testing.T, env map[string]string, args ...string) (string, *s
 // startServeLogs is startServe that also returns the server's stderr (logs).
 func startServeLogs(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer, *syncBuffer) {
 	t.Helper()
+	return startServeWith(t, env, defaultServeIntervals(), args...)
+}
+
+// startServeWith is startServeLogs with the periods of serve's background
+// work.
+func startServeWith(t *testing.T, env map[string]string, iv serveIntervals, args ...string) (string, *syncBuffer, *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), out, errOut)
+		done <- runServeWith(ctx, args, func(k string) string { return env[k] }, out, errOut, iv)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -163,16 +170,16 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{"bad log format", []string{"--log-format", "xml"}, nil, "log-format"},
 		{"bad pool size", []string{"--store-max-conns", "-1"}, nil, "store-max-conns"},
 		{"bad statement timeout", []string{"--store-statement-timeout", "-5s"}, nil, "store-statement-timeout"},
-		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, nil, "trusted_proxies"},
+		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, nil, `--trusted-proxy "10.0.0.0/33": not an IP address or CIDR prefix`},
 		{"unknown YAML key lists the keys there", []string{"--config", badYAML}, nil, `unknown key "alow" in trust; the keys there are allow, deny, allowlist_only`},
 		{"unknown top-level YAML key", []string{"--config", yamlFile("top.yaml", "isuer: https://a.example\n")}, nil, `unknown key "isuer" at the top level`},
 		{"bad lifetime names its key", []string{"--config", yamlFile("life.yaml", "lifetimes:\n  access_token: banana\n")}, nil, `lifetimes.access_token "banana": write a positive duration`},
 		{"unknown lifetime is named", []string{"--config", yamlFile("life2.yaml", "lifetimes:\n  acess_token: 5m\n")}, nil, "lifetimes.acess_token is not a setting; use access_token, code"},
-		{"F1 code lifetime over 10 minutes", []string{"--config", yamlFile("life3.yaml", "lifetimes:\n  code: 1h\n")}, nil, "lifetimes.code 1h0m0s: at most 10m0s"},
-		{"F9 access token lifetime over 30 minutes", []string{"--config", yamlFile("life4.yaml", "lifetimes:\n  access_token: 24h\n")}, nil, "lifetimes.access_token 24h0m0s: at most 30m0s"},
+		{"F1 code lifetime over 10 minutes", []string{"--config", yamlFile("life3.yaml", "lifetimes:\n  code: 1h\n")}, nil, `line 2: lifetimes.code "1h": at most 10m0s`},
+		{"F9 access token lifetime over 30 minutes", []string{"--config", yamlFile("life4.yaml", "lifetimes:\n  access_token: 24h\n")}, nil, `line 2: lifetimes.access_token "24h": at most 30m0s`},
 		{"refresh idle longer than absolute", []string{"--config", yamlFile("life5.yaml", "lifetimes:\n  refresh_idle: 48h\n  refresh_absolute: 24h\n")}, nil, "make refresh_idle the shorter one"},
 		{"refresh absolute shorter than the default idle", []string{"--config", yamlFile("life6.yaml", "lifetimes:\n  refresh_absolute: 100h\n")}, nil, "lifetimes.refresh_idle 336h0m0s is longer than lifetimes.refresh_absolute 100h0m0s"},
-		{"boolean key of the wrong type is named", []string{"--config", yamlFile("bool.yaml", "enable_dcr: maybe\n")}, nil, `line 1: enable_dcr: "maybe" is not true or false`},
+		{"boolean key of the wrong type is named", []string{"--config", yamlFile("bool.yaml", "enable_dcr: maybe\n")}, nil, `line 1: enable_dcr "maybe": use true or false`},
 		{"list key of the wrong type is named", []string{"--config", yamlFile("list.yaml", "trust:\n  allow: 7\n")}, nil, `line 2: trust.allow: "7" is not a list such as [a, b]`},
 		{"nested key of the wrong type is named", []string{"--config", yamlFile("nested.yaml", "clients:\n  - client_id: rs\n    introspect: sometimes\n")}, nil, `line 3: clients[0].introspect: "sometimes" is not true or false`},
 		{"lifetime set twice", []string{"--config", yamlFile("life7.yaml", "lifetimes:\n  code: 5m\n  code: 6m\n")}, nil, "lifetimes.code is set twice"},
