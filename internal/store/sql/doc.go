@@ -66,4 +66,4 @@
 //
 // New database files (and SQLite's -wal and -shm files, which take the
 // database file's mode) are created with mode 0600.
-package sqlite
+package sql

@@ -1,4 +1,4 @@
-package postgres
+package sql
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 // PutAuthRequest stores a pending authorization request, replacing one
 // with the same ID.
 func (db *DB) PutAuthRequest(ctx context.Context, r store.AuthRequest) error {
-	_, err := db.exec(ctx, `INSERT INTO auth_requests (id, data, expires_at) VALUES ($1, $2, $3)
+	_, err := db.exec(ctx, `INSERT INTO auth_requests (id, data, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
-		r.ID, blob(r.Data), ts(r.ExpiresAt))
+		r.ID, r.Data, r.ExpiresAt)
 	if err != nil {
 		return fmt.Errorf("put auth request: %w", err)
 	}
@@ -24,24 +24,26 @@ func (db *DB) PutAuthRequest(ctx context.Context, r store.AuthRequest) error {
 // is none or it has expired (now is not before ExpiresAt).
 func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
 	r := store.AuthRequest{ID: id}
-	err := db.get(ctx, "SELECT data, expires_at FROM auth_requests WHERE id = $1 AND expires_at > $2",
-		[]any{id, now}, &r.Data, tcol(&r.ExpiresAt))
+	err := db.get(ctx, "SELECT data, expires_at FROM auth_requests WHERE id = ? AND expires_at > ?", []any{id, now},
+		&r.Data, tcol(&r.ExpiresAt))
 	if err != nil {
-		return store.AuthRequest{}, fmt.Errorf("get auth request: %w", notFound(err))
+		return store.AuthRequest{}, fmt.Errorf("get auth request: %w", err)
 	}
 	return r, nil
 }
 
 // ConsumeAuthRequest deletes the pending request and returns it, in one
 // statement: of concurrent calls for one ID at most one succeeds, and a
-// replay gets store.ErrNotFound (attack 43). An expired request is not
-// returned (store.ErrNotFound) and is left for DeleteExpired.
+// replay gets store.ErrNotFound. An expired request is not returned
+// (store.ErrNotFound) and is left for DeleteExpired.
 func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
 	r := store.AuthRequest{ID: id}
-	err := db.pool.QueryRow(ctx, "DELETE FROM auth_requests WHERE id = $1 AND expires_at > $2 RETURNING data, expires_at",
-		id, now).Scan(&r.Data, tcol(&r.ExpiresAt))
+	err := db.writeOne(ctx, func(t *tx) error {
+		return t.get("DELETE FROM auth_requests WHERE id = ? AND expires_at > ? RETURNING data, expires_at",
+			[]any{id, now}, &r.Data, tcol(&r.ExpiresAt))
+	})
 	if err != nil {
-		return store.AuthRequest{}, fmt.Errorf("consume auth request: %w", notFound(err))
+		return store.AuthRequest{}, fmt.Errorf("consume auth request: %w", err)
 	}
 	return r, nil
 }
@@ -49,11 +51,10 @@ func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) 
 // PutConsent records a consent, replacing the one for the same user,
 // client and resource (SPEC E12).
 func (db *DB) PutConsent(ctx context.Context, c store.Consent) error {
-	_, err := db.exec(ctx, `INSERT INTO consents (user_id, client_id, resource, scopes, fingerprint, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := db.exec(ctx, `INSERT INTO consents (user_id, client_id, resource, scopes, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id, resource) DO UPDATE SET
 			scopes = excluded.scopes, fingerprint = excluded.fingerprint, created_at = excluded.created_at`,
-		c.UserID, c.ClientID, c.Resource, c.Scopes, c.Fingerprint, ts(c.CreatedAt))
+		c.UserID, c.ClientID, c.Resource, c.Scopes, c.Fingerprint, c.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("put consent for client %q: %w", c.ClientID, err)
 	}
@@ -70,10 +71,10 @@ func consentDest(c *store.Consent) []any {
 // store.ErrNotFound.
 func (db *DB) GetConsent(ctx context.Context, userID, clientID, resource string) (store.Consent, error) {
 	var c store.Consent
-	err := db.get(ctx, "SELECT "+consentColumns+" FROM consents WHERE user_id = $1 AND client_id = $2 AND resource = $3",
+	err := db.get(ctx, "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
 		[]any{userID, clientID, resource}, consentDest(&c)...)
 	if err != nil {
-		return store.Consent{}, fmt.Errorf("get consent for client %q: %w", clientID, notFound(err))
+		return store.Consent{}, fmt.Errorf("get consent for client %q: %w", clientID, err)
 	}
 	return c, nil
 }
@@ -81,23 +82,29 @@ func (db *DB) GetConsent(ctx context.Context, userID, clientID, resource string)
 // ListConsents returns the user's consents ordered by client ID, then
 // resource.
 func (db *DB) ListConsents(ctx context.Context, userID string) ([]store.Consent, error) {
-	return list(ctx, db, "list consents", func(s scanner) (store.Consent, error) {
-		var c store.Consent
-		err := s.Scan(consentDest(&c)...)
-		return c, err
-	}, "SELECT "+consentColumns+" FROM consents WHERE user_id = $1 ORDER BY client_id, resource", userID)
+	return list(ctx, db, "list consents", consentDest,
+		"SELECT "+consentColumns+" FROM consents WHERE user_id = ? ORDER BY client_id, resource", userID)
 }
 
 // RevokeClient deletes the user's consents for the client (every
 // resource), deletes the codes issued to the client for the user that are
 // not redeemed yet, and revokes the user's refresh families of the client
-// at now, in one statement. Families revoked before keep their RevokedAt.
-// Revoking a client the user never authorized is not an error.
+// at now, in one transaction. Families revoked before keep their
+// RevokedAt. Revoking a client the user never authorized is not an error.
 func (db *DB) RevokeClient(ctx context.Context, userID, clientID string, now time.Time) error {
-	_, err := db.exec(ctx, `WITH c AS (DELETE FROM consents WHERE user_id = $1 AND client_id = $2),
-			k AS (DELETE FROM codes WHERE user_id = $1 AND client_id = $2 AND used_at IS NULL)
-		UPDATE families SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`,
-		userID, clientID, now)
+	err := db.write(ctx, func(t *tx) error {
+		for _, q := range []string{
+			"DELETE FROM consents WHERE user_id = ? AND client_id = ?",
+			"DELETE FROM codes WHERE user_id = ? AND client_id = ? AND used_at IS NULL",
+		} {
+			if _, err := t.exec(q, userID, clientID); err != nil {
+				return err
+			}
+		}
+		_, err := t.exec("UPDATE families SET revoked_at = ? WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL",
+			now, userID, clientID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("revoke client %q: %w", clientID, err)
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sql
 
 import (
 	"context"
@@ -11,58 +11,52 @@ import (
 // CreateUser adds a local account; store.ErrConflict if the name or the ID
 // is taken.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	return db.w.do(ctx, func(t *wtx) error {
-		_, err := t.exec("INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
-			u.ID, u.Name, u.PasswordHash, ts(u.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("create user %q: %w", u.Name, conflict(err))
-		}
-		return nil
-	})
+	_, err := db.exec(ctx, "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
+		u.ID, u.Name, u.PasswordHash, u.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Name, err)
+	}
+	return nil
 }
 
 const userColumns = "id, name, password_hash, created_at"
 
-func scanUser(s scanner) (store.User, error) {
-	var u store.User
-	err := s.Scan(&u.ID, &u.Name, &u.PasswordHash, tcol(&u.CreatedAt))
-	return u, err
-}
+func userDest(u *store.User) []any { return []any{&u.ID, &u.Name, &u.PasswordHash, tcol(&u.CreatedAt)} }
 
 // GetUserByName returns the user with this name (case-sensitive), or
 // store.ErrNotFound.
 func (db *DB) GetUserByName(ctx context.Context, name string) (store.User, error) {
-	u, err := scanUser(db.row(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
-	if err != nil {
-		return store.User{}, fmt.Errorf("get user %q: %w", name, notFound(err))
+	var u store.User
+	if err := db.get(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", []any{name}, userDest(&u)...); err != nil {
+		return store.User{}, fmt.Errorf("get user %q: %w", name, err)
 	}
 	return u, nil
 }
 
 // GetUser returns the user with this ID, or store.ErrNotFound.
 func (db *DB) GetUser(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(db.row(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
-	if err != nil {
-		return store.User{}, fmt.Errorf("get user id %q: %w", id, notFound(err))
+	var u store.User
+	if err := db.get(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", []any{id}, userDest(&u)...); err != nil {
+		return store.User{}, fmt.Errorf("get user id %q: %w", id, err)
 	}
 	return u, nil
 }
 
-// ListUsers returns every user, ordered by name.
+// ListUsers returns every user, ordered by name byte by byte.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	return list(ctx, db, "list users", scanUser, "SELECT "+userColumns+" FROM users ORDER BY name")
+	return list(ctx, db, "list users", userDest, "SELECT "+userColumns+" FROM users ORDER BY name")
 }
 
 // DeleteUser deletes the user named name with their sessions, consents and
 // authorization codes, and revokes their refresh families (RevokedAt is
-// the wall-clock time of the call). store.ErrNotFound if there is no such
-// user.
+// the wall-clock time of the call), in one transaction. store.ErrNotFound
+// if there is no such user.
 func (db *DB) DeleteUser(ctx context.Context, name string) error {
-	now := ts(time.Now())
-	return db.w.do(ctx, func(t *wtx) error {
+	now := time.Now()
+	return db.write(ctx, func(t *tx) error {
 		var id string
-		if err := t.row("SELECT id FROM users WHERE name = ?", name).Scan(&id); err != nil {
-			return fmt.Errorf("delete user %q: %w", name, notFound(err))
+		if err := t.get("SELECT id FROM users WHERE name = ?", []any{name}, &id); err != nil {
+			return fmt.Errorf("delete user %q: %w", name, err)
 		}
 		for _, q := range []string{
 			"DELETE FROM sessions WHERE user_id = ?",
@@ -84,7 +78,8 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 // RateHit counts one event for key in the fixed window containing now and
 // returns the count in that window, this event included. Windows are
 // aligned to the Unix epoch: [k*window, (k+1)*window). A key counted over
-// different window lengths keeps a counter per length.
+// different window lengths keeps a counter per length. It is a write,
+// never retried, or one event could count twice.
 func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
 	w := window.Microseconds()
 	if w <= 0 {
@@ -96,10 +91,10 @@ func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now
 		start -= w
 	}
 	var n int
-	err := db.w.do(ctx, func(t *wtx) error {
-		return t.row(`INSERT INTO rate_hits (key, window_us, window_start, count, expires_at) VALUES (?, ?, ?, 1, ?)
-			ON CONFLICT (key, window_us, window_start) DO UPDATE SET count = count + 1
-			RETURNING count`, key, w, start, start+w).Scan(&n)
+	err := db.writeOne(ctx, func(t *tx) error {
+		return t.get(`INSERT INTO rate_hits (key, window_us, window_start, count, expires_at) VALUES (?, ?, ?, 1, ?)
+			ON CONFLICT (key, window_us, window_start) DO UPDATE SET count = rate_hits.count + 1
+			RETURNING count`, []any{key, w, time.UnixMicro(start), time.UnixMicro(start + w)}, &n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rate hit %q: %w", key, err)
@@ -110,24 +105,22 @@ func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now
 // CreateSession stores a signed-in session; store.ErrConflict if its ID
 // hash exists.
 func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
-	return db.w.do(ctx, func(t *wtx) error {
-		_, err := t.exec("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-			s.IDHash, s.UserID, ts(s.CreatedAt), ts(s.ExpiresAt))
-		if err != nil {
-			return fmt.Errorf("create session: %w", conflict(err))
-		}
-		return nil
-	})
+	_, err := db.exec(ctx, "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+		s.IDHash, s.UserID, s.CreatedAt, s.ExpiresAt)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
 }
 
 // GetSession returns the session with this ID hash, or store.ErrNotFound
 // if there is none or it has expired (now is not before ExpiresAt).
 func (db *DB) GetSession(ctx context.Context, idHash string, now time.Time) (store.Session, error) {
 	var s store.Session
-	err := db.row(ctx, "SELECT id_hash, user_id, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
-		idHash, ts(now)).Scan(&s.IDHash, &s.UserID, tcol(&s.CreatedAt), tcol(&s.ExpiresAt))
+	err := db.get(ctx, "SELECT id_hash, user_id, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
+		[]any{idHash, now}, &s.IDHash, &s.UserID, tcol(&s.CreatedAt), tcol(&s.ExpiresAt))
 	if err != nil {
-		return store.Session{}, fmt.Errorf("get session: %w", notFound(err))
+		return store.Session{}, fmt.Errorf("get session: %w", err)
 	}
 	return s, nil
 }
@@ -135,10 +128,8 @@ func (db *DB) GetSession(ctx context.Context, idHash string, now time.Time) (sto
 // DeleteSession deletes the session with this ID hash. Deleting a session
 // that does not exist is not an error (signing out twice).
 func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
-	return db.w.do(ctx, func(t *wtx) error {
-		if _, err := t.exec("DELETE FROM sessions WHERE id_hash = ?", idHash); err != nil {
-			return fmt.Errorf("delete session: %w", err)
-		}
-		return nil
-	})
+	if _, err := db.exec(ctx, "DELETE FROM sessions WHERE id_hash = ?", idHash); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
 }
