@@ -2,7 +2,6 @@ package sql
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -14,21 +13,19 @@ func (db *DB) PutAuthRequest(ctx context.Context, r store.AuthRequest) error {
 	_, err := db.exec(ctx, `INSERT INTO auth_requests (id, data, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
 		r.ID, r.Data, r.ExpiresAt)
-	if err != nil {
-		return fmt.Errorf("put auth request: %w", err)
-	}
-	return nil
+	return wrapf(err, "put auth request")
 }
+
+func authRequestDest(r *store.AuthRequest) []any { return []any{&r.Data, tcol(&r.ExpiresAt)} }
 
 // GetAuthRequest returns the pending request, or store.ErrNotFound if there
 // is none or it has expired (now is not before ExpiresAt).
 func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
-	r := store.AuthRequest{ID: id}
-	err := db.get(ctx, "SELECT data, expires_at FROM auth_requests WHERE id = ? AND expires_at > ?", []any{id, now},
-		&r.Data, tcol(&r.ExpiresAt))
+	r, err := one(ctx, db, authRequestDest, "SELECT data, expires_at FROM auth_requests WHERE id = ? AND expires_at > ?", id, now)
 	if err != nil {
-		return store.AuthRequest{}, fmt.Errorf("get auth request: %w", err)
+		return r, wrapf(err, "get auth request")
 	}
+	r.ID = id
 	return r, nil
 }
 
@@ -40,10 +37,10 @@ func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) 
 	r := store.AuthRequest{ID: id}
 	err := db.writeOne(ctx, func(t *tx) error {
 		return t.get("DELETE FROM auth_requests WHERE id = ? AND expires_at > ? RETURNING data, expires_at",
-			[]any{id, now}, &r.Data, tcol(&r.ExpiresAt))
+			[]any{id, now}, authRequestDest(&r)...)
 	})
 	if err != nil {
-		return store.AuthRequest{}, fmt.Errorf("consume auth request: %w", err)
+		return store.AuthRequest{}, wrapf(err, "consume auth request")
 	}
 	return r, nil
 }
@@ -55,13 +52,10 @@ func (db *DB) PutConsent(ctx context.Context, c store.Consent) error {
 		ON CONFLICT (user_id, client_id, resource) DO UPDATE SET
 			scopes = excluded.scopes, fingerprint = excluded.fingerprint, created_at = excluded.created_at`,
 		c.UserID, c.ClientID, c.Resource, c.Scopes, c.Fingerprint, c.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("put consent for client %q: %w", c.ClientID, err)
-	}
-	return nil
+	return wrapf(err, "put consent for client %q", c.ClientID)
 }
 
-const consentColumns = "user_id, client_id, resource, scopes, fingerprint, created_at"
+const selectConsent = "SELECT user_id, client_id, resource, scopes, fingerprint, created_at FROM consents"
 
 func consentDest(c *store.Consent) []any {
 	return []any{&c.UserID, &c.ClientID, &c.Resource, &c.Scopes, &c.Fingerprint, tcol(&c.CreatedAt)}
@@ -70,20 +64,15 @@ func consentDest(c *store.Consent) []any {
 // GetConsent returns the user's consent for the client and resource, or
 // store.ErrNotFound.
 func (db *DB) GetConsent(ctx context.Context, userID, clientID, resource string) (store.Consent, error) {
-	var c store.Consent
-	err := db.get(ctx, "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ? AND resource = ?",
-		[]any{userID, clientID, resource}, consentDest(&c)...)
-	if err != nil {
-		return store.Consent{}, fmt.Errorf("get consent for client %q: %w", clientID, err)
-	}
-	return c, nil
+	c, err := one(ctx, db, consentDest, selectConsent+" WHERE user_id = ? AND client_id = ? AND resource = ?",
+		userID, clientID, resource)
+	return c, wrapf(err, "get consent for client %q", clientID)
 }
 
 // ListConsents returns the user's consents ordered by client ID, then
 // resource.
 func (db *DB) ListConsents(ctx context.Context, userID string) ([]store.Consent, error) {
-	return list(ctx, db, "list consents", consentDest,
-		"SELECT "+consentColumns+" FROM consents WHERE user_id = ? ORDER BY client_id, resource", userID)
+	return list(ctx, db, "list consents", consentDest, selectConsent+" WHERE user_id = ? ORDER BY client_id, resource", userID)
 }
 
 // RevokeClient deletes the user's consents for the client (every
@@ -92,7 +81,7 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]store.Consent,
 // at now, in one transaction. Families revoked before keep their
 // RevokedAt. Revoking a client the user never authorized is not an error.
 func (db *DB) RevokeClient(ctx context.Context, userID, clientID string, now time.Time) error {
-	err := db.write(ctx, func(t *tx) error {
+	return wrapf(db.write(ctx, func(t *tx) error {
 		for _, q := range []string{
 			"DELETE FROM consents WHERE user_id = ? AND client_id = ?",
 			"DELETE FROM codes WHERE user_id = ? AND client_id = ? AND used_at IS NULL",
@@ -104,9 +93,5 @@ func (db *DB) RevokeClient(ctx context.Context, userID, clientID string, now tim
 		_, err := t.exec("UPDATE families SET revoked_at = ? WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL",
 			now, userID, clientID)
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("revoke client %q: %w", clientID, err)
-	}
-	return nil
+	}), "revoke client %q", clientID)
 }

@@ -2,7 +2,6 @@ package sql
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -14,14 +13,11 @@ const cimdColumns = "client_id, body, etag, last_modified, cache_control, expire
 // GetCIMDEntry returns the cached client metadata document for clientID,
 // stale or not; store.ErrNotFound if none is stored.
 func (db *DB) GetCIMDEntry(ctx context.Context, clientID string) (store.CIMDEntry, error) {
-	var e store.CIMDEntry
-	err := db.get(ctx, "SELECT "+cimdColumns+" FROM cimd_entries WHERE client_id = ?", []any{clientID},
-		&e.ClientID, &e.Body, &e.ETag, &e.LastModified, &e.CacheControl, &e.Expires,
-		tcol(&e.FetchedAt), tcol(&e.FreshUntil), tcol(&e.StaleUntil), &e.Fingerprint)
-	if err != nil {
-		return store.CIMDEntry{}, fmt.Errorf("get cimd entry %q: %w", clientID, err)
-	}
-	return e, nil
+	e, err := one(ctx, db, func(e *store.CIMDEntry) []any {
+		return []any{&e.ClientID, &e.Body, &e.ETag, &e.LastModified, &e.CacheControl, &e.Expires,
+			tcol(&e.FetchedAt), tcol(&e.FreshUntil), tcol(&e.StaleUntil), &e.Fingerprint}
+	}, "SELECT "+cimdColumns+" FROM cimd_entries WHERE client_id = ?", clientID)
+	return e, wrapf(err, "get cimd entry %q", clientID)
 }
 
 // PutCIMDEntry stores e, replacing the entry for e.ClientID, and ends any
@@ -40,10 +36,7 @@ func (db *DB) PutCIMDEntry(ctx context.Context, e store.CIMDEntry) error {
 		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("put cimd entry %q: %w", e.ClientID, err)
-	}
-	return nil
+	return wrapf(err, "put cimd entry %q", e.ClientID)
 }
 
 // DeleteCIMDEntry removes the entry for clientID and ends any fetch lease
@@ -56,10 +49,7 @@ func (db *DB) DeleteCIMDEntry(ctx context.Context, clientID string) error {
 		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("delete cimd entry %q: %w", clientID, err)
-	}
-	return nil
+	return wrapf(err, "delete cimd entry %q", clientID)
 }
 
 // LeaseCIMDFetch claims the fetch of clientID's document for holder until
@@ -82,7 +72,7 @@ func (db *DB) LeaseCIMDFetch(ctx context.Context, clientID, holder string, now, 
 		return t.get("SELECT holder, expires_at FROM cimd_fetch_leases WHERE client_id = ?", []any{clientID}, &got, tcol(&end))
 	})
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("lease cimd fetch %q: %w", clientID, err)
+		return "", time.Time{}, wrapf(err, "lease cimd fetch %q", clientID)
 	}
 	return got, end, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,31 +76,24 @@ func (d *dialect) query(q string) string {
 // is NULL, a time is UTC microseconds on SQLite, and a nil []byte is an
 // empty one (the columns are NOT NULL; drivers send nil as NULL).
 func (d *dialect) args(args []any) []any {
-	out := args
+	out := make([]any, len(args))
 	for i, a := range args {
-		var v any
 		switch a := a.(type) {
 		case time.Time:
-			switch {
-			case a.IsZero():
-				v = nil
-			case d.micros:
-				v = a.UnixMicro()
-			default:
-				v = a
+			if !a.IsZero() {
+				out[i] = a
+				if d.micros {
+					out[i] = a.UnixMicro()
+				}
 			}
 		case []byte:
-			if a != nil {
-				continue
+			if a == nil {
+				a = []byte{}
 			}
-			v = []byte{}
+			out[i] = a
 		default:
-			continue
+			out[i] = a
 		}
-		if len(out) > 0 && &out[0] == &args[0] {
-			out = slices.Clone(args) // the caller's slice stays as it was
-		}
-		out[i] = v
 	}
 	return out
 }
@@ -216,16 +208,6 @@ func (t *tx) exec(query string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-// change runs a statement that must change a row: store.ErrNotFound if it
-// changed none.
-func (t *tx) change(query string, args ...any) error {
-	n, err := t.exec(query, args...)
-	if err == nil && n == 0 {
-		return store.ErrNotFound
-	}
-	return err
-}
-
 // get runs a query (or a statement with RETURNING) for at most one row and
 // scans it into dest: store.ErrNotFound if there is none.
 func (t *tx) get(query string, args []any, dest ...any) error {
@@ -247,18 +229,10 @@ func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
 		return err
 	}
 	if err := fn(&tx{ctxConn{ctx, t}, db.d}); err != nil {
-		return errors.Join(err, ignoreDone(t.Rollback()))
+		_ = t.Rollback() // fn's error says why; the transaction ends either way
+		return err
 	}
 	return t.Commit()
-}
-
-// ignoreDone drops the error of rolling back a transaction the driver has
-// ended already.
-func ignoreDone(err error) error {
-	if errors.Is(err, stdsql.ErrTxDone) {
-		return nil
-	}
-	return err
 }
 
 // writeOne is write for an fn of one statement: on PostgreSQL the
@@ -285,7 +259,11 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (int64, error
 // change runs one write statement that must change a row:
 // store.ErrNotFound if it changed none.
 func (db *DB) change(ctx context.Context, query string, args ...any) error {
-	return db.writeOne(ctx, func(t *tx) error { return t.change(query, args...) })
+	n, err := db.exec(ctx, query, args...)
+	if err == nil && n == 0 {
+		return store.ErrNotFound
+	}
+	return err
 }
 
 // readAttempts is how often a read is tried before its error is returned
@@ -383,6 +361,25 @@ func list[T any](ctx context.Context, db *DB, what string, dest func(*T) []any, 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
+}
+
+// one runs a read for at most one row and scans it into a new T:
+// store.ErrNotFound if there is none.
+func one[T any](ctx context.Context, db *DB, dest func(*T) []any, query string, args ...any) (T, error) {
+	var v T
+	if err := db.get(ctx, query, args, dest(&v)...); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// wrapf is nil for a nil err, else err prefixed with what failed.
+func wrapf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
 // timeCol scans a time column into a time.Time in UTC: SQLite's integer

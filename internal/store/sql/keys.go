@@ -2,7 +2,6 @@ package sql
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -14,10 +13,7 @@ func (db *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 	_, err := db.exec(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at, retire_at, expire_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Algorithm, k.PrivateKey, k.CreatedAt, k.ActiveAt, k.RetireAt, k.ExpireAt)
-	if err != nil {
-		return fmt.Errorf("create signing key %q: %w", k.ID, err)
-	}
-	return nil
+	return wrapf(err, "create signing key %q", k.ID)
 }
 
 // ListSigningKeys returns every signing key ordered by ActiveAt, then ID.
@@ -33,18 +29,13 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 func (db *DB) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
 	err := db.change(ctx, "UPDATE signing_keys SET active_at = ?, retire_at = ?, expire_at = ? WHERE id = ?",
 		k.ActiveAt, k.RetireAt, k.ExpireAt, k.ID)
-	if err != nil {
-		return fmt.Errorf("update signing key %q: %w", k.ID, err)
-	}
-	return nil
+	return wrapf(err, "update signing key %q", k.ID)
 }
 
 // RecordJTI stores a client assertion's jti for the client until
 // expiresAt; store.ErrConflict if the pair is stored already, expired or
 // not, until DeleteExpired collects it (SPEC F6, attack 52).
 func (db *DB) RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
-	if _, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt); err != nil {
-		return fmt.Errorf("record jti for client %q: %w", clientID, err)
-	}
-	return nil
+	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt)
+	return wrapf(err, "record jti for client %q", clientID)
 }

@@ -199,12 +199,12 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 		return nil, err
 	}
 	inDSN := func(key string) bool { _, ok := given.RuntimeParams[key]; return ok }
-	setInt32(&cfg.MaxConns, opts.MaxConns, DefaultMaxConns, inDSN("pool_max_conns"))
-	setInt32(&cfg.MinIdleConns, opts.MinIdleConns, 0, inDSN("pool_min_idle_conns"))
-	setDuration(&cfg.MaxConnLifetime, opts.MaxConnLifetime, DefaultMaxConnLifetime, inDSN("pool_max_conn_lifetime"))
-	setDuration(&cfg.MaxConnIdleTime, opts.MaxConnIdleTime, DefaultMaxConnIdleTime, inDSN("pool_max_conn_idle_time"))
+	set(&cfg.MaxConns, opts.MaxConns, DefaultMaxConns, inDSN("pool_max_conns"))
+	set(&cfg.MinIdleConns, opts.MinIdleConns, 0, inDSN("pool_min_idle_conns"))
+	set(&cfg.MaxConnLifetime, opts.MaxConnLifetime, DefaultMaxConnLifetime, inDSN("pool_max_conn_lifetime"))
+	set(&cfg.MaxConnIdleTime, opts.MaxConnIdleTime, DefaultMaxConnIdleTime, inDSN("pool_max_conn_idle_time"))
 	// connect_timeout is pgconn's own; zero means none was given.
-	setDuration(&cfg.ConnConfig.ConnectTimeout, opts.ConnectTimeout, DefaultConnectTimeout, cfg.ConnConfig.ConnectTimeout != 0)
+	set(&cfg.ConnConfig.ConnectTimeout, opts.ConnectTimeout, DefaultConnectTimeout, cfg.ConnConfig.ConnectTimeout != 0)
 	if cfg.MaxConnLifetimeJitter == 0 && cfg.MaxConnLifetime > 0 {
 		// Replicas started together do not all reconnect at once.
 		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
@@ -228,19 +228,9 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// setInt32 sets *dst to opt if it is set, else to def unless the
-// connection string gave a value (already in *dst).
-func setInt32(dst *int32, opt, def int32, inDSN bool) {
-	switch {
-	case opt != 0:
-		*dst = opt
-	case !inDSN:
-		*dst = def
-	}
-}
-
-// setDuration is setInt32 for durations.
-func setDuration(dst *time.Duration, opt, def time.Duration, inDSN bool) {
+// set sets *dst to opt if it is set, else to def unless the connection
+// string gave a value (already in *dst).
+func set[T int32 | time.Duration](dst *T, opt, def T, inDSN bool) {
 	switch {
 	case opt != 0:
 		*dst = opt

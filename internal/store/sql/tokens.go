@@ -20,24 +20,18 @@ func insertCode(t *tx, c store.Code) error {
 			family_id, auth_time, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scopes,
 		c.FamilyID, c.AuthTime, c.ExpiresAt, c.UsedAt)
-	if err != nil {
-		return fmt.Errorf("create code: %w", err)
-	}
-	return nil
+	return wrapf(err, "create code")
 }
 
 // GetCode returns the code with this hash, used or expired alike, or
 // store.ErrNotFound.
 func (db *DB) GetCode(ctx context.Context, hash string) (store.Code, error) {
-	var c store.Code
-	err := db.get(ctx, `SELECT hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
-			family_id, auth_time, expires_at, used_at FROM codes WHERE hash = ?`, []any{hash},
-		&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scopes,
-		&c.FamilyID, tcol(&c.AuthTime), tcol(&c.ExpiresAt), tcol(&c.UsedAt))
-	if err != nil {
-		return store.Code{}, fmt.Errorf("get code: %w", err)
-	}
-	return c, nil
+	c, err := one(ctx, db, func(c *store.Code) []any {
+		return []any{&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scopes,
+			&c.FamilyID, tcol(&c.AuthTime), tcol(&c.ExpiresAt), tcol(&c.UsedAt)}
+	}, `SELECT hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
+			family_id, auth_time, expires_at, used_at FROM codes WHERE hash = ?`, hash)
+	return c, wrapf(err, "get code")
 }
 
 // RedeemCode marks the code used at now, if it is unused and unexpired
@@ -74,10 +68,7 @@ func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, f stor
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("redeem code: %w", err)
-	}
-	return nil
+	return wrapf(err, "redeem code")
 }
 
 // whyNotRedeemable explains why a conditional UPDATE consuming a code or
@@ -101,19 +92,13 @@ func insertFamily(t *tx, f store.Family) error {
 			created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.ClientID, f.UserID, f.Resource, f.Scopes, f.Fingerprint, f.KeyID,
 		f.CreatedAt, f.ExpiresAt, f.RevokedAt)
-	if err != nil {
-		return fmt.Errorf("create family %q: %w", f.ID, err)
-	}
-	return nil
+	return wrapf(err, "create family %q", f.ID)
 }
 
 func insertRefreshToken(t *tx, rt store.RefreshToken) error {
 	_, err := t.exec("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)",
 		rt.Hash, rt.FamilyID, rt.CreatedAt, rt.ExpiresAt, rt.UsedAt)
-	if err != nil {
-		return fmt.Errorf("create refresh token: %w", err)
-	}
-	return nil
+	return wrapf(err, "create refresh token")
 }
 
 const familyColumns = "id, client_id, user_id, resource, scopes, fingerprint, key_id, created_at, expires_at, revoked_at"
@@ -133,7 +118,7 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (store.RefreshTo
 			f.id, f.client_id, f.user_id, f.resource, f.scopes, f.fingerprint, f.key_id, f.created_at, f.expires_at, f.revoked_at
 		FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`, []any{hash}, dest...)
 	if err != nil {
-		return store.RefreshToken{}, store.Family{}, fmt.Errorf("get refresh token: %w", err)
+		return store.RefreshToken{}, store.Family{}, wrapf(err, "get refresh token")
 	}
 	return rt, f, nil
 }
@@ -167,38 +152,28 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		}
 		return insertRefreshToken(t, next)
 	})
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
-	}
-	return nil
+	return wrapf(err, "rotate refresh token")
 }
 
 // GetFamily returns the refresh family with this ID, revoked or expired
 // alike, or store.ErrNotFound.
 func (db *DB) GetFamily(ctx context.Context, id string) (store.Family, error) {
-	var f store.Family
-	if err := db.get(ctx, "SELECT "+familyColumns+" FROM families WHERE id = ?", []any{id}, familyDest(&f)...); err != nil {
-		return store.Family{}, fmt.Errorf("get family %q: %w", id, err)
-	}
-	return f, nil
+	f, err := one(ctx, db, familyDest, "SELECT "+familyColumns+" FROM families WHERE id = ?", id)
+	return f, wrapf(err, "get family %q", id)
 }
 
 // FamilyRevoked reports whether the family with this ID is revoked, or
 // store.ErrNotFound.
 func (db *DB) FamilyRevoked(ctx context.Context, id string) (bool, error) {
 	var revoked bool
-	if err := db.get(ctx, "SELECT revoked_at IS NOT NULL FROM families WHERE id = ?", []any{id}, &revoked); err != nil {
-		return false, fmt.Errorf("family %q revoked: %w", id, err)
-	}
-	return revoked, nil
+	err := db.get(ctx, "SELECT revoked_at IS NOT NULL FROM families WHERE id = ?", []any{id}, &revoked)
+	return revoked, wrapf(err, "family %q revoked", id)
 }
 
 // RevokeFamily revokes the family at now, which makes its refresh tokens
 // unusable and its access tokens inactive. A family revoked before keeps
 // its first RevokedAt. store.ErrNotFound if there is no such family.
 func (db *DB) RevokeFamily(ctx context.Context, id string, now time.Time) error {
-	if err := db.change(ctx, "UPDATE families SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", now, id); err != nil {
-		return fmt.Errorf("revoke family %q: %w", id, err)
-	}
-	return nil
+	return wrapf(db.change(ctx, "UPDATE families SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", now, id),
+		"revoke family %q", id)
 }

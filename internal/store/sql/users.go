@@ -13,38 +13,29 @@ import (
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	_, err := db.exec(ctx, "INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, ?, ?)",
 		u.ID, u.Name, u.PasswordHash, u.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("create user %q: %w", u.Name, err)
-	}
-	return nil
+	return wrapf(err, "create user %q", u.Name)
 }
 
-const userColumns = "id, name, password_hash, created_at"
+const selectUser = "SELECT id, name, password_hash, created_at FROM users"
 
 func userDest(u *store.User) []any { return []any{&u.ID, &u.Name, &u.PasswordHash, tcol(&u.CreatedAt)} }
 
 // GetUserByName returns the user with this name (case-sensitive), or
 // store.ErrNotFound.
 func (db *DB) GetUserByName(ctx context.Context, name string) (store.User, error) {
-	var u store.User
-	if err := db.get(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", []any{name}, userDest(&u)...); err != nil {
-		return store.User{}, fmt.Errorf("get user %q: %w", name, err)
-	}
-	return u, nil
+	u, err := one(ctx, db, userDest, selectUser+" WHERE name = ?", name)
+	return u, wrapf(err, "get user %q", name)
 }
 
 // GetUser returns the user with this ID, or store.ErrNotFound.
 func (db *DB) GetUser(ctx context.Context, id string) (store.User, error) {
-	var u store.User
-	if err := db.get(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", []any{id}, userDest(&u)...); err != nil {
-		return store.User{}, fmt.Errorf("get user id %q: %w", id, err)
-	}
-	return u, nil
+	u, err := one(ctx, db, userDest, selectUser+" WHERE id = ?", id)
+	return u, wrapf(err, "get user id %q", id)
 }
 
 // ListUsers returns every user, ordered by name byte by byte.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	return list(ctx, db, "list users", userDest, "SELECT "+userColumns+" FROM users ORDER BY name")
+	return list(ctx, db, "list users", userDest, selectUser+" ORDER BY name")
 }
 
 // DeleteUser deletes the user named name with their sessions, consents and
@@ -53,10 +44,10 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 // if there is no such user.
 func (db *DB) DeleteUser(ctx context.Context, name string) error {
 	now := time.Now()
-	return db.write(ctx, func(t *tx) error {
+	return wrapf(db.write(ctx, func(t *tx) error {
 		var id string
 		if err := t.get("SELECT id FROM users WHERE name = ?", []any{name}, &id); err != nil {
-			return fmt.Errorf("delete user %q: %w", name, err)
+			return err
 		}
 		for _, q := range []string{
 			"DELETE FROM sessions WHERE user_id = ?",
@@ -65,14 +56,12 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 			"DELETE FROM users WHERE id = ?",
 		} {
 			if _, err := t.exec(q, id); err != nil {
-				return fmt.Errorf("delete user %q: %w", name, err)
+				return err
 			}
 		}
-		if _, err := t.exec("UPDATE families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", now, id); err != nil {
-			return fmt.Errorf("delete user %q: revoke families: %w", name, err)
-		}
-		return nil
-	})
+		_, err := t.exec("UPDATE families SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", now, id)
+		return wrapf(err, "revoke families")
+	}), "delete user %q", name)
 }
 
 // RateHit counts one event for key in the fixed window containing now and
@@ -96,10 +85,7 @@ func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now
 			ON CONFLICT (key, window_us, window_start) DO UPDATE SET count = rate_hits.count + 1
 			RETURNING count`, []any{key, w, time.UnixMicro(start), time.UnixMicro(start + w)}, &n)
 	})
-	if err != nil {
-		return 0, fmt.Errorf("rate hit %q: %w", key, err)
-	}
-	return n, nil
+	return n, wrapf(err, "rate hit %q", key)
 }
 
 // CreateSession stores a signed-in session; store.ErrConflict if its ID
@@ -107,29 +93,21 @@ func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now
 func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
 	_, err := db.exec(ctx, "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
 		s.IDHash, s.UserID, s.CreatedAt, s.ExpiresAt)
-	if err != nil {
-		return fmt.Errorf("create session: %w", err)
-	}
-	return nil
+	return wrapf(err, "create session")
 }
 
 // GetSession returns the session with this ID hash, or store.ErrNotFound
 // if there is none or it has expired (now is not before ExpiresAt).
 func (db *DB) GetSession(ctx context.Context, idHash string, now time.Time) (store.Session, error) {
-	var s store.Session
-	err := db.get(ctx, "SELECT id_hash, user_id, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
-		[]any{idHash, now}, &s.IDHash, &s.UserID, tcol(&s.CreatedAt), tcol(&s.ExpiresAt))
-	if err != nil {
-		return store.Session{}, fmt.Errorf("get session: %w", err)
-	}
-	return s, nil
+	s, err := one(ctx, db, func(s *store.Session) []any {
+		return []any{&s.IDHash, &s.UserID, tcol(&s.CreatedAt), tcol(&s.ExpiresAt)}
+	}, "SELECT id_hash, user_id, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?", idHash, now)
+	return s, wrapf(err, "get session")
 }
 
 // DeleteSession deletes the session with this ID hash. Deleting a session
 // that does not exist is not an error (signing out twice).
 func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
-	if _, err := db.exec(ctx, "DELETE FROM sessions WHERE id_hash = ?", idHash); err != nil {
-		return fmt.Errorf("delete session: %w", err)
-	}
-	return nil
+	_, err := db.exec(ctx, "DELETE FROM sessions WHERE id_hash = ?", idHash)
+	return wrapf(err, "delete session")
 }
