@@ -5,9 +5,6 @@ import (
 	stdsql "database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,98 +16,6 @@ const (
 	SQLite   = "sqlite"
 	Postgres = "postgres"
 )
-
-// dialect is what differs between SQLite and PostgreSQL. Every store
-// method is written once, with ? placeholders and time.Time arguments; the
-// dialect turns them into what the database takes and maps its errors.
-type dialect struct {
-	name string // SQLite or Postgres
-	// numbered: placeholders are sent as $1, $2, ... (PostgreSQL).
-	numbered bool
-	// micros: times are stored as integer microseconds since the Unix
-	// epoch (SQLite), not as timestamps.
-	micros bool
-	// prepare: reads use statements prepared once per connection of the
-	// read pool (SQLite; pgx caches its own).
-	prepare bool
-	// isConflict reports a unique or primary-key violation.
-	isConflict func(error) bool
-	// transient reports a failed read that may succeed when tried again;
-	// nil retries nothing.
-	transient func(error) bool
-
-	// migrations holds the embedded NNNN_name.sql files.
-	migrations fs.FS
-	// versionTable records the migrations applied; createVersionTable
-	// creates it, and recordVersion inserts a row taking the version, the
-	// file name and the time (in that order; SQLite's table has no name).
-	versionTable, createVersionTable, recordVersion string
-	// lockSchema, if set, runs first in the migration transaction.
-	lockSchema func(*tx) error
-	// missingTable, if set, reports the error of a query on a table that
-	// does not exist.
-	missingTable func(error) bool
-}
-
-// query is q with the dialect's placeholders.
-func (d *dialect) query(q string) string {
-	if !d.numbered || !strings.Contains(q, "?") {
-		return q
-	}
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n := 0
-	for _, r := range q {
-		if r != '?' {
-			b.WriteRune(r)
-			continue
-		}
-		n++
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
-	}
-	return b.String()
-}
-
-// args converts arguments to what the database stores: a zero time.Time
-// is NULL, a time is UTC microseconds on SQLite, and a nil []byte is an
-// empty one (the columns are NOT NULL; drivers send nil as NULL).
-func (d *dialect) args(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		switch a := a.(type) {
-		case time.Time:
-			if !a.IsZero() {
-				out[i] = a
-				if d.micros {
-					out[i] = a.UnixMicro()
-				}
-			}
-		case []byte:
-			if a == nil {
-				a = []byte{}
-			}
-			out[i] = a
-		default:
-			out[i] = a
-		}
-	}
-	return out
-}
-
-// wrap maps sql.ErrNoRows to store.ErrNotFound and a unique violation to
-// store.ErrConflict, and leaves other errors alone.
-func (d *dialect) wrap(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, stdsql.ErrNoRows):
-		return store.ErrNotFound
-	case d.isConflict(err):
-		return fmt.Errorf("%w: %w", store.ErrConflict, err)
-	}
-	return err
-}
 
 // DB is a store.Store on a SQLite database file or a PostgreSQL database.
 // It is safe for concurrent use, also by several processes sharing the

@@ -3,11 +3,9 @@ package sql
 import (
 	"context"
 	"database/sql/driver"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"strconv"
 	"time"
@@ -71,37 +69,11 @@ type Options struct {
 	NoMigrate bool
 }
 
-//go:embed migrations/postgres/*.sql
-var postgresMigrations embed.FS
-
 // migrationLockClass is the first key of the advisory lock that Migrate
 // holds ("mcpa"); the second is a hash of the schema migrated, so that
 // installations in different schemas of one database do not wait for
 // each other.
 const migrationLockClass = 0x6d637061
-
-// postgresDialect is PostgreSQL's: $n placeholders, timestamptz times,
-// reads retried on transient failures, writes in transactions of their
-// own (or single statements) on the pool.
-func postgresDialect() *dialect {
-	ms, _ := fs.Sub(postgresMigrations, "migrations/postgres") // a constant path: cannot fail
-	return &dialect{
-		name:         Postgres,
-		numbered:     true,
-		isConflict:   func(err error) bool { return sqlState(err) == "23505" }, // unique_violation
-		transient:    transient,
-		migrations:   ms,
-		versionTable: "schema_migrations",
-		createVersionTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    integer NOT NULL PRIMARY KEY,
-			name       text NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now()
-		)`,
-		recordVersion: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-		lockSchema:    lockSchema,
-		missingTable:  func(err error) bool { return sqlState(err) == "42P01" }, // undefined_table
-	}
-}
 
 // sqlState returns the SQLSTATE of a server error in err's chain, or "".
 func sqlState(err error) string {

@@ -3,59 +3,20 @@ package sql
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 
-	msqlite "modernc.org/sqlite" // registers the "sqlite" database/sql driver
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // busyTimeoutMillis is how long a connection waits for a lock held by
 // another process sharing the database before it fails with SQLITE_BUSY.
 const busyTimeoutMillis = 5000
-
-//go:embed migrations/sqlite/*.sql
-var sqliteMigrations embed.FS
-
-// sqliteDialect is SQLite's: ? placeholders, times as integer
-// microseconds, reads on prepared statements, writes through the single
-// writer (DB.w).
-func sqliteDialect() *dialect {
-	ms, _ := fs.Sub(sqliteMigrations, "migrations/sqlite") // a constant path: cannot fail
-	return &dialect{
-		name:         SQLite,
-		micros:       true,
-		prepare:      true,
-		isConflict:   sqliteConflict,
-		migrations:   ms,
-		versionTable: "schema_version",
-		createVersionTable: `CREATE TABLE IF NOT EXISTS schema_version (
-			version    INTEGER NOT NULL PRIMARY KEY,
-			applied_at INTEGER NOT NULL
-		) STRICT`,
-		// ?1 and ?3: the version and the time; the table keeps no name.
-		recordVersion: "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?3)",
-	}
-}
-
-// sqliteConflict reports a primary-key or unique-constraint violation.
-func sqliteConflict(err error) bool {
-	var e *msqlite.Error
-	if errors.As(err, &e) {
-		switch e.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-			return true
-		}
-	}
-	return false
-}
 
 // OpenSQLite opens the SQLite database at path, creating the file with
 // mode 0600 if it does not exist, and applies the embedded migrations. It
