@@ -78,7 +78,7 @@ func TestTimeColumn(t *testing.T) {
 func TestEmbeddedMigrations(t *testing.T) {
 	var counts []int
 	for _, d := range []*dialect{sqliteDialect(), postgresDialect()} {
-		ms, err := store.ReadMigrations(d.migrations)
+		ms, err := store.ReadMigrations(d.schema.migrations)
 		if err != nil {
 			t.Fatalf("%s migrations: %v", d.name, err)
 		}

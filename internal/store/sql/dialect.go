@@ -21,31 +21,38 @@ import (
 // dialect turns them into what the database takes and maps its errors.
 type dialect struct {
 	name string // SQLite or Postgres
-	// numbered: placeholders are sent as $1, $2, ... (PostgreSQL).
-	numbered bool
-	// micros: times are stored as integer microseconds since the Unix
-	// epoch (SQLite), not as timestamps.
-	micros bool
-	// prepare: reads use statements prepared once per connection of the
-	// read pool (SQLite; pgx caches its own).
-	prepare bool
-	// isConflict reports a unique or primary-key violation.
-	isConflict func(error) bool
-	// transient reports a failed read that may succeed when tried again;
-	// nil retries nothing.
-	transient func(error) bool
+	// numbered: placeholders are sent as $1, $2, ... (PostgreSQL); micros:
+	// times are stored as integer microseconds since the Unix epoch
+	// (SQLite), not as timestamps; prepare: reads use statements prepared
+	// once per connection of the read pool (SQLite; pgx caches its own).
+	numbered, micros, prepare bool
+	// isConflict reports a unique or primary-key violation; transient, a
+	// failed read that may succeed when tried again (nil: none is
+	// retried); missingTable, if set, a query on a table that does not
+	// exist.
+	isConflict, transient, missingTable func(error) bool
+	schema                              schema
+}
 
-	// migrations holds the embedded NNNN_name.sql files.
-	migrations fs.FS
-	// versionTable records the migrations applied; createVersionTable
-	// creates it, and recordVersion inserts a row taking the version, the
-	// file name and the time (in that order; SQLite's table has no name).
-	versionTable, createVersionTable, recordVersion string
-	// lockSchema, if set, runs first in the migration transaction.
-	lockSchema func(*tx) error
-	// missingTable, if set, reports the error of a query on a table that
-	// does not exist.
-	missingTable func(error) bool
+// schema is a dialect's migrations and the table that records them.
+type schema struct {
+	migrations fs.FS  // the embedded NNNN_name.sql files
+	table      string // records the versions applied
+	create     string // creates table
+	// record inserts a row into table, taking the version, the file name
+	// and the time (in that order; SQLite's table keeps no name).
+	record string
+	// lock, if set, runs first in the migration transaction.
+	lock func(*tx) error
+}
+
+// sub is the directory dir of fsys, a constant path in an embedded tree.
+func sub(fsys embed.FS, dir string) fs.FS {
+	s, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // only a bad constant gets here; every test would fail
+	}
+	return s
 }
 
 // query is q with the dialect's placeholders.
@@ -115,21 +122,12 @@ var sqliteMigrations embed.FS
 // microseconds, reads on prepared statements, writes through the single
 // writer (DB.w).
 func sqliteDialect() *dialect {
-	ms, _ := fs.Sub(sqliteMigrations, "migrations/sqlite") // a constant path: cannot fail
-	return &dialect{
-		name:         SQLite,
-		micros:       true,
-		prepare:      true,
-		isConflict:   sqliteConflict,
-		migrations:   ms,
-		versionTable: "schema_version",
-		createVersionTable: `CREATE TABLE IF NOT EXISTS schema_version (
-			version    INTEGER NOT NULL PRIMARY KEY,
-			applied_at INTEGER NOT NULL
-		) STRICT`,
-		// ?1 and ?3: the version and the time; the table keeps no name.
-		recordVersion: "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?3)",
-	}
+	return &dialect{name: SQLite, micros: true, prepare: true, isConflict: sqliteConflict, schema: schema{
+		migrations: sub(sqliteMigrations, "migrations/sqlite"),
+		table:      "schema_version",
+		create:     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT",
+		record:     "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?3)", // ?2, the name, is not kept
+	}}
 }
 
 // sqliteConflict reports a primary-key or unique-constraint violation.
@@ -149,24 +147,21 @@ var postgresMigrations embed.FS
 
 // postgresDialect is PostgreSQL's: $n placeholders, timestamptz times,
 // reads retried on transient failures, writes in transactions of their
-// own (or single statements) on the pool.
+// own (or single statements) on the pool, migrations under an advisory
+// lock.
 func postgresDialect() *dialect {
-	ms, _ := fs.Sub(postgresMigrations, "migrations/postgres") // a constant path: cannot fail
-	return &dialect{
-		name:         Postgres,
-		numbered:     true,
+	return &dialect{name: Postgres, numbered: true, transient: transient,
 		isConflict:   func(err error) bool { return sqlState(err) == "23505" }, // unique_violation
-		transient:    transient,
-		migrations:   ms,
-		versionTable: "schema_migrations",
-		createVersionTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    integer NOT NULL PRIMARY KEY,
-			name       text NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now()
-		)`,
-		recordVersion: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-		lockSchema:    lockSchema,
-		missingTable:  func(err error) bool { return sqlState(err) == "42P01" }, // undefined_table
-	}
+		missingTable: func(err error) bool { return sqlState(err) == "42P01" }, // undefined_table
+		schema: schema{
+			migrations: sub(postgresMigrations, "migrations/postgres"),
+			table:      "schema_migrations",
+			create: `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version    integer NOT NULL PRIMARY KEY,
+				name       text NOT NULL,
+				applied_at timestamptz NOT NULL DEFAULT now()
+			)`,
+			record: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			lock:   lockSchema,
+		}}
 }
-

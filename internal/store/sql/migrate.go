@@ -34,7 +34,7 @@ func (db *DB) Migrate(ctx context.Context) error { return migrate(ctx, db.d, db.
 // migrate applies the dialect's migrations with write, which runs a
 // function in a write transaction.
 func migrate(ctx context.Context, d *dialect, write func(context.Context, func(*tx) error) error) error {
-	ms, err := store.ReadMigrations(d.migrations)
+	ms, err := store.ReadMigrations(d.schema.migrations)
 	if err == nil {
 		err = write(ctx, func(t *tx) error { return apply(t, ms) })
 	}
@@ -46,16 +46,17 @@ func migrate(ctx context.Context, d *dialect, write func(context.Context, func(*
 
 // apply applies the migrations of ms that the database lacks.
 func apply(t *tx, ms []migration) error {
-	if t.d.lockSchema != nil {
-		if err := t.d.lockSchema(t); err != nil {
+	v := t.d.schema
+	if v.lock != nil {
+		if err := v.lock(t); err != nil {
 			return err
 		}
 	}
-	if err := t.c.script(t.d.createVersionTable); err != nil {
-		return fmt.Errorf("create %s: %w", t.d.versionTable, err)
+	if err := t.c.script(v.create); err != nil {
+		return fmt.Errorf("create %s: %w", v.table, err)
 	}
 	var current int
-	if err := t.get("SELECT coalesce(max(version), 0) FROM "+t.d.versionTable, nil, &current); err != nil {
+	if err := t.get("SELECT coalesce(max(version), 0) FROM "+v.table, nil, &current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if err := tooNew(current, len(ms)); err != nil {
@@ -65,7 +66,7 @@ func apply(t *tx, ms []migration) error {
 		if err := t.c.script(m.SQL); err != nil {
 			return fmt.Errorf("apply %s: %w", m.Name, err)
 		}
-		if _, err := t.exec(t.d.recordVersion, m.Version, m.Name, time.Now()); err != nil {
+		if _, err := t.exec(v.record, m.Version, m.Name, time.Now()); err != nil {
 			return fmt.Errorf("record %s: %w", m.Name, err)
 		}
 	}
@@ -76,7 +77,7 @@ func apply(t *tx, ms []migration) error {
 // database, 0 for an empty one.
 func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := db.get(ctx, "SELECT coalesce(max(version), 0) FROM "+db.d.versionTable, nil, &v)
+	err := db.get(ctx, "SELECT coalesce(max(version), 0) FROM "+db.d.schema.table, nil, &v)
 	switch {
 	case err != nil && db.d.missingTable != nil && db.d.missingTable(err):
 		return 0, nil
@@ -88,7 +89,7 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 
 // checkSchema fails unless the schema is at the version this code knows.
 func (db *DB) checkSchema(ctx context.Context) error {
-	ms, err := store.ReadMigrations(db.d.migrations)
+	ms, err := store.ReadMigrations(db.d.schema.migrations)
 	if err != nil {
 		return fmt.Errorf("check schema: %w", err)
 	}

@@ -122,7 +122,7 @@ func TestSQLitePragmas(t *testing.T) {
 }
 
 func TestSQLiteMigrate(t *testing.T) {
-	ms, err := store.ReadMigrations(sqliteDialect().migrations)
+	ms, err := store.ReadMigrations(sqliteDialect().schema.migrations)
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
@@ -220,7 +220,7 @@ func TestSQLiteMigrate(t *testing.T) {
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	ms, err := store.ReadMigrations(sqliteDialect().migrations)
+	ms, err := store.ReadMigrations(sqliteDialect().schema.migrations)
 	if err != nil {
 		t.Fatal(err)
 	}
