@@ -2,6 +2,7 @@ package sql
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -69,7 +70,11 @@ func (db *DB) LeaseCIMDFetch(ctx context.Context, clientID, holder string, now, 
 			return err
 		}
 		got, end = "", time.Time{}
-		return t.get("SELECT holder, expires_at FROM cimd_fetch_leases WHERE client_id = ?", []any{clientID}, &got, tcol(&end))
+		err = t.get("SELECT holder, expires_at FROM cimd_fetch_leases WHERE client_id = ?", []any{clientID}, &got, tcol(&end))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // another holder's claim ended since the statement above (PostgreSQL reads committed rows)
+		}
+		return err
 	})
 	if err != nil {
 		return "", time.Time{}, wrapf(err, "lease cimd fetch %q", clientID)
