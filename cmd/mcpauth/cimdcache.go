@@ -14,7 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/cimd"
 	"github.com/mcpauth/mcpauth/internal/store"
-	"github.com/mcpauth/mcpauth/internal/store/postgres"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 )
 
 // Timing of the fetch leases of storeCache.
@@ -304,7 +304,7 @@ func toEntry(e store.CIMDEntry) *cimd.Entry {
 // the resolver keep parsed documents in process memory (one process on
 // SQLite has no one to share with, and skips re-validating every hit).
 func cimdCacheFor(db store.Store, log *slog.Logger) cimd.Cache {
-	if _, shared := db.(*postgres.DB); shared {
+	if d, ok := db.(*sqlstore.DB); ok && d.Dialect() == sqlstore.Postgres {
 		return newStoreCache(db, nil, log)
 	}
 	return nil

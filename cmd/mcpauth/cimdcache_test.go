@@ -15,13 +15,13 @@ import (
 	"github.com/mcpauth/mcpauth/cimd"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 	"github.com/mcpauth/mcpauth/internal/store"
-	"github.com/mcpauth/mcpauth/internal/store/sqlite"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 )
 
 // openSQLite opens a fresh SQLite store closed when the test ends.
-func openSQLite(t testing.TB) *sqlite.DB {
+func openSQLite(t testing.TB) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "mcpauth.db"))
+	db, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "mcpauth.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func storedEntry(clientID string, now time.Time, fresh, stale time.Duration) sto
 
 // waitingGet lets holder claim the fetch of clientID, then starts c.Get
 // in a goroutine and checks that it waits. It returns Get's result channel.
-func waitingGet(t *testing.T, db *sqlite.DB, c *storeCache, clientID, holder string) <-chan error {
+func waitingGet(t *testing.T, db *sqlstore.DB, c *storeCache, clientID, holder string) <-chan error {
 	t.Helper()
 	now := time.Now()
 	if _, _, err := db.LeaseCIMDFetch(t.Context(), clientID, holder, now, now.Add(cimdLease)); err != nil {

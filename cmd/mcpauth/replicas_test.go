@@ -31,7 +31,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mcpauth/mcpauth/internal/store/postgres"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
 )
 
@@ -45,14 +45,14 @@ const (
 
 // openPostgres opens the PostgreSQL store on a fresh schema; it is closed
 // when the test ends.
-func openPostgres(t *testing.T) *postgres.DB {
+func openPostgres(t *testing.T) *sqlstore.DB {
 	t.Helper()
 	return openPostgresAt(t, postgresURL(t))
 }
 
-func openPostgresAt(t *testing.T, dsn string) *postgres.DB {
+func openPostgresAt(t *testing.T, dsn string) *sqlstore.DB {
 	t.Helper()
-	db, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	db, err := sqlstore.OpenPostgres(t.Context(), dsn, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/authserver"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 	"github.com/mcpauth/mcpauth/internal/store"
-	"github.com/mcpauth/mcpauth/internal/store/postgres"
-	"github.com/mcpauth/mcpauth/internal/store/sqlite"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
 )
 
@@ -54,12 +53,12 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
 
-	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, postgres.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
+	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, sqlstore.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, ok := db.(*sqlite.DB); ok {
+	if d, ok := db.(*sqlstore.DB); ok && d.Dialect() == sqlstore.SQLite {
 		syncProcOnce.Do(func() {
 			if n := procsForSQLite(getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); n > 0 {
 				runtime.GOMAXPROCS(n)
@@ -324,15 +323,15 @@ func procsForSQLite(env string, current int) int {
 // like), else the SQLite database in the data directory (created with mode
 // 0700). Both refuse a schema newer than this binary knows.
 func openStore(ctx context.Context, storeURL, dir string) (store.Store, error) {
-	return openStoreWith(ctx, storeURL, dir, postgres.Options{})
+	return openStoreWith(ctx, storeURL, dir, sqlstore.Options{})
 }
 
 // openStoreWith is openStore with PostgreSQL pool settings (zero fields take
 // the URL's pool_* values, then the defaults).
-func openStoreWith(ctx context.Context, storeURL, dir string, pg postgres.Options) (store.Store, error) {
+func openStoreWith(ctx context.Context, storeURL, dir string, pg sqlstore.Options) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
-		return postgres.Open(ctx, storeURL, pg)
+		return sqlstore.OpenPostgres(ctx, storeURL, pg)
 	case storeURL != "" && storeURL != "sqlite":
 		return nil, usageError("store %q: use a postgres:// URL, or leave it empty for SQLite in --data", redactURL(storeURL))
 	}
@@ -342,7 +341,7 @@ func openStoreWith(ctx context.Context, storeURL, dir string, pg postgres.Option
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %q: %w", dir, err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "mcpauth.db"))
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "mcpauth.db"))
 	if err != nil {
 		return nil, err
 	}

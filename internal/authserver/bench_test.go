@@ -13,7 +13,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/cimd"
 	"github.com/mcpauth/mcpauth/internal/store"
-	"github.com/mcpauth/mcpauth/internal/store/sqlite"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
 )
 
@@ -22,7 +22,7 @@ import (
 // served from the resolver's cache (the clock stands still).
 type benchServer struct {
 	s      *Server
-	db     *sqlite.DB
+	db     *sqlstore.DB
 	client string
 	now    time.Time
 }
@@ -32,7 +32,7 @@ func newBenchServer(b *testing.B) *benchServer {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "db"))
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(b.TempDir(), "db"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mcpauth/mcpauth/cimd"
-	"github.com/mcpauth/mcpauth/internal/store/sqlite"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
 )
@@ -178,7 +178,7 @@ func TestCORS(t *testing.T) {
 // call the Server in-process without fetching or signing anything.
 func bareOptions(t *testing.T, issuer string) Options {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	db, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}

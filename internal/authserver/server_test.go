@@ -26,7 +26,7 @@ import (
 	"github.com/mcpauth/mcpauth/cimd"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 	"github.com/mcpauth/mcpauth/internal/store"
-	"github.com/mcpauth/mcpauth/internal/store/sqlite"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
 )
@@ -146,7 +146,7 @@ type harnessConfig struct {
 type harness struct {
 	t        *testing.T
 	clock    *clock
-	db       *sqlite.DB
+	db       *sqlstore.DB
 	keys     *token.Keys
 	resolver *cimd.Resolver
 	docs     *docServer
@@ -160,7 +160,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	db, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -1,4 +1,4 @@
-package postgres
+package sql
 
 import (
 	"context"
@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// expireChunk is how many rows one statement of DeleteExpired deletes, so
-// that collecting a large backlog never holds many row locks, or runs
-// into the statement timeout.
+// expireChunk is how many rows one statement of DeleteExpired deletes.
+// Each chunk is a write of its own, so that collecting a large backlog
+// never holds up other writes for long, holds many row locks, or runs into
+// the statement timeout.
 const expireChunk = 1000
 
 // DeleteExpired deletes what has expired at now (ExpiresAt not after now):
@@ -22,22 +23,23 @@ const expireChunk = 1000
 // revoked. It returns how many rows it deleted. Replicas may run it at
 // the same time; each row is counted by the one that deleted it.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	// Each table with the condition that makes a row expired at $1.
-	expiring := [...]struct{ table, expired string }{
-		{"families", "expires_at <= $1"},
-		{"refresh_tokens", "expires_at <= $1"},
-		{"codes", "expires_at <= $1"},
-		{"sessions", "expires_at <= $1"},
-		{"auth_requests", "expires_at <= $1"},
-		{"jtis", "expires_at <= $1"},
-		{"rate_hits", "expires_at <= $1"},
-		{"dcr_clients", "last_used_at IS NULL AND expires_at <= $1"},
-		{"cimd_entries", "(stale_until IS NULL OR stale_until <= $1)"},
-		{"cimd_fetch_leases", "expires_at <= $1"},
+	// Each table with its key and the condition that makes a row expired
+	// at the first argument.
+	expiring := [...]struct{ table, key, expired string }{
+		{"families", "id", "expires_at <= ?"},
+		{"refresh_tokens", "hash", "expires_at <= ?"},
+		{"codes", "hash", "expires_at <= ?"},
+		{"sessions", "id_hash", "expires_at <= ?"},
+		{"auth_requests", "id", "expires_at <= ?"},
+		{"jtis", "client_id, jti", "expires_at <= ?"},
+		{"rate_hits", "key, window_us, window_start", "expires_at <= ?"},
+		{"dcr_clients", "client_id", "last_used_at IS NULL AND expires_at <= ?"},
+		{"cimd_entries", "client_id", "(stale_until IS NULL OR stale_until <= ?)"},
+		{"cimd_fetch_leases", "client_id", "expires_at <= ?"},
 	}
 	var total int64
 	for _, e := range expiring {
-		q := fmt.Sprintf("DELETE FROM %[1]s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %[1]s WHERE %[2]s LIMIT $2))", e.table, e.expired)
+		q := fmt.Sprintf("DELETE FROM %[1]s WHERE (%[2]s) IN (SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT ?)", e.table, e.key, e.expired)
 		for {
 			n, err := db.exec(ctx, q, now, expireChunk)
 			if err != nil {

@@ -1,4 +1,4 @@
-package postgres
+package sql
 
 import (
 	"context"
@@ -14,10 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -104,7 +101,7 @@ func (s *server) open(tb testing.TB, opts Options) *DB {
 // openDSN opens a store on dsn, closed at the end of the test.
 func openDSN(tb testing.TB, dsn string, opts Options) *DB {
 	tb.Helper()
-	db, err := Open(context.Background(), dsn, opts)
+	db, err := OpenPostgres(context.Background(), dsn, opts)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -141,7 +138,7 @@ func withParams(tb testing.TB, dsn string, params map[string]string) string {
 	return dsn
 }
 
-func TestConformance(t *testing.T) {
+func TestConformancePostgres(t *testing.T) {
 	srv := testServer(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return srv.open(t, Options{}) })
 }
@@ -267,21 +264,12 @@ func checkNotSentinel(t *testing.T, err error, doing string) {
 	}
 }
 
-// sqlState returns the SQLSTATE of a server error in err's chain, or "".
-func sqlState(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
-}
-
 func TestStatementTimeout(t *testing.T) {
 	srv := testServer(t)
 	show := func(t *testing.T, db *DB, setting string) string {
 		t.Helper()
 		var v string
-		if err := db.pool.QueryRow(t.Context(), "SHOW "+setting).Scan(&v); err != nil {
+		if err := db.r.QueryRowContext(t.Context(), "SHOW "+setting).Scan(&v); err != nil {
 			t.Fatalf("SHOW %s: %v", setting, err)
 		}
 		return v
@@ -303,7 +291,7 @@ func TestStatementTimeout(t *testing.T) {
 		if got := show(t, db, "statement_timeout"); got != "100ms" {
 			t.Errorf("statement_timeout = %q, want 100ms", got)
 		}
-		_, err := db.pool.Exec(t.Context(), "SELECT pg_sleep(10)")
+		_, err := db.r.ExecContext(t.Context(), "SELECT pg_sleep(10)")
 		if got := sqlState(err); got != "57014" { // query_canceled
 			t.Fatalf("pg_sleep past the timeout: err = %v (SQLSTATE %q), want SQLSTATE 57014", err, got)
 		}
@@ -395,7 +383,7 @@ func TestPoolConfig(t *testing.T) {
 		})
 	}
 	t.Run("a bad connection string is refused without echoing the password", func(t *testing.T) {
-		_, err := Open(t.Context(), "postgres://mcpauth:hunter2@127.0.0.1:5432/mcpauth?pool_max_conns=lots", Options{})
+		_, err := OpenPostgres(t.Context(), "postgres://mcpauth:hunter2@127.0.0.1:5432/mcpauth?pool_max_conns=lots", Options{})
 		if err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Fatalf("Open with a bad pool_max_conns: err = %v, want an error without the password", err)
 		}
@@ -404,7 +392,7 @@ func TestPoolConfig(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	srv := testServer(t)
-	ms, err := migrations()
+	ms, err := store.ReadMigrations(postgresDialect().schema.migrations)
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
@@ -466,7 +454,7 @@ func TestMigrate(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range replicas {
 			wg.Go(func() {
-				db, err := Open(t.Context(), dsn, Options{})
+				db, err := OpenPostgres(t.Context(), dsn, Options{})
 				if err == nil {
 					db.Close()
 				}
@@ -529,7 +517,7 @@ func TestMigrate(t *testing.T) {
 		checkApplied(t, schema)
 	})
 	t.Run("a search_path without an existing schema is explained", func(t *testing.T) {
-		db, err := Open(t.Context(), withParams(t, srv.dsn, map[string]string{"search_path": "mcpauth_test_no_such_schema"}), Options{})
+		db, err := OpenPostgres(t.Context(), withParams(t, srv.dsn, map[string]string{"search_path": "mcpauth_test_no_such_schema"}), Options{})
 		if err == nil {
 			db.Close()
 			t.Fatalf("Open succeeded")
@@ -547,7 +535,7 @@ func TestMigrate(t *testing.T) {
 		}
 		errs := map[string]error{"Migrate": db.Migrate(ctx)}
 		for name, opts := range map[string]Options{"Open": {}, "Open with NoMigrate": {NoMigrate: true}} {
-			db2, err := Open(ctx, dsn, opts)
+			db2, err := OpenPostgres(ctx, dsn, opts)
 			if err == nil {
 				db2.Close()
 			}
@@ -569,7 +557,7 @@ func TestMigrate(t *testing.T) {
 	})
 	t.Run("NoMigrate refuses an unmigrated schema and opens a migrated one", func(t *testing.T) {
 		dsn, _ := srv.schema(t)
-		_, err := Open(t.Context(), dsn, Options{NoMigrate: true})
+		_, err := OpenPostgres(t.Context(), dsn, Options{NoMigrate: true})
 		if !errors.Is(err, ErrSchemaTooOld) || !strings.Contains(err.Error(), "run mcpauth migrate") {
 			t.Fatalf("Open with NoMigrate on an empty schema: err = %v, want ErrSchemaTooOld saying to run mcpauth migrate", err)
 		}
@@ -585,57 +573,6 @@ func TestMigrate(t *testing.T) {
 		}
 		openDSN(t, dsn, Options{NoMigrate: true})
 	})
-}
-
-func TestReadMigrations(t *testing.T) {
-	t.Run("the embedded migrations are numbered from 1", func(t *testing.T) {
-		ms, err := migrations()
-		if err != nil {
-			t.Fatalf("migrations: %v", err)
-		}
-		for i, m := range ms {
-			if m.Version != i+1 || m.SQL == "" {
-				t.Errorf("migration %d is %s, version %d", i, m.Name, m.Version)
-			}
-		}
-	})
-	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
-	tests := []struct {
-		name    string
-		fsys    fstest.MapFS
-		want    []int // versions, or nil for an error
-		wantErr string
-	}{
-		{"in order", fstest.MapFS{"0002_b.sql": file("B"), "0001_a.sql": file("A")}, []int{1, 2}, ""},
-		{"gap", fstest.MapFS{"0001_a.sql": file("A"), "0003_c.sql": file("C")}, nil, "want version 2"},
-		{"not starting at 1", fstest.MapFS{"0002_b.sql": file("B")}, nil, "want version 1"},
-		{"no name", fstest.MapFS{"0001.sql": file("A")}, nil, "NNNN_name.sql"},
-		{"three digits", fstest.MapFS{"001_a.sql": file("A")}, nil, "NNNN_name.sql"},
-		{"not SQL", fstest.MapFS{"0001_a.txt": file("A")}, nil, "NNNN_name.sql"},
-		{"sign", fstest.MapFS{"+001_a.sql": file("A")}, nil, "NNNN_name.sql"},
-		{"empty", fstest.MapFS{}, nil, "no migrations"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ms, err := readMigrations(tt.fsys)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("readMigrations: err = %v, want one saying %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("readMigrations: %v", err)
-			}
-			var got []int
-			for _, m := range ms {
-				got = append(got, m.Version)
-			}
-			if d := cmp.Diff(tt.want, got); d != "" {
-				t.Errorf("versions (-want +got):\n%s", d)
-			}
-		})
-	}
 }
 
 // proxy relays TCP connections from a loopback port to the test server,
@@ -737,7 +674,7 @@ func TestDatabaseDown(t *testing.T) {
 		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 		ln.Close() // nothing listens there now
 		dsn := withParams(t, srv.dsn, map[string]string{"host": "127.0.0.1", "port": port})
-		db, err := Open(t.Context(), dsn, Options{})
+		db, err := OpenPostgres(t.Context(), dsn, Options{})
 		if err == nil {
 			db.Close()
 			t.Fatalf("Open of a closed port succeeded")
@@ -828,7 +765,7 @@ func TestRetry(t *testing.T) {
 				cancel()
 			}
 			calls := 0
-			err := retry(ctx, func() error {
+			err := retry(ctx, transient, func() error {
 				calls++
 				if calls <= len(tt.errs) {
 					return tt.errs[calls-1]

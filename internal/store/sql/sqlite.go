@@ -1,4 +1,4 @@
-package sqlite
+package sql
 
 import (
 	"context"
@@ -10,9 +10,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-
-	"github.com/mcpauth/mcpauth/internal/store"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -21,33 +18,19 @@ import (
 // another process sharing the database before it fails with SQLITE_BUSY.
 const busyTimeoutMillis = 5000
 
-// DB is a store.Store on one SQLite database file. It is safe for
-// concurrent use, also by several processes opening the same file.
-type DB struct {
-	w *writer // the only connection that writes
-	r *sql.DB // read-only connection pool
-
-	rstmts sync.Map // query -> *sql.Stmt prepared on r
-
-	closeOnce sync.Once
-	closeErr  error
-}
-
-var _ store.Store = (*DB)(nil)
-
-// Open opens the SQLite database at path, creating the file with mode 0600
-// if it does not exist, and applies the embedded migrations. It fails with
-// [ErrSchemaTooNew] if the database was written by a newer mcpauth. The
-// caller must Close the DB.
-func Open(ctx context.Context, path string) (*DB, error) {
-	db, err := open(ctx, path)
+// OpenSQLite opens the SQLite database at path, creating the file with
+// mode 0600 if it does not exist, and applies the embedded migrations. It
+// fails with [ErrSchemaTooNew] if the database was written by a newer
+// mcpauth. The caller must Close the DB.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	db, err := openSQLite(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", path, err)
 	}
 	return db, nil
 }
 
-func open(ctx context.Context, path string) (_ *DB, err error) {
+func openSQLite(ctx context.Context, path string) (_ *DB, err error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
 		return nil, errors.New(`need a plain file path (no ":memory:", "file:" URI, '?' or '#')`)
 	}
@@ -92,7 +75,12 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	closers = append(closers, log.stop)
 	w := newWriter(wdb, wconn, log)
 	closers = append(closers, w.closeConn)
-	if err := w.migrate(ctx); err != nil {
+	d := sqliteDialect()
+	// Before the writer goroutine starts, the migrations run on this one.
+	now := func(ctx context.Context, fn func(*tx) error) error {
+		return w.doNow(ctx, func(t *wtx) error { return fn(&tx{t, d}) })
+	}
+	if err := migrate(ctx, d, now); err != nil {
 		return nil, err
 	}
 
@@ -111,7 +99,7 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	db := &DB{w: w, r: rdb}
+	db := &DB{d: d, w: w, r: rdb, closeConns: func() error { return errors.Join(w.ckpt.stop(), w.stop()) }}
 	if err := db.Ping(ctx); err != nil {
 		return nil, err
 	}
@@ -156,95 +144,4 @@ func dsn(path string, r role) string {
 		q.Add("_pragma", "query_only(1)")
 	}
 	return path + "?" + q.Encode()
-}
-
-// Ping reports whether the database answers a query and can still make
-// writes durable.
-func (db *DB) Ping(ctx context.Context) error {
-	if err := db.w.log.err(); err != nil {
-		return err
-	}
-	var one int
-	if err := db.row(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("ping database: %w", err)
-	}
-	return nil
-}
-
-// Close stops the writer, waiting for the batch in progress to commit, and
-// closes every connection. Writes attempted after Close fail.
-func (db *DB) Close() error {
-	db.closeOnce.Do(func() {
-		err := errors.Join(db.w.ckpt.stop(), db.w.stop())
-		db.rstmts.Range(func(_, v any) bool {
-			v.(*sql.Stmt).Close()
-			return true
-		})
-		db.closeErr = errors.Join(err, db.r.Close())
-	})
-	return db.closeErr
-}
-
-// rstmt returns the statement for query prepared on the read pool.
-func (db *DB) rstmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := db.rstmts.Load(query); ok {
-		return s.(*sql.Stmt), nil
-	}
-	s, err := db.r.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := db.rstmts.LoadOrStore(query, s); loaded {
-		s.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return s, nil
-}
-
-// row runs a query that returns at most one row on the read pool.
-func (db *DB) row(ctx context.Context, query string, args ...any) *sql.Row {
-	s, err := db.rstmt(ctx, query)
-	if err != nil {
-		// Unprepared, the query reports the same error through the Row.
-		return db.r.QueryRowContext(ctx, query, args...)
-	}
-	return s.QueryRowContext(ctx, args...)
-}
-
-// rows runs a query on the read pool.
-func (db *DB) rows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := db.rstmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.QueryContext(ctx, args...)
-}
-
-// notFound maps sql.ErrNoRows to store.ErrNotFound.
-func notFound(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return err
-}
-
-// list runs a query on the read pool and scans every row with scan.
-func list[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := db.rows(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
 }

@@ -1,8 +1,7 @@
-package postgres
+package sql
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -12,20 +11,15 @@ import (
 // its ID exists.
 func (db *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 	_, err := db.exec(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at, retire_at, expire_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		k.ID, k.Algorithm, blob(k.PrivateKey), ts(k.CreatedAt), ts(k.ActiveAt), ts(k.RetireAt), ts(k.ExpireAt))
-	if err != nil {
-		return fmt.Errorf("create signing key %q: %w", k.ID, conflict(err))
-	}
-	return nil
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Algorithm, k.PrivateKey, k.CreatedAt, k.ActiveAt, k.RetireAt, k.ExpireAt)
+	return wrapf(err, "create signing key %q", k.ID)
 }
 
 // ListSigningKeys returns every signing key ordered by ActiveAt, then ID.
 func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	return list(ctx, db, "list signing keys", func(s scanner) (store.SigningKey, error) {
-		var k store.SigningKey
-		err := s.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, tcol(&k.CreatedAt), tcol(&k.ActiveAt), tcol(&k.RetireAt), tcol(&k.ExpireAt))
-		return k, err
+	return list(ctx, db, "list signing keys", func(k *store.SigningKey) []any {
+		return []any{&k.ID, &k.Algorithm, &k.PrivateKey, tcol(&k.CreatedAt), tcol(&k.ActiveAt), tcol(&k.RetireAt), tcol(&k.ExpireAt)}
 	}, "SELECT id, algorithm, private_key, created_at, active_at, retire_at, expire_at FROM signing_keys ORDER BY active_at, id")
 }
 
@@ -33,21 +27,15 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // RetireAt and ExpireAt. Algorithm, PrivateKey and CreatedAt never change.
 // store.ErrNotFound if there is no such key.
 func (db *DB) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
-	err := db.change(ctx, "UPDATE signing_keys SET active_at = $2, retire_at = $3, expire_at = $4 WHERE id = $1",
-		k.ID, ts(k.ActiveAt), ts(k.RetireAt), ts(k.ExpireAt))
-	if err != nil {
-		return fmt.Errorf("update signing key %q: %w", k.ID, err)
-	}
-	return nil
+	err := db.change(ctx, "UPDATE signing_keys SET active_at = ?, retire_at = ?, expire_at = ? WHERE id = ?",
+		k.ActiveAt, k.RetireAt, k.ExpireAt, k.ID)
+	return wrapf(err, "update signing key %q", k.ID)
 }
 
 // RecordJTI stores a client assertion's jti for the client until
 // expiresAt; store.ErrConflict if the pair is stored already, expired or
 // not, until DeleteExpired collects it (SPEC F6, attack 52).
 func (db *DB) RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
-	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)", clientID, jti, ts(expiresAt))
-	if err != nil {
-		return fmt.Errorf("record jti for client %q: %w", clientID, conflict(err))
-	}
-	return nil
+	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt)
+	return wrapf(err, "record jti for client %q", clientID)
 }

@@ -1,8 +1,7 @@
-package postgres
+package sql
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -18,34 +17,26 @@ func (db *DB) RecordClientSeen(ctx context.Context, c store.ClientSeen) error {
 		first = c.LastSeen
 	}
 	_, err := db.exec(ctx, `INSERT INTO clients_seen (client_id, first_seen, last_seen, last_result, tier, fingerprint)
-			VALUES ($1, $2, $3, $4, $5, $6)
+			VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (client_id) DO UPDATE SET last_seen = excluded.last_seen, last_result = excluded.last_result,
 			tier = excluded.tier, fingerprint = excluded.fingerprint`,
-		c.ClientID, ts(first), ts(c.LastSeen), c.LastResult, c.Tier, c.Fingerprint)
-	if err != nil {
-		return fmt.Errorf("record client %q: %w", c.ClientID, err)
-	}
-	return nil
+		c.ClientID, first, c.LastSeen, c.LastResult, c.Tier, c.Fingerprint)
+	return wrapf(err, "record client %q", c.ClientID)
 }
 
 // UpdateClientSeen updates LastSeen, LastResult, Tier and Fingerprint of a
 // client recorded before, and does nothing for any other.
 func (db *DB) UpdateClientSeen(ctx context.Context, c store.ClientSeen) error {
-	_, err := db.exec(ctx, "UPDATE clients_seen SET last_seen = $2, last_result = $3, tier = $4, fingerprint = $5 WHERE client_id = $1",
-		c.ClientID, ts(c.LastSeen), c.LastResult, c.Tier, c.Fingerprint)
-	if err != nil {
-		return fmt.Errorf("update client %q: %w", c.ClientID, err)
-	}
-	return nil
+	_, err := db.exec(ctx, "UPDATE clients_seen SET last_seen = ?, last_result = ?, tier = ?, fingerprint = ? WHERE client_id = ?",
+		c.LastSeen, c.LastResult, c.Tier, c.Fingerprint, c.ClientID)
+	return wrapf(err, "update client %q", c.ClientID)
 }
 
 // ListClientsSeen returns every CIMD client seen, ordered by client ID,
 // with Users set to the number of distinct users holding a consent for it.
 func (db *DB) ListClientsSeen(ctx context.Context) ([]store.ClientSeen, error) {
-	return list(ctx, db, "list clients", func(s scanner) (store.ClientSeen, error) {
-		var c store.ClientSeen
-		err := s.Scan(&c.ClientID, tcol(&c.FirstSeen), tcol(&c.LastSeen), &c.LastResult, &c.Tier, &c.Fingerprint, &c.Users)
-		return c, err
+	return list(ctx, db, "list clients", func(c *store.ClientSeen) []any {
+		return []any{&c.ClientID, tcol(&c.FirstSeen), tcol(&c.LastSeen), &c.LastResult, &c.Tier, &c.Fingerprint, &c.Users}
 	}, `SELECT c.client_id, c.first_seen, c.last_seen, c.last_result, c.tier, c.fingerprint,
 			(SELECT count(DISTINCT k.user_id) FROM consents k WHERE k.client_id = c.client_id)
 		FROM clients_seen c ORDER BY c.client_id`)
@@ -54,30 +45,22 @@ func (db *DB) ListClientsSeen(ctx context.Context) ([]store.ClientSeen, error) {
 // PutBlock stores an operator's block rule, replacing the reason and time
 // of an existing rule with the same pattern.
 func (db *DB) PutBlock(ctx context.Context, b store.Block) error {
-	_, err := db.exec(ctx, `INSERT INTO blocks (pattern, reason, created_at) VALUES ($1, $2, $3)
+	_, err := db.exec(ctx, `INSERT INTO blocks (pattern, reason, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (pattern) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at`,
-		b.Pattern, b.Reason, ts(b.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("put block %q: %w", b.Pattern, err)
-	}
-	return nil
+		b.Pattern, b.Reason, b.CreatedAt)
+	return wrapf(err, "put block %q", b.Pattern)
 }
 
 // DeleteBlock deletes the block rule with this pattern, or returns
 // store.ErrNotFound.
 func (db *DB) DeleteBlock(ctx context.Context, pattern string) error {
-	if err := db.change(ctx, "DELETE FROM blocks WHERE pattern = $1", pattern); err != nil {
-		return fmt.Errorf("delete block %q: %w", pattern, err)
-	}
-	return nil
+	return wrapf(db.change(ctx, "DELETE FROM blocks WHERE pattern = ?", pattern), "delete block %q", pattern)
 }
 
 // ListBlocks returns every block rule, ordered by pattern.
 func (db *DB) ListBlocks(ctx context.Context) ([]store.Block, error) {
-	return list(ctx, db, "list blocks", func(s scanner) (store.Block, error) {
-		var b store.Block
-		err := s.Scan(&b.Pattern, &b.Reason, tcol(&b.CreatedAt))
-		return b, err
+	return list(ctx, db, "list blocks", func(b *store.Block) []any {
+		return []any{&b.Pattern, &b.Reason, tcol(&b.CreatedAt)}
 	}, "SELECT pattern, reason, created_at FROM blocks ORDER BY pattern")
 }
 
@@ -85,12 +68,9 @@ func (db *DB) ListBlocks(ctx context.Context) ([]store.Block, error) {
 // store.ErrConflict if its ID exists.
 func (db *DB) CreateDCRClient(ctx context.Context, c store.DCRClient) error {
 	_, err := db.exec(ctx, `INSERT INTO dcr_clients (client_id, secret_hash, metadata, metadata_hash, source_ip,
-			created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.ClientID, c.SecretHash, blob(c.Metadata), c.MetadataHash, c.SourceIP, ts(c.CreatedAt), ts(c.LastUsedAt), ts(c.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("create dcr client %q: %w", c.ClientID, conflict(err))
-	}
-	return nil
+			created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ClientID, c.SecretHash, c.Metadata, c.MetadataHash, c.SourceIP, c.CreatedAt, c.LastUsedAt, c.ExpiresAt)
+	return wrapf(err, "create dcr client %q", c.ClientID)
 }
 
 const dcrColumns = "client_id, secret_hash, metadata, metadata_hash, source_ip, created_at, last_used_at, expires_at"
@@ -103,11 +83,8 @@ func dcrDest(c *store.DCRClient) []any {
 // GetDCRClient returns the registered client, expired or not, or
 // store.ErrNotFound.
 func (db *DB) GetDCRClient(ctx context.Context, clientID string) (store.DCRClient, error) {
-	var c store.DCRClient
-	if err := db.get(ctx, "SELECT "+dcrColumns+" FROM dcr_clients WHERE client_id = $1", []any{clientID}, dcrDest(&c)...); err != nil {
-		return store.DCRClient{}, fmt.Errorf("get dcr client %q: %w", clientID, notFound(err))
-	}
-	return c, nil
+	c, err := one(ctx, db, dcrDest, "SELECT "+dcrColumns+" FROM dcr_clients WHERE client_id = ?", clientID)
+	return c, wrapf(err, "get dcr client %q", clientID)
 }
 
 // FindDCRClient returns the newest registration with this metadata hash
@@ -115,23 +92,17 @@ func (db *DB) GetDCRClient(ctx context.Context, clientID string) (store.DCRClien
 // now before ExpiresAt), for deduplication (SPEC I5); store.ErrNotFound if
 // there is none.
 func (db *DB) FindDCRClient(ctx context.Context, metadataHash, sourceIP string, now time.Time) (store.DCRClient, error) {
-	var c store.DCRClient
-	err := db.get(ctx, "SELECT "+dcrColumns+` FROM dcr_clients
-		WHERE metadata_hash = $1 AND source_ip = $2 AND (last_used_at IS NOT NULL OR expires_at > $3)
-		ORDER BY created_at DESC, client_id DESC LIMIT 1`, []any{metadataHash, sourceIP, now}, dcrDest(&c)...)
-	if err != nil {
-		return store.DCRClient{}, fmt.Errorf("find dcr client: %w", notFound(err))
-	}
-	return c, nil
+	c, err := one(ctx, db, dcrDest, "SELECT "+dcrColumns+` FROM dcr_clients
+		WHERE metadata_hash = ? AND source_ip = ? AND (last_used_at IS NOT NULL OR expires_at > ?)
+		ORDER BY created_at DESC, client_id DESC LIMIT 1`, metadataHash, sourceIP, now)
+	return c, wrapf(err, "find dcr client")
 }
 
 // TouchDCRClient sets the client's LastUsedAt to now, which exempts it from
 // expiry; store.ErrNotFound if there is no such client.
 func (db *DB) TouchDCRClient(ctx context.Context, clientID string, now time.Time) error {
-	if err := db.change(ctx, "UPDATE dcr_clients SET last_used_at = $2 WHERE client_id = $1", clientID, now); err != nil {
-		return fmt.Errorf("touch dcr client %q: %w", clientID, err)
-	}
-	return nil
+	return wrapf(db.change(ctx, "UPDATE dcr_clients SET last_used_at = ? WHERE client_id = ?", now, clientID),
+		"touch dcr client %q", clientID)
 }
 
 // CountDCRClients returns how many registered clients are stored, expired
@@ -139,8 +110,6 @@ func (db *DB) TouchDCRClient(ctx context.Context, clientID string, now time.Time
 // I5).
 func (db *DB) CountDCRClients(ctx context.Context) (int, error) {
 	var n int
-	if err := db.get(ctx, "SELECT count(*) FROM dcr_clients", nil, &n); err != nil {
-		return 0, fmt.Errorf("count dcr clients: %w", err)
-	}
-	return n, nil
+	err := db.get(ctx, "SELECT count(*) FROM dcr_clients", nil, &n)
+	return n, wrapf(err, "count dcr clients")
 }

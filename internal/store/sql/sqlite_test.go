@@ -1,4 +1,4 @@
-package sqlite
+package sql
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +24,7 @@ import (
 func openTemp(tb testing.TB) (*DB, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "mcpauth.db")
-	db, err := Open(context.Background(), path)
+	db, err := OpenSQLite(context.Background(), path)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -37,7 +36,7 @@ func openTemp(tb testing.TB) (*DB, string) {
 	return db, path
 }
 
-func TestConformance(t *testing.T) {
+func TestConformanceSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		db, _ := openTemp(t)
 		return db
@@ -63,7 +62,7 @@ func TestFileModes(t *testing.T) {
 	}
 }
 
-func TestPragmas(t *testing.T) {
+func TestSQLitePragmas(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
 	want := map[string]string{
@@ -108,7 +107,7 @@ func TestPragmas(t *testing.T) {
 		got := map[string]string{}
 		for name := range want {
 			var v string
-			if err := db.row(ctx, "PRAGMA "+name).Scan(&v); err != nil {
+			if err := db.get(ctx, "PRAGMA "+name, nil, &v); err != nil {
 				t.Fatalf("PRAGMA %s: %v", name, err)
 			}
 			got[name] = v
@@ -122,8 +121,8 @@ func TestPragmas(t *testing.T) {
 	})
 }
 
-func TestMigrate(t *testing.T) {
-	ms, err := migrations()
+func TestSQLiteMigrate(t *testing.T) {
+	ms, err := store.ReadMigrations(sqliteDialect().schema.migrations)
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
@@ -160,7 +159,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("idempotent, data kept across reopen", func(t *testing.T) {
 		ctx := t.Context()
 		path := filepath.Join(t.TempDir(), "mcpauth.db")
-		db, err := Open(ctx, path)
+		db, err := OpenSQLite(ctx, path)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -176,7 +175,7 @@ func TestMigrate(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		db, err = Open(ctx, path)
+		db, err = OpenSQLite(ctx, path)
 		if err != nil {
 			t.Fatalf("Open again: %v", err)
 		}
@@ -205,7 +204,7 @@ func TestMigrate(t *testing.T) {
 		if !errors.Is(err, ErrSchemaTooNew) {
 			t.Errorf("Migrate = %v, want ErrSchemaTooNew", err)
 		}
-		_, err = Open(ctx, path)
+		_, err = OpenSQLite(ctx, path)
 		if !errors.Is(err, ErrSchemaTooNew) {
 			t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 		}
@@ -218,69 +217,24 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
-func TestParseMigrations(t *testing.T) {
-	file := func(text string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(text)} }
-	tests := []struct {
-		name     string
-		fsys     fstest.MapFS
-		versions []int
-	}{
-		{"numbered in order", fstest.MapFS{"0001_init.sql": file("A"), "0002_more.sql": file("B")}, []int{1, 2}},
-		{"gap", fstest.MapFS{"0001_init.sql": file("A"), "0003_more.sql": file("B")}, nil},
-		{"not starting at 1", fstest.MapFS{"0002_init.sql": file("A")}, nil},
-		{"duplicate number", fstest.MapFS{"0001_a.sql": file("A"), "0001_b.sql": file("B")}, nil},
-		{"three digits", fstest.MapFS{"001_init.sql": file("A")}, nil},
-		{"sign", fstest.MapFS{"+001_init.sql": file("A")}, nil},
-		{"no name", fstest.MapFS{"0001_.sql": file("A")}, nil},
-		{"not sql", fstest.MapFS{"0001_init.txt": file("A")}, nil},
-		{"empty", fstest.MapFS{}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ms, err := parseMigrations(tt.fsys)
-			if tt.versions == nil {
-				if err == nil {
-					t.Fatalf("parseMigrations = %v, want an error", ms)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("parseMigrations: %v", err)
-			}
-			var got []int
-			for _, m := range ms {
-				got = append(got, m.Version)
-			}
-			if !slices.Equal(got, tt.versions) {
-				t.Errorf("versions = %v, want %v", got, tt.versions)
-			}
-		})
-	}
-	t.Run("embedded migrations parse", func(t *testing.T) {
-		if _, err := migrations(); err != nil {
-			t.Fatalf("migrations: %v", err)
-		}
-	})
-}
-
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	ms, err := migrations()
+	ms, err := store.ReadMigrations(sqliteDialect().schema.migrations)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := len(ms)
 	bad := append(ms, migration{Version: n + 1, Name: "x_ok.sql", SQL: "CREATE TABLE x (a INTEGER)"},
 		migration{Version: n + 2, Name: "y_bad.sql", SQL: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
-	if err := db.w.do(ctx, func(tx *wtx) error { return apply(tx, bad) }); err == nil {
+	if err := db.write(ctx, func(t *tx) error { return apply(t, bad) }); err == nil {
 		t.Fatalf("applying a failing migration succeeded")
 	}
 	var version, tables int
-	if err := db.row(ctx, "SELECT max(version) FROM schema_version").Scan(&version); err != nil {
+	if err := db.get(ctx, "SELECT max(version) FROM schema_version", nil, &version); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.row(ctx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('x', 'y')").Scan(&tables); err != nil {
+	if err := db.get(ctx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('x', 'y')", nil, &tables); err != nil {
 		t.Fatal(err)
 	}
 	if version != n || tables != 0 {
@@ -288,10 +242,10 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesNonFilePaths(t *testing.T) {
+func TestOpenSQLiteRefusesNonFilePaths(t *testing.T) {
 	for _, path := range []string{"", ":memory:", "file:x.db", "x.db?mode=memory", "x.db#frag"} {
 		t.Run(fmt.Sprintf("%q", path), func(t *testing.T) {
-			db, err := Open(t.Context(), path)
+			db, err := OpenSQLite(t.Context(), path)
 			if err == nil {
 				db.Close()
 				t.Fatalf("Open(%q) succeeded, want an error", path)
@@ -302,10 +256,10 @@ func TestOpenRefusesNonFilePaths(t *testing.T) {
 
 // TestTwoProcesses shares one file between two DBs, as two mcpauth
 // processes would: their writers serialize on SQLite's lock.
-func TestTwoProcesses(t *testing.T) {
+func TestSQLiteTwoProcesses(t *testing.T) {
 	ctx := t.Context()
 	a, path := openTemp(t)
-	b, err := Open(ctx, path)
+	b, err := OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatalf("Open a second time: %v", err)
 	}
@@ -354,9 +308,9 @@ func TestTwoProcesses(t *testing.T) {
 	})
 }
 
-func TestClosed(t *testing.T) {
+func TestSQLiteClosed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mcpauth.db")
-	db, err := Open(t.Context(), path)
+	db, err := OpenSQLite(t.Context(), path)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -1,8 +1,7 @@
-package sqlite
+package sql
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -13,32 +12,26 @@ import (
 // CreateCode stores an authorization code (SPEC E10); store.ErrConflict if
 // its hash exists.
 func (db *DB) CreateCode(ctx context.Context, c store.Code) error {
-	return db.w.do(ctx, func(t *wtx) error { return insertCode(t, c) })
+	return db.writeOne(ctx, func(t *tx) error { return insertCode(t, c) })
 }
 
-func insertCode(t *wtx, c store.Code) error {
+func insertCode(t *tx, c store.Code) error {
 	_, err := t.exec(`INSERT INTO codes (hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
 			family_id, auth_time, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, c.Resource, c.Scopes,
-		c.FamilyID, ts(c.AuthTime), ts(c.ExpiresAt), ts(c.UsedAt))
-	if err != nil {
-		return fmt.Errorf("create code: %w", conflict(err))
-	}
-	return nil
+		c.FamilyID, c.AuthTime, c.ExpiresAt, c.UsedAt)
+	return wrapf(err, "create code")
 }
 
 // GetCode returns the code with this hash, used or expired alike, or
 // store.ErrNotFound.
 func (db *DB) GetCode(ctx context.Context, hash string) (store.Code, error) {
-	var c store.Code
-	err := db.row(ctx, `SELECT hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
-			family_id, auth_time, expires_at, used_at FROM codes WHERE hash = ?`, hash).
-		Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scopes,
-			&c.FamilyID, tcol(&c.AuthTime), tcol(&c.ExpiresAt), tcol(&c.UsedAt))
-	if err != nil {
-		return store.Code{}, fmt.Errorf("get code: %w", notFound(err))
-	}
-	return c, nil
+	c, err := one(ctx, db, func(c *store.Code) []any {
+		return []any{&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.CodeChallenge, &c.Resource, &c.Scopes,
+			&c.FamilyID, tcol(&c.AuthTime), tcol(&c.ExpiresAt), tcol(&c.UsedAt)}
+	}, `SELECT hash, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
+			family_id, auth_time, expires_at, used_at FROM codes WHERE hash = ?`, hash)
+	return c, wrapf(err, "get code")
 }
 
 // RedeemCode marks the code used at now, if it is unused and unexpired
@@ -47,17 +40,19 @@ func (db *DB) GetCode(ctx context.Context, hash string) (store.Code, error) {
 // the code's FamilyID and rt.FamilyID must be f.ID. It returns
 // store.ErrAlreadyUsed if the code was redeemed before (also once it has
 // expired since), and store.ErrNotFound if it is unknown or expired; then
-// nothing is written.
+// nothing is written. Of concurrent calls for one code exactly one
+// succeeds: the conditional UPDATE decides (see the package
+// documentation).
 func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, f store.Family, rt *store.RefreshToken) error {
 	if rt != nil && rt.FamilyID != f.ID {
 		return fmt.Errorf("redeem code: refresh token belongs to family %q, not %q", rt.FamilyID, f.ID)
 	}
-	err := db.w.do(ctx, func(t *wtx) error {
+	err := db.write(ctx, func(t *tx) error {
 		var familyID string
-		err := t.row("UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING family_id",
-			ts(now), hash, ts(now)).Scan(&familyID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return whyNotRedeemable(t, "SELECT used_at, NULL FROM codes WHERE hash = ?", hash)
+		err := t.get("UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING family_id",
+			[]any{now, hash, now}, &familyID)
+		if errors.Is(err, store.ErrNotFound) {
+			return whyNotRedeemable(t, "SELECT used_at IS NOT NULL FROM codes WHERE hash = ?", hash)
 		}
 		if err != nil {
 			return err
@@ -73,49 +68,37 @@ func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, f stor
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("redeem code: %w", err)
-	}
-	return nil
+	return wrapf(err, "redeem code")
 }
 
 // whyNotRedeemable explains why a conditional UPDATE consuming a code or
-// refresh token changed nothing. query selects the value's used_at and its
-// family's revoked_at: used or revoked is store.ErrAlreadyUsed (a replay,
-// even past expiry); absent or expired is store.ErrNotFound.
-func whyNotRedeemable(t *wtx, query string, hash string) error {
-	var used, revoked sql.NullInt64
-	err := t.row(query, hash).Scan(&used, &revoked)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return store.ErrNotFound
+// refresh token changed nothing. query selects whether the value was used
+// (or its family revoked): used is store.ErrAlreadyUsed (a replay, even
+// past expiry); absent or expired is store.ErrNotFound.
+func whyNotRedeemable(t *tx, query string, hash string) error {
+	var used bool
+	switch err := t.get(query, []any{hash}, &used); {
 	case err != nil:
 		return err
-	case used.Valid || revoked.Valid:
+	case used:
 		return store.ErrAlreadyUsed
 	default:
 		return fmt.Errorf("expired: %w", store.ErrNotFound)
 	}
 }
 
-func insertFamily(t *wtx, f store.Family) error {
+func insertFamily(t *tx, f store.Family) error {
 	_, err := t.exec(`INSERT INTO families (id, client_id, user_id, resource, scopes, fingerprint, key_id,
 			created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		f.ID, f.ClientID, f.UserID, f.Resource, f.Scopes, f.Fingerprint, f.KeyID,
-		ts(f.CreatedAt), ts(f.ExpiresAt), ts(f.RevokedAt))
-	if err != nil {
-		return fmt.Errorf("create family %q: %w", f.ID, conflict(err))
-	}
-	return nil
+		f.CreatedAt, f.ExpiresAt, f.RevokedAt)
+	return wrapf(err, "create family %q", f.ID)
 }
 
-func insertRefreshToken(t *wtx, rt store.RefreshToken) error {
+func insertRefreshToken(t *tx, rt store.RefreshToken) error {
 	_, err := t.exec("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)",
-		rt.Hash, rt.FamilyID, ts(rt.CreatedAt), ts(rt.ExpiresAt), ts(rt.UsedAt))
-	if err != nil {
-		return fmt.Errorf("create refresh token: %w", conflict(err))
-	}
-	return nil
+		rt.Hash, rt.FamilyID, rt.CreatedAt, rt.ExpiresAt, rt.UsedAt)
+	return wrapf(err, "create refresh token")
 }
 
 const familyColumns = "id, client_id, user_id, resource, scopes, fingerprint, key_id, created_at, expires_at, revoked_at"
@@ -131,11 +114,11 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (store.RefreshTo
 	var rt store.RefreshToken
 	var f store.Family
 	dest := append([]any{&rt.Hash, &rt.FamilyID, tcol(&rt.CreatedAt), tcol(&rt.ExpiresAt), tcol(&rt.UsedAt)}, familyDest(&f)...)
-	err := db.row(ctx, `SELECT t.hash, t.family_id, t.created_at, t.expires_at, t.used_at,
+	err := db.get(ctx, `SELECT t.hash, t.family_id, t.created_at, t.expires_at, t.used_at,
 			f.id, f.client_id, f.user_id, f.resource, f.scopes, f.fingerprint, f.key_id, f.created_at, f.expires_at, f.revoked_at
-		FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`, hash).Scan(dest...)
+		FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`, []any{hash}, dest...)
 	if err != nil {
-		return store.RefreshToken{}, store.Family{}, fmt.Errorf("get refresh token: %w", notFound(err))
+		return store.RefreshToken{}, store.Family{}, wrapf(err, "get refresh token")
 	}
 	return rt, f, nil
 }
@@ -147,19 +130,19 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (store.RefreshTo
 // store.ErrAlreadyUsed if the old token was used before or its family is
 // revoked (the caller then revokes the family, attack 53), and
 // store.ErrNotFound if the token is unknown or it or its family expired;
-// then nothing is written.
+// then nothing is written. Of concurrent calls for one token exactly one
+// succeeds.
 func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next store.RefreshToken) error {
-	err := db.w.do(ctx, func(t *wtx) error {
+	err := db.write(ctx, func(t *tx) error {
 		var familyID string
-		err := t.row(`UPDATE refresh_tokens SET used_at = ?
+		err := t.get(`UPDATE refresh_tokens SET used_at = ?
 			WHERE hash = ? AND used_at IS NULL AND expires_at > ?
 				AND EXISTS (SELECT 1 FROM families f
 					WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL AND f.expires_at > ?)
-			RETURNING family_id`, ts(now), oldHash, ts(now), ts(now)).Scan(&familyID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return whyNotRedeemable(t,
-				"SELECT t.used_at, f.revoked_at FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?",
-				oldHash)
+			RETURNING family_id`, []any{now, oldHash, now, now}, &familyID)
+		if errors.Is(err, store.ErrNotFound) {
+			return whyNotRedeemable(t, `SELECT t.used_at IS NOT NULL OR f.revoked_at IS NOT NULL
+				FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`, oldHash)
 		}
 		if err != nil {
 			return err
@@ -169,46 +152,28 @@ func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.T
 		}
 		return insertRefreshToken(t, next)
 	})
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
-	}
-	return nil
+	return wrapf(err, "rotate refresh token")
 }
 
 // GetFamily returns the refresh family with this ID, revoked or expired
 // alike, or store.ErrNotFound.
 func (db *DB) GetFamily(ctx context.Context, id string) (store.Family, error) {
-	var f store.Family
-	if err := db.row(ctx, "SELECT "+familyColumns+" FROM families WHERE id = ?", id).Scan(familyDest(&f)...); err != nil {
-		return store.Family{}, fmt.Errorf("get family %q: %w", id, notFound(err))
-	}
-	return f, nil
+	f, err := one(ctx, db, familyDest, "SELECT "+familyColumns+" FROM families WHERE id = ?", id)
+	return f, wrapf(err, "get family %q", id)
 }
 
 // FamilyRevoked reports whether the family with this ID is revoked, or
 // store.ErrNotFound.
 func (db *DB) FamilyRevoked(ctx context.Context, id string) (bool, error) {
 	var revoked bool
-	if err := db.row(ctx, "SELECT revoked_at IS NOT NULL FROM families WHERE id = ?", id).Scan(&revoked); err != nil {
-		return false, fmt.Errorf("family %q revoked: %w", id, notFound(err))
-	}
-	return revoked, nil
+	err := db.get(ctx, "SELECT revoked_at IS NOT NULL FROM families WHERE id = ?", []any{id}, &revoked)
+	return revoked, wrapf(err, "family %q revoked", id)
 }
 
 // RevokeFamily revokes the family at now, which makes its refresh tokens
 // unusable and its access tokens inactive. A family revoked before keeps
 // its first RevokedAt. store.ErrNotFound if there is no such family.
 func (db *DB) RevokeFamily(ctx context.Context, id string, now time.Time) error {
-	err := db.w.do(ctx, func(t *wtx) error {
-		var exists int
-		if err := t.row("SELECT 1 FROM families WHERE id = ?", id).Scan(&exists); err != nil {
-			return notFound(err)
-		}
-		_, err := t.exec("UPDATE families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", ts(now), id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("revoke family %q: %w", id, err)
-	}
-	return nil
+	return wrapf(db.change(ctx, "UPDATE families SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", now, id),
+		"revoke family %q", id)
 }

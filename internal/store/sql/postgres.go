@@ -1,7 +1,8 @@
-package postgres
+package sql
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/mcpauth/mcpauth/internal/store"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Defaults for the zero fields of [Options].
@@ -70,33 +69,61 @@ type Options struct {
 	NoMigrate bool
 }
 
-// DB is a store.Store on a PostgreSQL database. It is safe for concurrent
-// use, also by several processes (replicas) sharing the database.
-type DB struct {
-	pool *pgxpool.Pool
+// migrationLockClass is the first key of the advisory lock that Migrate
+// holds ("mcpa"); the second is a hash of the schema migrated, so that
+// installations in different schemas of one database do not wait for
+// each other.
+const migrationLockClass = 0x6d637061
+
+// sqlState returns the SQLSTATE of a server error in err's chain, or "".
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
 }
 
-var _ store.Store = (*DB)(nil)
+// lockSchema takes the migration lock of the current schema for the
+// transaction. The lock waits for another replica's migration, which may
+// take longer than a statement may.
+func lockSchema(t *tx) error {
+	if _, err := t.exec("SET LOCAL statement_timeout = 0"); err != nil {
+		return err
+	}
+	var schema *string
+	var searchPath string
+	if err := t.get("SELECT current_schema(), current_setting('search_path')", nil, &schema, &searchPath); err != nil {
+		return err
+	}
+	if schema == nil {
+		return fmt.Errorf("search_path %q names no schema that exists; create the schema first", searchPath)
+	}
+	if _, err := t.exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", migrationLockClass, *schema); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	return nil
+}
 
-// Open connects to the PostgreSQL database that dsn names (a URL or
-// key=value connection string), checks that it answers and applies the
+// OpenPostgres connects to the PostgreSQL database that dsn names (a URL
+// or key=value connection string), checks that it answers and applies the
 // embedded migrations (or, with opts.NoMigrate, checks that they are
 // applied). It fails with [ErrSchemaTooNew] if the schema was written by
 // a newer mcpauth. The caller must Close the DB.
-func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	cfg, err := poolConfig(dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	cc := cfg.ConnConfig
-	db, err := open(ctx, cfg, opts.NoMigrate)
+	db, err := openPostgres(ctx, cfg, opts.NoMigrate)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres database %q on %s:%d as %q: %w", cc.Database, cc.Host, cc.Port, cc.User, err)
 	}
 	return db, nil
 }
 
-func open(ctx context.Context, cfg *pgxpool.Config, noMigrate bool) (*DB, error) {
+func openPostgres(ctx context.Context, cfg *pgxpool.Config, noMigrate bool) (*DB, error) {
 	db, err := connect(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -113,15 +140,18 @@ func open(ctx context.Context, cfg *pgxpool.Config, noMigrate bool) (*DB, error)
 	return db, nil
 }
 
-// connect opens the pool and checks that the database answers.
+// connect opens the pool and checks that the database answers. The pool
+// is pgx's (pgxpool: its size, lifetimes and health checks); database/sql
+// borrows a connection from it for each query or transaction.
 func connect(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{pool: pool}
+	r := stdlib.OpenDBFromPool(pool)
+	db := &DB{d: postgresDialect(), r: r, closeConns: func() error { pool.Close(); return nil }}
 	if err := db.Ping(ctx); err != nil {
-		pool.Close()
+		db.Close()
 		return nil, err
 	}
 	return db, nil
@@ -141,12 +171,12 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 		return nil, err
 	}
 	inDSN := func(key string) bool { _, ok := given.RuntimeParams[key]; return ok }
-	setInt32(&cfg.MaxConns, opts.MaxConns, DefaultMaxConns, inDSN("pool_max_conns"))
-	setInt32(&cfg.MinIdleConns, opts.MinIdleConns, 0, inDSN("pool_min_idle_conns"))
-	setDuration(&cfg.MaxConnLifetime, opts.MaxConnLifetime, DefaultMaxConnLifetime, inDSN("pool_max_conn_lifetime"))
-	setDuration(&cfg.MaxConnIdleTime, opts.MaxConnIdleTime, DefaultMaxConnIdleTime, inDSN("pool_max_conn_idle_time"))
+	set(&cfg.MaxConns, opts.MaxConns, DefaultMaxConns, inDSN("pool_max_conns"))
+	set(&cfg.MinIdleConns, opts.MinIdleConns, 0, inDSN("pool_min_idle_conns"))
+	set(&cfg.MaxConnLifetime, opts.MaxConnLifetime, DefaultMaxConnLifetime, inDSN("pool_max_conn_lifetime"))
+	set(&cfg.MaxConnIdleTime, opts.MaxConnIdleTime, DefaultMaxConnIdleTime, inDSN("pool_max_conn_idle_time"))
 	// connect_timeout is pgconn's own; zero means none was given.
-	setDuration(&cfg.ConnConfig.ConnectTimeout, opts.ConnectTimeout, DefaultConnectTimeout, cfg.ConnConfig.ConnectTimeout != 0)
+	set(&cfg.ConnConfig.ConnectTimeout, opts.ConnectTimeout, DefaultConnectTimeout, cfg.ConnConfig.ConnectTimeout != 0)
 	if cfg.MaxConnLifetimeJitter == 0 && cfg.MaxConnLifetime > 0 {
 		// Replicas started together do not all reconnect at once.
 		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
@@ -170,66 +200,14 @@ func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// setInt32 sets *dst to opt if it is set, else to def unless the
-// connection string gave a value (already in *dst).
-func setInt32(dst *int32, opt, def int32, inDSN bool) {
+// set sets *dst to opt if it is set, else to def unless the connection
+// string gave a value (already in *dst).
+func set[T int32 | time.Duration](dst *T, opt, def T, inDSN bool) {
 	switch {
 	case opt != 0:
 		*dst = opt
 	case !inDSN:
 		*dst = def
-	}
-}
-
-// setDuration is setInt32 for durations.
-func setDuration(dst *time.Duration, opt, def time.Duration, inDSN bool) {
-	switch {
-	case opt != 0:
-		*dst = opt
-	case !inDSN:
-		*dst = def
-	}
-}
-
-// Ping reports whether the database answers (readiness).
-func (db *DB) Ping(ctx context.Context) error {
-	if err := db.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping postgres: %w", err)
-	}
-	return nil
-}
-
-// Close closes every connection, waiting for those in use to be
-// released. Calls after the first do nothing.
-func (db *DB) Close() error {
-	db.pool.Close()
-	return nil
-}
-
-// readAttempts is how often a read is tried before its error is returned.
-const readAttempts = 3
-
-// retryPause is the pause before the second attempt; it doubles after.
-const retryPause = 20 * time.Millisecond
-
-// retry runs the read fn until it succeeds, fails for good, or has been
-// tried readAttempts times. Only reads may be retried: they are
-// idempotent.
-func retry(ctx context.Context, fn func() error) error {
-	pause := retryPause
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt == readAttempts || !transient(err) {
-			return err
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		pause *= 2
 	}
 }
 
@@ -254,101 +232,6 @@ func transient(err error) bool {
 		return false
 	}
 	var netErr net.Error
-	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) ||
+	return pgconn.SafeToRetry(err) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
-}
-
-// scanner is a pgx.Row or pgx.Rows.
-type scanner interface{ Scan(...any) error }
-
-// get runs a read returning at most one row and scans it into dest.
-func (db *DB) get(ctx context.Context, query string, args []any, dest ...any) error {
-	return retry(ctx, func() error { return db.pool.QueryRow(ctx, query, args...).Scan(dest...) })
-}
-
-// list runs a read and scans every row with scan.
-func list[T any](ctx context.Context, db *DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	var out []T
-	err := retry(ctx, func() error {
-		rows, err := db.pool.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
-}
-
-// exec runs a write, never retried, and returns how many rows it changed.
-func (db *DB) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := db.pool.Exec(ctx, query, args...)
-	return tag.RowsAffected(), err
-}
-
-// change runs a write, never retried, that must change a row:
-// store.ErrNotFound if it changed none.
-func (db *DB) change(ctx context.Context, query string, args ...any) error {
-	n, err := db.exec(ctx, query, args...)
-	if err == nil && n == 0 {
-		return store.ErrNotFound
-	}
-	return err
-}
-
-// notFound maps pgx.ErrNoRows to store.ErrNotFound.
-func notFound(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	return err
-}
-
-// conflict maps a unique violation (primary key included) to
-// store.ErrConflict and leaves other errors alone.
-func conflict(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-		return fmt.Errorf("%w: %w", store.ErrConflict, err)
-	}
-	return err
-}
-
-// ts is t as a query argument: NULL for the zero time.
-func ts(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
-// timeCol scans a timestamptz column into a time.Time in UTC, NULL into
-// the zero time.
-type timeCol struct{ t *time.Time }
-
-// ScanTimestamptz implements pgtype.TimestamptzScanner.
-func (c timeCol) ScanTimestamptz(v pgtype.Timestamptz) error {
-	switch {
-	case !v.Valid:
-		*c.t = time.Time{}
-	case v.InfinityModifier != pgtype.Finite:
-		return fmt.Errorf("timestamptz is %v, want a finite time", v.InfinityModifier)
-	default:
-		*c.t = v.Time.UTC()
-	}
-	return nil
-}
-
-// tcol is a scan destination for a timestamptz column.
-func tcol(t *time.Time) timeCol { return timeCol{t} }
-
-// blob is b as a NOT NULL bytea argument: pgx sends a nil slice as NULL.
-func blob(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

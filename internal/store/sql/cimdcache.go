@@ -1,8 +1,8 @@
-package sqlite
+package sql
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -14,74 +14,70 @@ const cimdColumns = "client_id, body, etag, last_modified, cache_control, expire
 // GetCIMDEntry returns the cached client metadata document for clientID,
 // stale or not; store.ErrNotFound if none is stored.
 func (db *DB) GetCIMDEntry(ctx context.Context, clientID string) (store.CIMDEntry, error) {
-	var e store.CIMDEntry
-	err := db.row(ctx, "SELECT "+cimdColumns+" FROM cimd_entries WHERE client_id = ?", clientID).Scan(
-		&e.ClientID, &e.Body, &e.ETag, &e.LastModified, &e.CacheControl, &e.Expires,
-		tcol(&e.FetchedAt), tcol(&e.FreshUntil), tcol(&e.StaleUntil), &e.Fingerprint)
-	if err != nil {
-		return store.CIMDEntry{}, fmt.Errorf("get cimd entry %q: %w", clientID, notFound(err))
-	}
-	return e, nil
+	e, err := one(ctx, db, func(e *store.CIMDEntry) []any {
+		return []any{&e.ClientID, &e.Body, &e.ETag, &e.LastModified, &e.CacheControl, &e.Expires,
+			tcol(&e.FetchedAt), tcol(&e.FreshUntil), tcol(&e.StaleUntil), &e.Fingerprint}
+	}, "SELECT "+cimdColumns+" FROM cimd_entries WHERE client_id = ?", clientID)
+	return e, wrapf(err, "get cimd entry %q", clientID)
 }
 
 // PutCIMDEntry stores e, replacing the entry for e.ClientID, and ends any
 // fetch lease on it, in one transaction.
 func (db *DB) PutCIMDEntry(ctx context.Context, e store.CIMDEntry) error {
-	body := e.Body
-	if body == nil {
-		body = []byte{}
-	}
-	return db.w.do(ctx, func(t *wtx) error {
+	err := db.write(ctx, func(t *tx) error {
 		_, err := t.exec(`INSERT INTO cimd_entries (`+cimdColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (client_id) DO UPDATE SET body = excluded.body, etag = excluded.etag,
 				last_modified = excluded.last_modified, cache_control = excluded.cache_control, expires = excluded.expires,
 				fetched_at = excluded.fetched_at, fresh_until = excluded.fresh_until, stale_until = excluded.stale_until,
 				fingerprint = excluded.fingerprint`,
-			e.ClientID, body, e.ETag, e.LastModified, e.CacheControl, e.Expires,
-			ts(e.FetchedAt), ts(e.FreshUntil), ts(e.StaleUntil), e.Fingerprint)
+			e.ClientID, e.Body, e.ETag, e.LastModified, e.CacheControl, e.Expires,
+			e.FetchedAt, e.FreshUntil, e.StaleUntil, e.Fingerprint)
 		if err == nil {
 			_, err = t.exec("DELETE FROM cimd_fetch_leases WHERE client_id = ?", e.ClientID)
 		}
-		if err != nil {
-			return fmt.Errorf("put cimd entry %q: %w", e.ClientID, err)
-		}
-		return nil
+		return err
 	})
+	return wrapf(err, "put cimd entry %q", e.ClientID)
 }
 
 // DeleteCIMDEntry removes the entry for clientID and ends any fetch lease
-// on it; a missing entry is not an error.
+// on it, in one transaction; a missing entry is not an error.
 func (db *DB) DeleteCIMDEntry(ctx context.Context, clientID string) error {
-	return db.w.do(ctx, func(t *wtx) error {
+	err := db.write(ctx, func(t *tx) error {
 		_, err := t.exec("DELETE FROM cimd_entries WHERE client_id = ?", clientID)
 		if err == nil {
 			_, err = t.exec("DELETE FROM cimd_fetch_leases WHERE client_id = ?", clientID)
 		}
-		if err != nil {
-			return fmt.Errorf("delete cimd entry %q: %w", clientID, err)
-		}
-		return nil
+		return err
 	})
+	return wrapf(err, "delete cimd entry %q", clientID)
 }
 
 // LeaseCIMDFetch claims the fetch of clientID's document for holder until
 // the given time unless another holder's claim is unexpired at now, and
-// returns the claim in force. The claim and the read are one transaction.
+// returns the claim in force ("" when there is none). The claim and the
+// read are one transaction: of replicas racing for an expired or missing
+// claim, exactly one wins. It is a write, not retried.
 func (db *DB) LeaseCIMDFetch(ctx context.Context, clientID, holder string, now, until time.Time) (string, time.Time, error) {
 	var got string
 	var end time.Time
-	err := db.w.do(ctx, func(t *wtx) error {
+	err := db.write(ctx, func(t *tx) error {
 		_, err := t.exec(`INSERT INTO cimd_fetch_leases (client_id, holder, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (client_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 			WHERE cimd_fetch_leases.expires_at <= ? OR cimd_fetch_leases.holder = excluded.holder`,
-			clientID, holder, ts(until), ts(now))
+			clientID, holder, until, now)
 		if err != nil {
 			return err
 		}
-		return t.row("SELECT holder, expires_at FROM cimd_fetch_leases WHERE client_id = ?", clientID).Scan(&got, tcol(&end))
+		got, end = "", time.Time{}
+		err = t.get("SELECT holder, expires_at FROM cimd_fetch_leases WHERE client_id = ?", []any{clientID}, &got, tcol(&end))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // another holder's claim ended since the statement above (PostgreSQL reads committed rows)
+		}
+		return err
 	})
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("lease cimd fetch %q: %w", clientID, err)
+		return "", time.Time{}, wrapf(err, "lease cimd fetch %q", clientID)
 	}
 	return got, end, nil
 }

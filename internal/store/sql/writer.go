@@ -1,4 +1,4 @@
-package sqlite
+package sql
 
 import (
 	"context"
@@ -298,16 +298,6 @@ func (w *writer) exec(query string, args ...any) (sql.Result, error) {
 // exec runs a statement in the transaction.
 func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
 	return t.w.exec(query, args...)
-}
-
-// execN runs a statement in the transaction and returns the number of rows
-// it changed.
-func (t *wtx) execN(query string, args ...any) (int64, error) {
-	res, err := t.w.exec(query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
 
 // script runs several statements (a migration) unprepared in the

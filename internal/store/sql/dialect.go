@@ -1,0 +1,167 @@
+package sql
+
+import (
+	stdsql "database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mcpauth/mcpauth/internal/store"
+)
+
+// dialect is what differs between SQLite and PostgreSQL. Every store
+// method is written once, with ? placeholders and time.Time arguments; the
+// dialect turns them into what the database takes and maps its errors.
+type dialect struct {
+	name string // SQLite or Postgres
+	// numbered: placeholders are sent as $1, $2, ... (PostgreSQL); micros:
+	// times are stored as integer microseconds since the Unix epoch
+	// (SQLite), not as timestamps; prepare: reads use statements prepared
+	// once per connection of the read pool (SQLite; pgx caches its own).
+	numbered, micros, prepare bool
+	// isConflict reports a unique or primary-key violation; transient, a
+	// failed read that may succeed when tried again (nil: none is
+	// retried); missingTable, if set, a query on a table that does not
+	// exist.
+	isConflict, transient, missingTable func(error) bool
+	schema                              schema
+}
+
+// schema is a dialect's migrations and the table that records them.
+type schema struct {
+	migrations fs.FS  // the embedded NNNN_name.sql files
+	table      string // records the versions applied
+	create     string // creates table
+	// record inserts a row into table, taking the version, the file name
+	// and the time (in that order; SQLite's table keeps no name).
+	record string
+	// lock, if set, runs first in the migration transaction.
+	lock func(*tx) error
+}
+
+// sub is the directory dir of fsys, a constant path in an embedded tree.
+func sub(fsys embed.FS, dir string) fs.FS {
+	s, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // only a bad constant gets here; every test would fail
+	}
+	return s
+}
+
+// query is q with the dialect's placeholders.
+func (d *dialect) query(q string) string {
+	if !d.numbered || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for _, r := range q {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// args converts arguments to what the database stores: a zero time.Time
+// is NULL, a time is UTC microseconds on SQLite, and a nil []byte is an
+// empty one (the columns are NOT NULL; drivers send nil as NULL).
+func (d *dialect) args(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch a := a.(type) {
+		case time.Time:
+			if !a.IsZero() {
+				out[i] = a
+				if d.micros {
+					out[i] = a.UnixMicro()
+				}
+			}
+		case []byte:
+			if a == nil {
+				a = []byte{}
+			}
+			out[i] = a
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// wrap maps sql.ErrNoRows to store.ErrNotFound and a unique violation to
+// store.ErrConflict, and leaves other errors alone.
+func (d *dialect) wrap(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, stdsql.ErrNoRows):
+		return store.ErrNotFound
+	case d.isConflict(err):
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	}
+	return err
+}
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// sqliteDialect is SQLite's: ? placeholders, times as integer
+// microseconds, reads on prepared statements, writes through the single
+// writer (DB.w).
+func sqliteDialect() *dialect {
+	return &dialect{name: SQLite, micros: true, prepare: true, isConflict: sqliteConflict, schema: schema{
+		migrations: sub(sqliteMigrations, "migrations/sqlite"),
+		table:      "schema_version",
+		create:     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT",
+		record:     "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?3)", // ?2, the name, is not kept
+	}}
+}
+
+// sqliteConflict reports a primary-key or unique-constraint violation.
+func sqliteConflict(err error) bool {
+	var e *msqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return true
+		}
+	}
+	return false
+}
+
+//go:embed migrations/postgres/*.sql
+var postgresMigrations embed.FS
+
+// postgresDialect is PostgreSQL's: $n placeholders, timestamptz times,
+// reads retried on transient failures, writes in transactions of their
+// own (or single statements) on the pool, migrations under an advisory
+// lock.
+func postgresDialect() *dialect {
+	return &dialect{name: Postgres, numbered: true, transient: transient,
+		isConflict:   func(err error) bool { return sqlState(err) == "23505" }, // unique_violation
+		missingTable: func(err error) bool { return sqlState(err) == "42P01" }, // undefined_table
+		schema: schema{
+			migrations: sub(postgresMigrations, "migrations/postgres"),
+			table:      "schema_migrations",
+			create: `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version    integer NOT NULL PRIMARY KEY,
+				name       text NOT NULL,
+				applied_at timestamptz NOT NULL DEFAULT now()
+			)`,
+			record: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			lock:   lockSchema,
+		}}
+}
