@@ -68,7 +68,7 @@ func TestPragmas(t *testing.T) {
 	ctx := t.Context()
 	want := map[string]string{
 		"journal_mode":       "wal",
-		"synchronous":        "1", // NORMAL: the walSyncer syncs each commit
+		"synchronous":        "2", // FULL: COMMIT syncs the log
 		"foreign_keys":       "1",
 		"busy_timeout":       fmt.Sprint(busyTimeoutMillis),
 		"query_only":         "0",
