@@ -14,7 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/store"
 
-	msqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // busyTimeoutMillis is how long a connection waits for a lock held by
@@ -83,12 +83,6 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 		return db, conn, nil
 	}
 
-	// SQLite as transpiled syncs with fsync(2); fdatasync(2), which
-	// upstream builds use on Linux, is as durable (it writes the metadata
-	// needed to read the data back, the size included) but skips the
-	// timestamps: one metadata write less per commit. The setting is
-	// process-wide; where fdatasync does not exist it stays off.
-	_, _ = msqlite.Fdatasync(true)
 	wdb, wconn, err := single(writerRole)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,12 @@ import (
 func openTemp(tb testing.TB) (*DB, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "mcpauth.db")
+	return openAt(tb, path), path
+}
+
+// openAt opens the database at path, closed at the end of the test.
+func openAt(tb testing.TB, path string) *DB {
+	tb.Helper()
 	db, err := Open(context.Background(), path)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
@@ -34,7 +40,7 @@ func openTemp(tb testing.TB) (*DB, string) {
 			tb.Errorf("Close: %v", err)
 		}
 	})
-	return db, path
+	return db
 }
 
 func TestConformance(t *testing.T) {

@@ -36,7 +36,7 @@ type writer struct {
 
 	batches int // committed, for waking the checkpointer
 
-	halt atomic.Pointer[error] // set once by halted: writes are refused from then on
+	stopErr atomic.Pointer[error] // set once by stopWrites: writes are refused from then on
 
 	stmts map[string]*sql.Stmt // prepared on conn; used only by the writer goroutine
 
@@ -142,7 +142,7 @@ func (w *writer) run() {
 // A failure at the disk (see diskFailure), or of the transaction's own
 // statements once it has begun, stops the writer: the transaction is
 // rolled back, the whole batch fails, and so does every later write (see
-// halted).
+// stopWrites).
 func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	batch = make([]*writeOp, 0, 8)
 	if err := w.stopped(); err != nil {
@@ -203,7 +203,7 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	_, _ = w.exec("ROLLBACK")
 	err := fmt.Errorf("write transaction lost: %w", lost)
 	if fatal {
-		err = w.halted(lost)
+		err = w.stopWrites(lost)
 	}
 	for _, op := range batch {
 		op.err = err
@@ -211,7 +211,7 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	return batch, false
 }
 
-// halted stops writes for good after cause, a failure at the disk, and
+// stopWrites stops writes for good after cause, a failure at the disk, and
 // returns the error that every write gets from now on. The batch that
 // failed is rolled back in SQLite, so no connection sees it; but its frames,
 // its commit frame included when only the sync failed, are still in the
@@ -220,10 +220,10 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 // log is reset. A TRUNCATE checkpoint copies the acknowledged commits into
 // the database file, syncs it and empties the log, which removes them; it
 // is best effort, as the disk is failing.
-func (w *writer) halted(cause error) error {
+func (w *writer) stopWrites(cause error) error {
 	err := fmt.Errorf("%w: %w", ErrWritesStopped, cause)
-	if !w.halt.CompareAndSwap(nil, &err) {
-		return *w.halt.Load()
+	if !w.stopErr.CompareAndSwap(nil, &err) {
+		return *w.stopErr.Load()
 	}
 	_, _ = w.exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return err
@@ -231,7 +231,7 @@ func (w *writer) halted(cause error) error {
 
 // stopped returns the error that stopped writes, or nil.
 func (w *writer) stopped() error {
-	if err := w.halt.Load(); err != nil {
+	if err := w.stopErr.Load(); err != nil {
 		return *err
 	}
 	return nil
