@@ -13,10 +13,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,14 +56,6 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer db.Close()
-	if d, ok := db.(*sqlstore.DB); ok && d.Dialect() == sqlstore.SQLite {
-		syncProcOnce.Do(func() {
-			if n := procsForSQLite(getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)); n > 0 {
-				runtime.GOMAXPROCS(n)
-				logger.Info("GOMAXPROCS raised by one for SQLite's flushes; set GOMAXPROCS to choose", "gomaxprocs", n)
-			}
-		})
-	}
 	if cfg.DevAutoApprove != "" {
 		// Checked before the first start creates admin, so that a refused
 		// start leaves no user behind.
@@ -298,24 +288,6 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
-}
-
-var syncProcOnce sync.Once
-
-// procsForSQLite returns the GOMAXPROCS that serve sets on SQLite: one
-// more than the default (the cores, or the container's CPU limit), or 0 to
-// leave it when the environment's GOMAXPROCS chooses. Every batch of writes
-// ends in an fdatasync, a blocking system call; the goroutine that comes
-// back from it finds the P it left busy with a request and waits for one,
-// and so do its batch's answers. With a spare P it goes on at once. On the
-// 2-core development machine that is 9-11 % more code exchanges per second
-// at 8 clients, and 6-9 % fewer introspections, which only compute (README,
-// "Where the time goes").
-func procsForSQLite(env string, current int) int {
-	if env != "" {
-		return 0
-	}
-	return current + 1
 }
 
 // openStore opens the store: PostgreSQL when storeURL is a postgres:// or

@@ -647,23 +647,3 @@ dev_allow_loopback: true
 		}
 	})
 }
-
-// TestProcsForSQLite: on SQLite serve runs one P more than the default, so
-// that the goroutine back from a flush finds one free; a GOMAXPROCS in the
-// environment is the operator's choice and left alone.
-func TestProcsForSQLite(t *testing.T) {
-	for _, c := range []struct {
-		env           string
-		current, want int
-	}{
-		{"", 2, 3},
-		{"", 1, 2},
-		{"", 64, 65},
-		{"2", 2, 0},
-		{"8", 8, 0},
-	} {
-		if got := procsForSQLite(c.env, c.current); got != c.want {
-			t.Errorf("procsForSQLite(%q, %d) = %d, want %d", c.env, c.current, got, c.want)
-		}
-	}
-}

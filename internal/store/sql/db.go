@@ -41,7 +41,7 @@ func (db *DB) Dialect() string { return db.d.name }
 // SQLite, can still make writes durable.
 func (db *DB) Ping(ctx context.Context) error {
 	if db.w != nil {
-		if err := db.w.log.err(); err != nil {
+		if err := db.w.stopped(); err != nil {
 			return err
 		}
 	}

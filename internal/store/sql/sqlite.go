@@ -70,10 +70,7 @@ func openSQLite(ctx context.Context, path string) (_ *DB, err error) {
 	if err != nil {
 		return nil, err
 	}
-	log := newWALSyncer(path)
-	go log.run()
-	closers = append(closers, log.stop)
-	w := newWriter(wdb, wconn, log)
+	w := newWriter(wdb, wconn)
 	closers = append(closers, w.closeConn)
 	d := sqliteDialect()
 	// Before the writer goroutine starts, the migrations run on this one.
@@ -124,10 +121,9 @@ const writerCacheKiB = 32 << 10
 // dsn is the modernc.org/sqlite data source name for a connection to path.
 // Every connection waits busy_timeout for locks and enforces foreign keys.
 // The writer sets WAL mode (persistent in the file), commits with
-// synchronous=NORMAL (the walSyncer syncs each commit before it is
-// reported) and leaves checkpoints to the checkpointer; the
-// checkpointer syncs the database file with synchronous=FULL too; readers
-// are query_only.
+// synchronous=FULL (COMMIT returns once the log is synced) and leaves
+// checkpoints to the checkpointer, which syncs the database file with
+// synchronous=FULL too; readers are query_only.
 func dsn(path string, r role) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))
@@ -135,7 +131,7 @@ func dsn(path string, r role) string {
 	switch r {
 	case writerRole:
 		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(NORMAL)") // the walSyncer syncs each commit
+		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
 	case checkpointerRole:

@@ -24,6 +24,12 @@ import (
 func openTemp(tb testing.TB) (*DB, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "mcpauth.db")
+	return openAt(tb, path), path
+}
+
+// openAt opens the database at path, closed at the end of the test.
+func openAt(tb testing.TB, path string) *DB {
+	tb.Helper()
 	db, err := OpenSQLite(context.Background(), path)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
@@ -33,7 +39,7 @@ func openTemp(tb testing.TB) (*DB, string) {
 			tb.Errorf("Close: %v", err)
 		}
 	})
-	return db, path
+	return db
 }
 
 func TestConformanceSQLite(t *testing.T) {
@@ -67,7 +73,7 @@ func TestSQLitePragmas(t *testing.T) {
 	ctx := t.Context()
 	want := map[string]string{
 		"journal_mode":       "wal",
-		"synchronous":        "1", // NORMAL: the walSyncer syncs each commit
+		"synchronous":        "2", // FULL: COMMIT syncs the log
 		"foreign_keys":       "1",
 		"busy_timeout":       fmt.Sprint(busyTimeoutMillis),
 		"query_only":         "0",

@@ -5,6 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // maxBatch caps how many writes share one transaction, so that one commit
@@ -14,19 +18,25 @@ const maxBatch = 128
 // errClosed is returned by writes attempted after Close.
 var errClosed = errors.New("sqlite: database is closed")
 
+// ErrWritesStopped is wrapped by the error of every write, and of Ping,
+// once a write to the database file has failed at the disk (an I/O error,
+// a full disk, a failed sync or COMMIT). The store then refuses writes
+// until the process restarts; the batch that failed was rolled back.
+var ErrWritesStopped = errors.New("sqlite: writes refused until restart after a write to the database failed")
+
 // writer owns the database's only writing connection. Writes are handed to
-// its goroutine, which runs them back to back in one transaction, each in
-// its own savepoint, and commits them together (group commit); the
-// syncer then makes the commit durable while the writer already runs the
-// next batch (see the package documentation).
+// its goroutine, which runs them back to back in one transaction and
+// commits them together (group commit) with synchronous=FULL: COMMIT
+// returns once the write-ahead log is synced (see the package
+// documentation).
 type writer struct {
 	db   *sql.DB
 	conn *sql.Conn
 	ckpt *checkpointer
-	log  *walSyncer
 
-	batches int  // committed, for waking the checkpointer
-	syncing bool // a committed batch is with the syncer
+	batches int // committed, for waking the checkpointer
+
+	stopErr atomic.Pointer[error] // set once by stopWrites: writes are refused from then on
 
 	stmts map[string]*sql.Stmt // prepared on conn; used only by the writer goroutine
 
@@ -47,11 +57,10 @@ type writeOp struct {
 // write's call and must not be used from another goroutine.
 type wtx struct{ w *writer }
 
-func newWriter(db *sql.DB, conn *sql.Conn, log *walSyncer) *writer {
+func newWriter(db *sql.DB, conn *sql.Conn) *writer {
 	return &writer{
 		db:    db,
 		conn:  conn,
-		log:   log,
 		stmts: make(map[string]*sql.Stmt),
 		ops:   make(chan *writeOp),
 		quit:  make(chan struct{}),
@@ -69,6 +78,9 @@ func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := w.stopped(); err != nil {
+		return err
+	}
 	op := &writeOp{ctx: ctx, fn: fn, result: make(chan error, 1)}
 	select {
 	case w.ops <- op:
@@ -80,16 +92,11 @@ func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
 	return <-op.result
 }
 
-// doNow runs fn in a transaction of its own on the calling goroutine and
-// syncs it. It is for Open, before the writer goroutine starts.
+// doNow runs fn in a transaction of its own on the calling goroutine. It is
+// for Open, before the writer goroutine starts.
 func (w *writer) doNow(ctx context.Context, fn func(*wtx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, result: make(chan error, 1)}
-	batch, committed := w.runBatch(op)
-	var err error
-	if committed {
-		err = w.log.sync()
-	}
-	report(batch, err)
+	w.runBatch(op)
 	return op.err
 }
 
@@ -100,44 +107,30 @@ func (w *writer) run() {
 		select {
 		case op := <-w.ops:
 			batch, committed := w.runBatch(op)
-			if !committed {
-				report(batch, nil) // nothing was written: no sync to wait for
-				continue
+			report(batch)
+			if committed {
+				if w.batches++; w.batches%kickEvery == 0 {
+					w.ckpt.wake()
+				}
 			}
-			w.log.hand(batch)
-			w.syncing = true
-			if w.batches++; w.batches%kickEvery == 0 {
-				w.ckpt.wake()
-			}
-		case <-w.log.synced:
-			w.syncing = false
 		case <-w.ckpt.finish:
 			// Between batches no frame is being written, so this copies
 			// the rest of the log and the next write starts it over.
-			w.waitSynced()
-			_, _ = walCheckpoint(w.conn) // on failure the next round retries
+			if w.stopped() == nil {
+				_, _ = walCheckpoint(w.conn) // on failure the next round retries
+			}
 		case <-w.quit:
-			w.waitSynced()
 			return
 		}
 	}
 }
 
-// waitSynced waits until the syncer has finished the batch it holds.
-func (w *writer) waitSynced() {
-	if w.syncing {
-		<-w.log.synced
-		w.syncing = false
-	}
-}
-
 // runBatch runs first and the writes queued behind it (up to maxBatch) in
-// one transaction and commits it, without waiting for the commit to reach
-// stable storage. While the syncer still flushes the previous batch, writes
-// that arrive keep joining this one: its commit would have to wait for that
-// flush anyway, as the log takes one commit's pages at a time. It returns
-// the batch, each write's outcome in its err, and whether the transaction
-// committed; the caller reports the outcomes once the commit is durable.
+// one transaction and commits it; with synchronous=FULL, COMMIT returns
+// once the write-ahead log holding the batch is synced. Writes that arrive
+// meanwhile wait for the next batch. It returns the batch, each write's
+// outcome in its err, and whether the transaction committed; the caller
+// reports the outcomes.
 //
 // Writes first run without savepoints, which would copy every page they
 // touch. When one fails, the part of it that ran may have written, so the
@@ -145,10 +138,28 @@ func (w *writer) waitSynced() {
 // savepoint of its own, which undoes a failed write alone. A write's
 // function may therefore run twice; store methods only set their own
 // results in it.
+//
+// A failure at the disk (see diskFailure), or of the transaction's own
+// statements once it has begun, stops the writer: the transaction is
+// rolled back, the whole batch fails, and so does every later write (see
+// stopWrites).
 func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	batch = make([]*writeOp, 0, 8)
-	lost := w.begin()
-	failed := false
+	if err := w.stopped(); err != nil {
+		first.err = err
+		return append(batch, first), false
+	}
+	var lost error // the transaction is gone: nothing of the batch commits
+	fatal := false // ... and writes stop
+	begin := func() {
+		if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
+			// Typically SQLITE_BUSY: another process held the lock for
+			// busy_timeout. Nothing was written.
+			lost, fatal = err, diskFailure(err)
+		}
+	}
+	begin()
+	retry := false
 	for op := first; op != nil; {
 		batch = append(batch, op)
 		if lost != nil {
@@ -156,44 +167,90 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 		}
 		if op.err = op.ctx.Err(); op.err == nil {
 			if op.err = op.fn(&wtx{w}); op.err != nil {
-				failed = true
+				if diskFailure(op.err) {
+					lost, fatal = op.err, true
+				} else {
+					retry = true
+				}
 				break
 			}
 		}
 		op = w.next(len(batch))
 	}
-	if failed {
+	if retry {
 		_, _ = w.exec("ROLLBACK") // SQLite may have rolled back already
-		lost = w.begin()
+		begin()
 		for _, op := range batch {
 			if lost != nil {
 				break
 			}
-			lost = w.runOne(op)
+			if err := w.runOne(op); err != nil {
+				lost, fatal = err, true
+			}
 		}
 	}
 	if lost == nil {
-		w.waitSynced()
-		if _, err := w.exec("COMMIT"); err != nil {
-			lost = err
+		_, err := w.exec("COMMIT")
+		if err == nil {
+			return batch, true
 		}
+		lost, fatal = fmt.Errorf("commit: %w", err), true
 	}
-	if lost != nil {
-		// Nothing of this batch is durable, and what the writes observed
-		// (a code already used, say) was never committed: every caller gets
-		// the failure.
-		_, _ = w.exec("ROLLBACK") // the transaction may be gone already
-		lost = fmt.Errorf("write transaction lost (begin, savepoint or commit failed): %w", lost)
-		for _, op := range batch {
-			op.err = lost
-		}
+	// Nothing of this batch is committed, and what the writes observed (a
+	// code already used, say) was never committed: every caller gets the
+	// failure. A failed COMMIT has rolled back already; this ROLLBACK is
+	// for the other cases.
+	_, _ = w.exec("ROLLBACK")
+	err := fmt.Errorf("write transaction lost: %w", lost)
+	if fatal {
+		err = w.stopWrites(lost)
 	}
-	return batch, lost == nil
+	for _, op := range batch {
+		op.err = err
+	}
+	return batch, false
 }
 
-func (w *writer) begin() error {
-	_, err := w.exec("BEGIN IMMEDIATE")
+// stopWrites stops writes for good after cause, a failure at the disk, and
+// returns the error that every write gets from now on. The batch that
+// failed is rolled back in SQLite, so no connection sees it; but its frames,
+// its commit frame included when only the sync failed, are still in the
+// write-ahead log file past the last commit SQLite acknowledged, and
+// SQLite's recovery would take them back if the process died before the
+// log is reset. A TRUNCATE checkpoint copies the acknowledged commits into
+// the database file, syncs it and empties the log, which removes them; it
+// is best effort, as the disk is failing.
+func (w *writer) stopWrites(cause error) error {
+	err := fmt.Errorf("%w: %w", ErrWritesStopped, cause)
+	if !w.stopErr.CompareAndSwap(nil, &err) {
+		return *w.stopErr.Load()
+	}
+	_, _ = w.exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return err
+}
+
+// stopped returns the error that stopped writes, or nil.
+func (w *writer) stopped() error {
+	if err := w.stopErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// diskFailure reports whether err is SQLite's report of a failure at the
+// disk or of the file's contents: an I/O error (a failed write, read or
+// sync), a full disk, a corrupt or foreign file. After one, what the file
+// holds is no longer known, so the writer stops rather than go on.
+func diskFailure(err error) bool {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
 }
 
 // runOne runs op in a savepoint of the batch's transaction, setting op.err
@@ -210,8 +267,10 @@ func (w *writer) runOne(op *writeOp) error {
 		_, err := w.exec("RELEASE op")
 		return err
 	}
-	// Undo this write alone. If SQLite already rolled back the whole
-	// transaction (disk full, I/O error), the savepoint is gone.
+	if diskFailure(op.err) {
+		return op.err
+	}
+	// Undo this write alone.
 	if _, err := w.exec("ROLLBACK TO op"); err != nil {
 		return err
 	}
@@ -219,20 +278,12 @@ func (w *writer) runOne(op *writeOp) error {
 	return err
 }
 
-// next returns a write to add to the batch: one already waiting, or, while
-// the previous batch is still being synced, the next to arrive before that
-// sync ends. It returns nil when the batch should commit now.
+// next returns a write already waiting to join the batch, or nil when the
+// batch should commit now. Writes that arrive while a COMMIT waits for its
+// sync queue up and make the next batch.
 func (w *writer) next(n int) *writeOp {
 	if n >= maxBatch {
 		return nil
-	}
-	if w.syncing {
-		select {
-		case op := <-w.ops:
-			return op
-		case <-w.log.synced:
-			w.syncing = false
-		}
 	}
 	select {
 	case op := <-w.ops:
@@ -242,13 +293,9 @@ func (w *writer) next(n int) *writeOp {
 	}
 }
 
-// report tells each write of a batch its outcome: its own error, or else
-// err (the batch's sync failure).
-func report(batch []*writeOp, err error) {
+// report tells each write of a batch its outcome.
+func report(batch []*writeOp) {
 	for _, op := range batch {
-		if op.err == nil {
-			op.err = err
-		}
 		op.result <- op.err
 	}
 }
@@ -258,7 +305,7 @@ func report(batch []*writeOp, err error) {
 func (w *writer) stop() error {
 	close(w.quit)
 	<-w.done
-	return errors.Join(w.log.stop(), w.closeConn())
+	return w.closeConn()
 }
 
 // closeConn closes the prepared statements and the connection. It is also
