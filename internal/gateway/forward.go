@@ -119,8 +119,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		// Lets net/http send the request again on a new connection when
 		// a kept-alive one broke before any byte of it was written (then
 		// the upstream cannot have seen it). A request written even in
-		// part is never sent twice: net/http repeats only requests it
-		// deems idempotent (RFC 9110 §9.2.2), which a POST is not.
+		// part net/http repeats only when it is idempotent (RFC 9110
+		// §9.2.2): a POST is not, unless the client sent an
+		// Idempotency-Key header, its word that a repeat is safe.
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 
