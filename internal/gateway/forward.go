@@ -204,9 +204,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// errBadStatus is an upstream's final answer with a status that is no
-// final status.
-var errBadStatus = errors.New("upstream answered with a status that ends no request")
+// errBadStatus is an upstream answer whose status the gateway cannot pass
+// on as a final one.
+var errBadStatus = errors.New("upstream answered with a status that cannot end a request")
 
 // errUpstreamAuth is an upstream's 401: the gateway's token check is the
 // only one the client can satisfy, so the client gets a 502.

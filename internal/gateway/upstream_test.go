@@ -25,11 +25,12 @@ import (
 	"github.com/mcpauth/mcpauth/internal/loopbacktest"
 )
 
-// rawAnswer is a JSON-RPC result for the request of toolsList, as a raw
-// HTTP/1.1 response.
-var rawAnswer = fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(rawResult), rawResult)
-
-const rawResult = `{"jsonrpc":"2.0","id":7,"result":{}}`
+// rawResult is a JSON-RPC result for the request of toolsList, and
+// rawAnswer the raw HTTP/1.1 response carrying it.
+const (
+	rawResult = `{"jsonrpc":"2.0","id":7,"result":{}}`
+	rawAnswer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 36\r\n\r\n" + rawResult
+)
 
 // rawUpstream is an upstream served by hand on loopback: serve gets each
 // connection the gateway opens. It returns the upstream URL.
@@ -106,10 +107,12 @@ func TestUpstreamConnectionsReused(t *testing.T) {
 		t.Fatal(*msg)
 	}
 	// At most 8 requests are in flight, and net/http puts a connection
-	// back in the pool before the reader of its answer sees the end. With
-	// net/http's default pool it is 30-40.
-	if n := conns.Load(); n > clients {
-		t.Errorf("%d clients sending %d requests made the gateway open %d upstream connections, want at most %d", clients, clients*rounds, n, clients)
+	// back in the pool before the reader of its answer sees the end: 8
+	// connections, unless the machine is so busy that a connection's
+	// writer goroutine does not report within 50 ms and net/http closes
+	// it (Transport.wroteRequest). With net/http's default pool, 30-40.
+	if n := conns.Load(); n > 2*clients {
+		t.Errorf("%d clients sending %d requests made the gateway open %d upstream connections, want at most %d", clients, clients*rounds, n, 2*clients)
 	}
 }
 
