@@ -68,11 +68,11 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	if u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
 		return fmt.Errorf("--server %q: give http://HOST:PORT (the load generator speaks plain HTTP/1.1)", c.server)
 	}
-	b := &bench{cfg: c, addr: u.Host, clientID: clientID, clientIDq: url.QueryEscape(clientID)}
+	client := newClient(c.concurrency)
+	defer client.CloseIdleConnections()
+	b := &bench{cfg: c, base: "http://" + u.Host, client: client, clientID: clientID, clientIDq: url.QueryEscape(clientID)}
 	// Warm up: resolves the client document once (warm CIMD cache from here on).
-	w := b.newWorker(false)
-	_, err = w.flow()
-	w.conn.close()
+	_, err = b.newWorker(false).flow()
 	if err != nil {
 		return fmt.Errorf("warm-up flow: %w", err)
 	}
@@ -83,6 +83,26 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 		return b.runSingle(ctx, out)
 	default:
 		return fmt.Errorf("--mode %q: use flows, token, refresh or introspect", c.mode)
+	}
+}
+
+// newClient returns the HTTP client of a run: net/http's, keeping one
+// connection per concurrent client alive, with bodies as they are (no
+// gzip), redirects not followed (the /authorize redirect carries the code)
+// and 10 s per request. net/http sends a request again only when its
+// kept-alive connection broke before any of it was written, or, for a GET,
+// before any answer; never after a timeout, since the server may have
+// acted on the request (a code redeemed) and be slow to answer.
+func newClient(concurrency int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        concurrency,
+			MaxIdleConnsPerHost: concurrency,
+			DisableCompression:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
 	}
 }
 
@@ -136,7 +156,8 @@ func (t *tally) record(err error) {
 
 type bench struct {
 	cfg       config
-	addr      string // host:port of the server
+	base      string // http://host:port of the server
+	client    *http.Client
 	clientID  string
 	clientIDq string // clientID, form-escaped
 	cpu       *cpuMeter
@@ -192,20 +213,40 @@ func (m *cpuMeter) report(out io.Writer, elapsed time.Duration, requests int64) 
 	}
 }
 
-// worker is one concurrent client: its own connection and latencies.
+// worker is one concurrent client: its latencies, and buffers it reuses.
 type worker struct {
 	b    *bench
-	conn *wireConn
 	form []byte
+	body bytes.Buffer               // the last response's body
 	lat  map[string][]time.Duration // nil: not timed
 }
 
 func (b *bench) newWorker(timed bool) *worker {
-	w := &worker{b: b, conn: newWireConn(b.addr)}
+	w := &worker{b: b}
 	if timed {
 		w.lat = map[string][]time.Duration{}
 	}
 	return w
+}
+
+// maxResponse bounds a response body; mcpauth's are far smaller.
+const maxResponse = 1 << 20
+
+// send sends req and reads the response's body into w.body.
+func (w *worker) send(req *http.Request) (*http.Response, error) {
+	resp, err := w.b.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	w.body.Reset()
+	if _, err := w.body.ReadFrom(io.LimitReader(resp.Body, maxResponse+1)); err != nil {
+		return nil, fmt.Errorf("%s %s: reading the response: %w", req.Method, req.URL.Path, err)
+	}
+	if w.body.Len() > maxResponse {
+		return nil, fmt.Errorf("%s %s: response over %d bytes", req.Method, req.URL.Path, maxResponse)
+	}
+	return resp, nil
 }
 
 func (w *worker) timed(step string, f func() error) error {
@@ -256,13 +297,17 @@ func (w *worker) authorize() (code, verifier string, err error) {
 	}
 	target := "/authorize?" + q.Encode()
 	err = w.timed("authorize", func() error {
-		resp, err := w.conn.get(target)
+		req, err := http.NewRequest(http.MethodGet, w.b.base+target, nil)
 		if err != nil {
 			return err
 		}
-		loc, err := url.Parse(resp.location)
-		if resp.status != http.StatusSeeOther || err != nil || loc.Query().Get("code") == "" {
-			return fmt.Errorf("authorize: %d %s (run the server with --dev-allow-loopback --dev-auto-approve USER)", resp.status, resp.location)
+		resp, err := w.send(req)
+		if err != nil {
+			return err
+		}
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Query().Get("code") == "" {
+			return fmt.Errorf("authorize: %d %s (run the server with --dev-allow-loopback --dev-auto-approve USER)", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		code = loc.Query().Get("code")
 		return nil
@@ -270,17 +315,26 @@ func (w *worker) authorize() (code, verifier string, err error) {
 	return code, verifier, err
 }
 
-// post sends a form and checks for 200 and a body containing want. The
-// body is returned for decoding; it is valid until the next request.
+// post sends w.form and checks for 200 and a body containing want; auth,
+// when not empty, is a whole Authorization header value. The body is
+// returned for decoding; it is valid until the next request.
 func (w *worker) post(path, auth string, want []byte) ([]byte, error) {
-	resp, err := w.conn.postForm(path, auth, w.form)
+	req, err := http.NewRequest(http.MethodPost, w.b.base+path, bytes.NewReader(w.form))
 	if err != nil {
 		return nil, err
 	}
-	if resp.status != http.StatusOK || !bytes.Contains(resp.body, want) {
-		return nil, fmt.Errorf("%s: %d %s", path, resp.status, resp.body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
-	return resp.body, nil
+	resp, err := w.send(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(w.body.Bytes(), want) {
+		return nil, fmt.Errorf("%s: %d %s", path, resp.StatusCode, w.body.Bytes())
+	}
+	return w.body.Bytes(), nil
 }
 
 var (
@@ -344,7 +398,6 @@ func (b *bench) runWorkers(ctx context.Context, step func(w *worker, i int) (don
 		w := b.newWorker(true)
 		workers[i] = w
 		wg.Go(func() {
-			defer w.conn.close()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				done, err := step(w, i)
 				if done {
@@ -416,7 +469,6 @@ func (b *bench) runSingle(ctx context.Context, out io.Writer) error {
 	for i := range b.cfg.concurrency {
 		prep.Go(func() {
 			w := b.newWorker(false)
-			defer w.conn.close()
 			for k := i; k < n; k += b.cfg.concurrency {
 				var in input
 				var err error

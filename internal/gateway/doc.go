@@ -30,10 +30,14 @@
 // 2025-11-25 "Session Management"), so replicas in front of a stateful
 // upstream need sticky routing.
 //
-// An http:// upstream is reached through the gateway's own HTTP/1.1
-// client (upstreamTransport: keep-alive connections, each request written
-// and answered on the handler's goroutine); an https:// one through
-// NewTransport.
+// The upstream is reached through net/http's Transport, tuned for one
+// upstream (keep-alive pool sized for many concurrent requests, dial, TLS
+// and header timeouts, a 1 MiB cap on response headers). Before a request
+// goes upstream the gateway removes the hop-by-hop headers, those the
+// client's Connection header names, Upgrade and every Sec-WebSocket-*
+// header, and Expect. A GET or DELETE with a body is refused (400): the
+// tool scope rules read POST bodies only. Interim (1xx) answers of the
+// upstream are not passed on; 101 Switching Protocols gets 502.
 //
 // Failures are answered, never left hanging: an unreachable upstream gets
 // 502, one that does not start answering within Options.UpstreamTimeout gets

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,7 +44,42 @@ type exchange struct {
 	// the body of a response that is not an event stream.
 	timer    *time.Timer
 	timedOut atomic.Bool
+	cancel   context.CancelFunc // cancels the upstream request
+	// out is what the reverse proxy writes to: w without interim answers.
+	out     interimFilter
+	interim atomic.Int32 // interim answers from the upstream so far
+	flooded atomic.Bool  // more than maxInterimAnswers: request canceled
 }
+
+// maxInterimAnswers bounds the interim (1xx) answers an upstream may send
+// before its final one.
+const maxInterimAnswers = 16
+
+// interimFilter is the ResponseWriter the reverse proxy writes to. It drops
+// the upstream's interim (1xx) answers, which httputil.ReverseProxy would
+// pass on with all their headers (a Set-Cookie or WWW-Authenticate in a 103
+// would get past modifyResponse), and cancels the upstream request after
+// maxInterimAnswers of them: net/http's Transport leaves that bound to
+// whoever is shown them, here the reverse proxy, which sets none.
+type interimFilter struct {
+	http.ResponseWriter
+	ex *exchange
+}
+
+// WriteHeader passes a final status on and drops an interim one.
+func (w *interimFilter) WriteHeader(code int) {
+	if code >= 200 {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.ex.interim.Add(1) > maxInterimAnswers && !w.ex.flooded.Swap(true) {
+		w.ex.cancel()
+	}
+}
+
+// Unwrap gives http.ResponseController (flushes, write deadlines) the
+// server's writer.
+func (w *interimFilter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type exchangeKey struct{}
 
@@ -68,7 +105,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, errNotJSON):
 			writeError(w, http.StatusBadRequest, codeParseError,
-				"the request body is not valid JSON (this gateway reads each tools/call to apply its tool scope rules)", []byte(`{"jsonrpc":"2.0"}`))
+				"the request body is not valid JSON (this gateway reads each tools/call to apply its tool scope rules)", []byte(unknownID))
 			return
 		case err != nil:
 			g.log.LogAttrs(r.Context(), slog.LevelDebug, "gateway: request body unreadable", slog.String("error", err.Error()))
@@ -79,6 +116,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
+		// Lets net/http send the request again on a new connection when
+		// a kept-alive one broke before any byte of it was written (then
+		// the upstream cannot have seen it). A request written even in
+		// part net/http repeats only when it is idempotent (RFC 9110
+		// §9.2.2): a POST is not, unless the client sent an
+		// Idempotency-Key header, its word that a repeat is safe.
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 
 	ex.identity = [3]string{info.Subject, info.ClientID, strings.Join(info.Scopes, " ")}
@@ -108,18 +152,30 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer cancel()
+	ex.cancel = cancel
+	ex.out = interimFilter{ResponseWriter: w, ex: ex}
 	ex.timer = time.AfterFunc(g.timeout, func() {
 		ex.timedOut.Store(true)
 		cancel()
 	})
 	defer ex.timer.Stop() // also when the proxy aborts with http.ErrAbortHandler
-	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	g.proxy.ServeHTTP(&ex.out, r.WithContext(ctx))
 }
 
 // rewrite builds the upstream request: the upstream URL with the client's
 // query, no credentials of the client, the verified identity in headers.
-// The reverse proxy has already removed hop-by-hop headers (RFC 9110 §7.6.1)
-// and X-Forwarded-* and Forwarded sent by the client.
+// It removes, in any letter case and with '_' for '-':
+//
+//   - every header named in g.strip: the identity headers, the hop-by-hop
+//     set (RFC 9110 §7.6.1), Authorization, Cookie and Expect;
+//   - every header the client's Connection header names (RFC 9110 §7.6.1);
+//   - every Sec-WebSocket-* header (RFC 6455 §11.3): Streamable HTTP has
+//     no protocol upgrades.
+//
+// The reverse proxy removed the hop-by-hop set and the headers named in
+// Connection already, but then puts Connection and Upgrade back for a
+// client that asked for an upgrade, and Te for one that accepts trailers;
+// X-Forwarded-* and Forwarded sent by the client are gone too.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	ex := exchangeFrom(pr.In.Context())
 	out := pr.Out
@@ -133,18 +189,13 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	out.URL = &u
 	out.Host = ""
 	h := out.Header
+	connection := pr.In.Header["Connection"]
 	for k := range h {
-		for _, n := range g.strip {
-			if sameHeaderName(k, n) {
-				delete(h, k)
-				break
-			}
+		if slices.ContainsFunc(g.strip, func(n string) bool { return sameHeaderName(k, n) }) ||
+			hasPrefixFold(k, "Sec-WebSocket-") || namedIn(connection, k) {
+			delete(h, k)
 		}
 	}
-	h.Del("Authorization") // RequireBearer removed it already; SPEC H9 is worth saying twice
-	h.Del("Cookie")        // see the package doc: cookies are not forwarded
-	h.Del("Upgrade")       // Streamable HTTP has no protocol upgrades
-	h.Del("Expect")        // the body is read already: nothing to wait for
 	pr.SetXForwarded()
 	for i, v := range ex.identity {
 		if v != "" {
@@ -152,6 +203,10 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 }
+
+// errBadStatus is an upstream answer whose status the gateway cannot pass
+// on as a final one.
+var errBadStatus = errors.New("upstream answered with a status that cannot end a request")
 
 // errUpstreamAuth is an upstream's 401: the gateway's token check is the
 // only one the client can satisfy, so the client gets a 502.
@@ -176,6 +231,12 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
 	if !ex.timer.Stop() {
 		return errTimeout
+	}
+	if resp.StatusCode < 200 {
+		// 101 Switching Protocols (the gateway asks for no upgrade), or a
+		// status below 100, which net/http's server refuses to write.
+		// Interim answers (100-199 but 101) never end up here.
+		return fmt.Errorf("%w: status %d", errBadStatus, resp.StatusCode)
 	}
 	resp.Header.Del("Set-Cookie")
 	resp.Header.Del("Set-Cookie2")
@@ -280,6 +341,9 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	ex := exchangeFrom(r.Context())
 	var netErr net.Error
 	switch {
+	case ex.flooded.Load():
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream sent too many interim (1xx) answers", slog.String("upstream", g.upstream.Redacted()), slog.Int("limit", maxInterimAnswers))
+		writeError(w, http.StatusBadGateway, codeUpstreamUnavailable, "the MCP server behind this gateway sent too many interim (1xx) answers", ex.body)
 	case ex.timedOut.Load() || errors.Is(err, errTimeout):
 		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway: upstream timed out", slog.String("upstream", g.upstream.Redacted()), slog.Duration("timeout", g.timeout))
 		writeError(w, http.StatusGatewayTimeout, codeRequestTimeout,
@@ -313,6 +377,25 @@ func isHeaderValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// namedIn reports whether the Connection header values conn name the
+// header name (RFC 9110 §7.6.1: a comma-separated list of field names).
+func namedIn(conn []string, name string) bool {
+	for _, v := range conn {
+		for f := range strings.SplitSeq(v, ",") {
+			if sameHeaderName(textproto.TrimString(f), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFold reports whether the header name s starts with prefix, as
+// sameHeaderName compares.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && sameHeaderName(s[:len(prefix)], prefix)
 }
 
 // isVisibleASCII reports whether s has only 0x21-0x7E, the characters an

@@ -22,7 +22,7 @@ import (
 	"github.com/mcpauth/mcpauth/resource"
 )
 
-// Defaults of Options and NewTransport.
+// Defaults of Options and of the upstream transport.
 const (
 	// DefaultMaxBodyBytes caps a request body (4 MiB): JSON-RPC messages
 	// are small, and the gateway holds a body in memory while it checks
@@ -102,9 +102,8 @@ type Options struct {
 	// (text/event-stream) has no limit once its headers arrive. Zero means
 	// DefaultUpstreamTimeout.
 	UpstreamTimeout time.Duration
-	// Transport sends requests upstream. Zero means the gateway's own
-	// HTTP/1.1 client for an http:// upstream and NewTransport() for
-	// https.
+	// Transport sends requests upstream. Zero means a net/http Transport
+	// tuned for one upstream (see newTransport).
 	Transport http.RoundTripper
 	// SessionIdleTimeout and MaxSessions bound the session bindings kept
 	// in memory. Zero means DefaultSessionIdleTimeout and
@@ -201,7 +200,7 @@ func New(opts Options) (*Gateway, error) {
 
 	transport := opts.Transport
 	if transport == nil {
-		transport = newUpstreamTransport(NewTransport())
+		transport = newTransport(g.timeout)
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:   g.rewrite,
@@ -220,21 +219,57 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-// NewTransport returns the transport a Gateway uses by default: connect in
-// DefaultDialTimeout, TLS handshake in DefaultTLSHandshakeTimeout, no proxy
-// from the environment (the upstream is the operator's own server), bodies
-// passed through as they are (no transparent gzip, which would hold back
-// stream events), and enough idle connections for a busy gateway.
-func NewTransport() *http.Transport {
+// Limits of the transport New builds when Options.Transport is nil.
+const (
+	// maxIdleUpstreamConns is how many idle keep-alive connections to the
+	// upstream are kept. Over HTTP/1.1 every request in flight holds a
+	// connection of its own; net/http's default of 2 idle connections per
+	// host would make a busy gateway dial and close connections all the
+	// time. 256 covers several hundred concurrent clients.
+	maxIdleUpstreamConns = 256
+	// upstreamIdleTimeout closes idle connections after 90 s, as
+	// http.DefaultTransport does.
+	upstreamIdleTimeout = 90 * time.Second
+	// maxUpstreamHeaderBytes caps an upstream answer's header section
+	// (net/http's default is 10 MiB).
+	maxUpstreamHeaderBytes = 1 << 20
+)
+
+// newTransport returns the transport a Gateway uses by default, net/http's
+// own, tuned for one upstream:
+//
+//   - connect in DefaultDialTimeout, TLS handshake in
+//     DefaultTLSHandshakeTimeout, response headers within headerTimeout of
+//     the request being written (the gateway's own timer, armed earlier,
+//     normally ends the wait first);
+//   - maxIdleUpstreamConns idle keep-alive connections, all of them for
+//     the upstream, closed after upstreamIdleTimeout; no limit on
+//     connections in use (MaxConnsPerHost), since long-lived event streams
+//     each hold one and a limit would queue requests behind them;
+//   - header sections of at most maxUpstreamHeaderBytes;
+//   - no proxy from the environment (the upstream is the operator's own
+//     server; Proxy stays nil, as before);
+//   - bodies passed through as they are (no transparent gzip, which would
+//     hold back stream events);
+//   - no Expect: 100-continue (rewrite removes it: the body is read
+//     already, there is nothing to wait for);
+//   - HTTP/2 when an https:// upstream offers it (ForceAttemptHTTP2, as
+//     http.DefaultTransport): a custom dialer would otherwise turn it off,
+//     and over TLS one multiplexed connection saves a handshake per
+//     concurrent request. An http:// upstream is spoken to in HTTP/1.1.
+func newTransport(headerTimeout time.Duration) *http.Transport {
 	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   DefaultTLSHandshakeTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
+		Proxy:                  nil,
+		DialContext:            (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:    DefaultTLSHandshakeTimeout,
+		ResponseHeaderTimeout:  headerTimeout,
+		ExpectContinueTimeout:  0,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           maxIdleUpstreamConns,
+		MaxIdleConnsPerHost:    maxIdleUpstreamConns,
+		IdleConnTimeout:        upstreamIdleTimeout,
+		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
 	}
 }
 
@@ -258,6 +293,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The token would reach the upstream and its logs in the URL.
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "send the access token in the Authorization header, never in the URL (RFC 6750 section 2.3, MCP authorization)", nil)
+		return
+	}
+	if r.Method != http.MethodPost && r.ContentLength != 0 {
+		// A body on GET or DELETE (Content-Length above 0, or chunked:
+		// -1) means nothing in Streamable HTTP, and the tool scope rules
+		// read only POST bodies: a tools/call in it must not reach the
+		// upstream unchecked.
+		writeError(w, http.StatusBadRequest, codeInvalidRequest,
+			"a GET or DELETE request to the MCP endpoint must not have a body (MCP Streamable HTTP); send JSON-RPC messages with POST", []byte(unknownID))
 		return
 	}
 	if r.ContentLength > g.maxBody {
@@ -311,7 +355,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 func (g *Gateway) tooLarge(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
-		body = []byte(`{"jsonrpc":"2.0"}`)
+		body = []byte(unknownID)
 	}
 	writeError(w, http.StatusRequestEntityTooLarge, codeInvalidRequest,
 		fmt.Sprintf("the request body is larger than this gateway's limit of %d bytes", g.maxBody), body)
@@ -339,7 +383,8 @@ func identityNames(h IdentityHeaders) ([3]string, error) {
 
 // stripNames is every header name a client may not send upstream: the
 // configured identity headers and the default ones (so that renaming them
-// never lets a client speak for an upstream still reading the defaults).
+// never lets a client speak for an upstream still reading the defaults),
+// the hop-by-hop headers, and the client's credentials and expectations.
 func stripNames(names [3]string) []string {
 	out := names[:]
 	for _, d := range []string{DefaultSubjectHeader, DefaultClientIDHeader, DefaultScopesHeader} {
@@ -347,7 +392,16 @@ func stripNames(names [3]string) []string {
 			out = append(out, d)
 		}
 	}
-	return slices.Clip(out)
+	return append(out,
+		// Hop-by-hop (RFC 9110 §7.6.1; RFC 9112 §9.6 for Keep-Alive and
+		// Proxy-Connection, which older clients still send).
+		"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		// RequireBearer removed Authorization already; the token must
+		// never reach the upstream, so it goes here too. Cookies are not
+		// forwarded (package doc). The body is read already: an Expect
+		// has nothing left to wait for.
+		"Authorization", "Cookie", "Expect")
 }
 
 // reserved reports whether name is a header the gateway or MCP relies on.

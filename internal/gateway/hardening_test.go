@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -105,5 +106,96 @@ func TestBrokenOffAnswerIs502(t *testing.T) {
 	resp, body := do(t, "POST", h.resource, h.tokenFor(t, "alice", "mcp:tools"), toolsList, nil)
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"id":7`) || !strings.Contains(body, "broke off its answer") {
 		t.Errorf("upstream broke off: %d %s, want 502 with a JSON-RPC error for id 7", resp.StatusCode, body)
+	}
+}
+
+// TestBodyOnGetOrDeleteRefused: a GET or DELETE with a body gets 400 with a
+// JSON-RPC error and never reaches the upstream: the tool scope rules read
+// only POST bodies, so a tools/call in one would pass unchecked. Without a
+// body both are forwarded.
+func TestBodyOnGetOrDeleteRefused(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	tok := h.tokenFor(t, "alice", "mcp:tools")
+	call := toolCall(1, "delete_file") // needs files:write, which tok lacks
+	for _, tc := range []struct {
+		name, method string
+		body         io.Reader
+	}{
+		{"GET with Content-Length", "GET", strings.NewReader(call)},
+		{"GET chunked", "GET", io.MultiReader(strings.NewReader(call))},
+		{"DELETE with Content-Length", "DELETE", strings.NewReader(call)},
+		{"DELETE chunked", "DELETE", io.MultiReader(strings.NewReader(call))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, h.resource, tc.body)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/json" ||
+				!strings.Contains(string(body), `"id":null`) || !strings.Contains(string(body), "must not have a body") {
+				t.Errorf("%d %s %s, want 400 with a JSON-RPC error saying a body is not allowed", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		})
+	}
+	if n := len(h.up.requests()); n != 0 {
+		t.Fatalf("the upstream received %d requests with a body on GET or DELETE, want none", n)
+	}
+	for _, m := range []string{"GET", "DELETE"} {
+		if resp, body := do(t, m, h.resource, tok, "", nil); resp.StatusCode != 200 {
+			t.Errorf("%s without a body: %d %s, want 200", m, resp.StatusCode, body)
+		}
+	}
+	if n := len(h.up.requests()); n != 2 {
+		t.Errorf("the upstream received %d requests, want the 2 without a body", n)
+	}
+}
+
+// TestHopByHopAndUpgradeHeadersNotForwarded: the upstream gets none of the
+// hop-by-hop headers (RFC 9110 §7.6.1), none that the client's Connection
+// header names (in any letter case, '_' for '-'), no Upgrade and no
+// Sec-WebSocket-* header (Streamable HTTP has no upgrades), and no Expect.
+func TestHopByHopAndUpgradeHeadersNotForwarded(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	sent := map[string]string{
+		"Connection":               "Upgrade, x_named_in_connection, keep-alive",
+		"X-Named-In-Connection":    "hop",
+		"Upgrade":                  "websocket",
+		"Sec-WebSocket-Key":        "dGhlIHNhbXBsZSBub25jZQ==",
+		"Sec-WebSocket-Version":    "13",
+		"sec-websocket-protocol":   "mcp",
+		"Sec_WebSocket_Extensions": "permessage-deflate",
+		"Keep-Alive":               "timeout=5",
+		"Proxy-Connection":         "keep-alive",
+		"Proxy-Authorization":      "Basic YTpi",
+		"Te":                       "trailers",
+		"Expect":                   "100-continue",
+		"X-Custom":                 "kept",
+	}
+	resp, body := do(t, "POST", h.resource, h.tokenFor(t, "alice", "mcp:tools"), toolsList, sent)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	reqs := h.up.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("the upstream received %d requests, want 1", len(reqs))
+	}
+	got := reqs[0].Header
+	for k := range sent {
+		if k == "X-Custom" {
+			continue
+		}
+		for gk, v := range got {
+			if sameHeaderName(gk, k) {
+				t.Errorf("the upstream received %s: %q", gk, v)
+			}
+		}
+	}
+	if got.Get("X-Custom") != "kept" {
+		t.Errorf("end-to-end header X-Custom: %q, want kept", got.Get("X-Custom"))
 	}
 }

@@ -24,6 +24,10 @@ const (
 	codeSessionNotFound     = -32001
 )
 
+// unknownID stands for a JSON-RPC request whose id cannot be known (its
+// body was not read, or is not JSON): writeError answers with id null.
+const unknownID = `{"jsonrpc":"2.0"}`
+
 // rpcError is a JSON-RPC 2.0 response object carrying an error.
 type rpcError struct {
 	JSONRPC string          `json:"jsonrpc"`
