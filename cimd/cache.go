@@ -14,7 +14,7 @@ var ErrCacheMiss = errors.New("cimd: cache miss")
 
 // Entry is one stored client metadata document: the validated body as
 // fetched and the HTTP metadata needed for RFC 9111 freshness and
-// revalidation. Only documents that passed validation are stored (SPEC D2).
+// revalidation. Only documents that passed validation are stored (CIMD §5.2).
 // Entries are immutable once stored; a Cache may hand the same *Entry to many
 // callers.
 type Entry struct {

@@ -8,10 +8,10 @@ import (
 )
 
 // Client Identifier URL rules: draft-ietf-oauth-client-id-metadata-document-02
-// §3, RFC 3986 §3 and §6.2, SPEC A1-A10 and decision 2.
+// §3, RFC 3986 §3 and §6.2, docs/security.md decision 2.
 
 // MaxClientIDLength is the longest client_id ParseClientID accepts, in bytes
-// (SPEC A10; the draft sets no limit).
+// (CIMD §3, §8.6; the draft sets no limit).
 const MaxClientIDLength = 2048
 
 // exampleClientID is the shape every fix-it message points to.
@@ -29,39 +29,40 @@ type ClientID struct {
 }
 
 // ParseClientID checks s against every Client Identifier URL rule and
-// returns it as a ClientID (CIMD-02 §3, SPEC A1-A10, decision 2). The rules
+// returns it as a ClientID (CIMD §3, docs/security.md decision 2). The rules
 // are strict and purely syntactic; no network activity happens here:
 //
-//   - https only (A1), with no userinfo, not even an empty ":@" (A2);
-//   - a path is required and may not be just "/" (A3, A4); a trailing "/"
+//   - https only, with no userinfo, not even an empty ":@";
+//   - a path is required and may not be just "/" (CIMD §3); a trailing "/"
 //     on a longer path is kept and compared exactly;
-//   - no "." or ".." segments, plain or percent-encoded (A5), and no input a
-//     URL parser would rewrite: percent-encoded unreserved characters,
+//   - no "." or ".." segments, plain or percent-encoded (CIMD §3), and no input
+//     a URL parser would rewrite: percent-encoded unreserved characters,
 //     lowercase hex in percent-encodings, raw characters that must be
 //     percent-encoded, an empty port or query, a trailing dot on the host;
-//   - no fragment, not even a bare "#" (A6);
-//   - a query is allowed and kept byte for byte (A7, decision 2);
-//   - a port is allowed and never normalised: ":443" stays (A8);
+//   - no fragment, not even a bare "#" (CIMD §3);
+//   - a query is allowed and kept byte for byte (CIMD §3,
+//     docs/security.md decision 2);
+//   - a port is allowed and never normalised: ":443" stays (CIMD §3);
 //   - the host is a lowercase ASCII DNS name (punycode for IDNs), never an
 //     IP address in any notation: dotted, hex, octal, single number,
-//     bracketed IPv6 (A10);
+//     bracketed IPv6 (CIMD §3, §8.6);
 //   - no whitespace, control characters or backslashes, and at most
-//     MaxClientIDLength bytes (A10).
+//     MaxClientIDLength bytes (CIMD §3, §8.6).
 //
 // Compare ClientIDs with String (simple string comparison, RFC 3986 §6.2.1,
-// SPEC A9). Every rejection is an *Error whose message says what to fix.
+// CIMD §3). Every rejection is an *Error whose message says what to fix.
 //
-// Whether the host resolves to a special-use address (SPEC B4) is checked
-// at fetch time, not here.
+// Whether the host resolves to a special-use address (CIMD §8.6, RFC 6890) is
+// checked at fetch time, not here.
 func ParseClientID(s string) (ClientID, error) {
 	return parseClientID(s, false)
 }
 
 // parseClientID is ParseClientID with the development loopback exception
-// (SPEC B5, decision 8): when allowLoopback is true it also accepts the http
-// scheme and IP-literal hosts, provided the host is loopback (localhost, an
-// address in 127.0.0.0/8 or [::1], written canonically). Every other rule
-// applies unchanged.
+// (CIMD §8.6, docs/security.md decision 8): when allowLoopback is true it also
+// accepts the http scheme and IP-literal hosts, provided the host is loopback
+// (localhost, an address in 127.0.0.0/8 or [::1], written canonically). Every
+// other rule applies unchanged.
 func parseClientID(s string, allowLoopback bool) (ClientID, error) {
 	id, p := checkClientID(s, allowLoopback)
 	if p != nil {
@@ -81,7 +82,7 @@ func (c ClientID) Host() string { return c.host }
 // in an explicit default port are different clients (CIMD-02 §3).
 func (c ClientID) Port() string { return c.port }
 
-// HasQuery reports whether the client_id has a query component (SPEC A7).
+// HasQuery reports whether the client_id has a query component (CIMD §3).
 func (c ClientID) HasQuery() bool { return c.hasQuery }
 
 // IsZero reports whether c is the zero ClientID, which no parse returns.
@@ -89,13 +90,13 @@ func (c ClientID) IsZero() bool { return c.raw == "" }
 
 // DevLoopback reports whether c was accepted only because of the
 // development loopback exception: an http client_id, or one whose host is a
-// loopback IP address (SPEC B5, decision 8). Such clients should be labelled
-// "development client" wherever they are shown.
+// loopback IP address (CIMD §8.6, docs/security.md decision 8). Such clients
+// should be labelled "development client" wherever they are shown.
 func (c ClientID) DevLoopback() bool { return c.dev }
 
 // ClientIDWarnings returns the conditions worth showing for an accepted
-// client_id that do not reject it: a query component (SPEC A7, SHOULD NOT)
-// and a port other than the scheme's default (SPEC A8).
+// client_id that do not reject it: a query component (CIMD §3, SHOULD NOT)
+// and a port other than the scheme's default (CIMD §3).
 func ClientIDWarnings(id ClientID) []Warning {
 	var w []Warning
 	if id.hasQuery {
@@ -152,7 +153,7 @@ func checkClientID(s string, allowLoopback bool) (ClientID, *Problem) {
 }
 
 // checkRawClientID checks s as bytes: not empty, not too long, and free of
-// control characters, spaces and backslashes (A10).
+// control characters, spaces and backslashes (CIMD §3, §8.6).
 func checkRawClientID(s string) *Problem {
 	if s == "" {
 		return idProblem(ReasonNotURL, refClientIDURL, "client_id is empty; use an https URL such as %s", exampleClientID)
@@ -173,9 +174,9 @@ func checkRawClientID(s string) *Problem {
 	return nil
 }
 
-// checkScheme checks the scheme (A1; http only with allowLoopback, for a
+// checkScheme checks the scheme (CIMD §3; http only with allowLoopback, for a
 // loopback host as parseAuthority checks) and the absence of a fragment
-// (A6), and returns what follows "scheme://".
+// (CIMD §3), and returns what follows "scheme://".
 func checkScheme(s string, allowLoopback bool) (hier string, isHTTP bool, p *Problem) {
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 || !validScheme(s[:colon]) {
@@ -205,7 +206,7 @@ func checkScheme(s string, allowLoopback bool) (hier string, isHTTP bool, p *Pro
 }
 
 // splitAuthority splits hier into the authority and the path and query
-// after it, refusing userinfo (A2).
+// after it, refusing userinfo (CIMD §3).
 func splitAuthority(hier string) (authority, rest string, p *Problem) {
 	end := strings.IndexAny(hier, "/?")
 	if end < 0 {
@@ -218,7 +219,7 @@ func splitAuthority(hier string) (authority, rest string, p *Problem) {
 	return authority, rest, nil
 }
 
-// checkPathAndQuery checks the path (A3-A5) and the query (A7: allowed and
+// checkPathAndQuery checks the path (CIMD §3) and the query (CIMD §3: allowed and
 // kept byte for byte) and records the query in id.
 func checkPathAndQuery(rest string, id *ClientID) *Problem {
 	path, query, hasQuery := strings.Cut(rest, "?")
@@ -326,7 +327,7 @@ func checkPort(p string) *Problem {
 
 // checkHostName checks that h is a lowercase ASCII DNS name: labels of
 // letters, digits and hyphens, 1-63 bytes each, at most 253 bytes in all
-// (RFC 1123 §2.1, SPEC A10).
+// (RFC 1123 §2.1, CIMD §3, §8.6).
 func checkHostName(h string) *Problem {
 	bad := func(r Reason, format string, args ...any) *Problem {
 		return idProblem(r, refClientIDURL, format, args...)
@@ -370,7 +371,7 @@ func checkHostName(h string) *Problem {
 // endsInNumber reports whether a WHATWG URL parser would read h as an IPv4
 // address: its last label is all digits or 0x-prefixed hex (WHATWG URL
 // "ends in a number checker"). That covers 10.0.0.5, 2130706433,
-// 0x7f000001 and 0177.0.0.1 (SPEC attack 9).
+// 0x7f000001 and 0177.0.0.1 (docs/security.md attack 9).
 func endsInNumber(h string) bool {
 	last := h[strings.LastIndexByte(h, '.')+1:]
 	if hex, ok := strings.CutPrefix(last, "0x"); ok {

@@ -15,7 +15,7 @@ import (
 )
 
 // Client metadata document validation: draft-ietf-oauth-client-id-metadata-document-02
-// §4 and §4.1-§4.3, RFC 7591 §2, SPEC C1-C15 and decision 1.
+// §4 and §4.1-§4.3, RFC 7591 §2, docs/security.md decision 1.
 
 // Document is a client metadata document that passed every rule of
 // ParseDocument, with mcpauth's decisions applied: the effective
@@ -29,23 +29,24 @@ import (
 type Document struct {
 	ClientID   string `json:"client_id"`
 	ClientName string `json:"client_name,omitempty"`
-	ClientURI  string `json:"client_uri,omitempty"` // https only (C13)
-	LogoURI    string `json:"logo_uri,omitempty"`   // https only (C13)
-	TOSURI     string `json:"tos_uri,omitempty"`    // https only (C13)
-	PolicyURI  string `json:"policy_uri,omitempty"` // https only (C13)
+	ClientURI  string `json:"client_uri,omitempty"` // https only (CIMD §8.8, §9.2)
+	LogoURI    string `json:"logo_uri,omitempty"`   // https only (CIMD §8.8, §9.2)
+	TOSURI     string `json:"tos_uri,omitempty"`    // https only (CIMD §8.8, §9.2)
+	PolicyURI  string `json:"policy_uri,omitempty"` // https only (CIMD §8.8, §9.2)
 
-	RedirectURIs  []string `json:"redirect_uris"`  // the registered set (C8), in document order
-	GrantTypes    []string `json:"grant_types"`    // authorization_code, and refresh_token when declared (C10)
-	ResponseTypes []string `json:"response_types"` // always ["code"] (C10)
+	RedirectURIs  []string `json:"redirect_uris"`  // the registered set (CIMD §4.2, RFC 6749 §3.1.2), in document order
+	GrantTypes    []string `json:"grant_types"`    // authorization_code, and refresh_token when declared (RFC 7591 §2, RFC 9700 §2.1.2, §2.4)
+	ResponseTypes []string `json:"response_types"` // always ["code"] (RFC 7591 §2, RFC 9700 §2.1.2, §2.4)
 
-	// TokenEndpointAuthMethod is "none" or "private_key_jwt" (C5, decision 1).
+	// TokenEndpointAuthMethod is "none" or "private_key_jwt" (CIMD §4.1,
+	// RFC 7591 §2, docs/security.md decision 1).
 	TokenEndpointAuthMethod     string `json:"token_endpoint_auth_method"`
 	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
-	JWKS                        *JWKS  `json:"jwks,omitempty"`     // public keys only (C6)
-	JWKSURI                     string `json:"jwks_uri,omitempty"` // https (C7)
+	JWKS                        *JWKS  `json:"jwks,omitempty"`     // public keys only (CIMD §4.1)
+	JWKSURI                     string `json:"jwks_uri,omitempty"` // https (CIMD §8.2, RFC 7591 §2)
 
-	Scope           string   `json:"scope,omitempty"`            // space-separated, as published (C12)
-	ApplicationType string   `json:"application_type,omitempty"` // "", "web" or "native" (C15)
+	Scope           string   `json:"scope,omitempty"`            // space-separated, as published (RFC 7591 §2)
+	ApplicationType string   `json:"application_type,omitempty"` // "", "web" or "native" (OIDC Registration §2)
 	Contacts        []string `json:"contacts,omitempty"`
 	SoftwareID      string   `json:"software_id,omitempty"`
 	SoftwareVersion string   `json:"software_version,omitempty"`
@@ -98,40 +99,44 @@ func (k *JWK) UnmarshalJSON(b []byte) error {
 }
 
 // ParseDocument validates a client metadata document fetched for id and
-// returns it with mcpauth's decisions applied (CIMD-02 §4, SPEC C1-C15,
-// decision 1). It checks every member and reports every problem found, as
-// one *Error, not just the first. Warnings are conditions worth showing
-// that do not reject the document; they are returned with the error too.
+// returns it with mcpauth's decisions applied (CIMD §4,
+// docs/security.md decision 1). It checks every member and reports every
+// problem found, as one *Error, not just the first. Warnings are conditions
+// worth showing that do not reject the document; they are returned with the
+// error too.
 //
 // The rules, in short:
 //
-//   - C1: a single JSON object in UTF-8; no byte order mark, no trailing
-//     data, no member twice in any object at any depth. Member names are
-//     case-sensitive. A known member with the wrong JSON type is rejected;
-//     null counts as absent. Unknown members are ignored (C11), and so is
-//     software_statement (C14).
-//   - C2: client_id equals id.String() byte for byte.
-//   - C3, C8: redirect_uris is a non-empty array of absolute URIs without
-//     fragment or wildcard: https, http on a loopback host (localhost,
+//   - CIMD §4, RFC 8259 §4: a single JSON object in UTF-8; no byte order mark,
+//     no trailing data, no member twice in any object at any depth. Member
+//     names are case-sensitive. A known member with the wrong JSON type is
+//     rejected; null counts as absent. Unknown members are ignored
+//     (RFC 7591 §2), and so is software_statement (CIMD §4.3).
+//   - CIMD §4: client_id equals id.String() byte for byte.
+//   - MCP 2025-11-25 Authorization §Client ID Metadata Documents, CIMD §4.2,
+//     RFC 6749 §3.1.2: redirect_uris is a non-empty array of absolute URIs
+//     without fragment or wildcard: https, http on a loopback host (localhost,
 //     127.0.0.1, [::1]), or a private-use scheme with a dot in it
-//     (com.example.app:/cb); never javascript:, data:, file: or vbscript:.
-//     A missing client_name only warns.
-//   - C4: client_secret and client_secret_expires_at must be absent.
-//   - C5, decision 1: an omitted token_endpoint_auth_method means "none";
-//     shared-secret and unknown methods are rejected. A
-//     token_endpoint_auth_methods_supported list (OpenID RP Metadata
-//     Choices) picks private_key_jwt when keys are published, else none,
-//     skipping shared-secret entries.
-//   - C6: no private or symmetric key material in jwks.
-//   - C7: private_key_jwt needs exactly one of jwks (with a key) or an https
-//     jwks_uri; token_endpoint_auth_signing_alg is never none or HS*.
-//   - C10: grant_types defaults to authorization_code and must include it;
-//     implicit and password are rejected; other grant types (for example
-//     client_credentials) are dropped with a warning; refresh_token is kept
-//     only when declared. response_types may only be code.
-//   - C13: client_uri, logo_uri, tos_uri and policy_uri are kept only when
-//     https, otherwise dropped with a warning.
-//   - C15: application_type is web or native when present.
+//     (com.example.app:/cb); never javascript:, data:, file: or vbscript:. A
+//     missing client_name only warns.
+//   - CIMD §4.1: client_secret and client_secret_expires_at must be absent.
+//   - CIMD §4.1, RFC 7591 §2, docs/security.md decision 1: an omitted
+//     token_endpoint_auth_method means "none"; shared-secret and unknown
+//     methods are rejected. A token_endpoint_auth_methods_supported list
+//     (OpenID RP Metadata Choices) picks private_key_jwt when keys are
+//     published, else none, skipping shared-secret entries.
+//   - CIMD §4.1: no private or symmetric key material in jwks.
+//   - CIMD §8.2, RFC 7591 §2: private_key_jwt needs exactly one of jwks (with a
+//     key) or an https jwks_uri; token_endpoint_auth_signing_alg is never none
+//     or HS*.
+//   - RFC 7591 §2, RFC 9700 §2.1.2, §2.4: grant_types defaults to
+//     authorization_code and must include it; implicit and password are
+//     rejected; other grant types (for example client_credentials) are dropped
+//     with a warning; refresh_token is kept only when declared. response_types
+//     may only be code.
+//   - CIMD §8.8, §9.2: client_uri, logo_uri, tos_uri and policy_uri are kept
+//     only when https, otherwise dropped with a warning.
+//   - OIDC Registration §2: application_type is web or native when present.
 func ParseDocument(data []byte, id ClientID) (*Document, []Warning, error) {
 	members, problems := decodeObject(data)
 	if len(problems) > 0 {
@@ -146,10 +151,10 @@ func ParseDocument(data []byte, id ClientID) (*Document, []Warning, error) {
 }
 
 // decodeObject checks that data is one JSON object with no duplicate member
-// names at any depth (SPEC C1) and returns its members. encoding/json keeps
-// the last of two duplicates silently, and matches struct fields without
-// regard to case, so the document is walked token by token first and then
-// decoded into a map, whose keys are exact.
+// names at any depth (CIMD §4, RFC 8259 §4) and returns its members.
+// encoding/json keeps the last of two duplicates silently, and matches struct
+// fields without regard to case, so the document is walked token by token first
+// and then decoded into a map, whose keys are exact.
 func decodeObject(data []byte) (map[string]json.RawMessage, []Problem) {
 	bad := func(r Reason, format string, args ...any) []Problem {
 		return []Problem{{Reason: r, Ref: refDocument, Message: fmt.Sprintf(format, args...)}}
@@ -406,7 +411,7 @@ func (v *validator) document(id ClientID) *Document {
 	return d
 }
 
-// clientID applies C2: client_id equals the URL fetched, byte for byte.
+// clientID applies CIMD §4: client_id equals the URL fetched, byte for byte.
 func (v *validator) clientID(d *Document, id ClientID) {
 	if v.raw("client_id") == nil {
 		v.problem(ReasonClientIDMissing, refDocument, "client_id", "document must contain client_id set to its own URL, %q", truncate(id.String(), 256))
@@ -424,7 +429,8 @@ func (v *validator) clientID(d *Document, id ClientID) {
 	d.ClientID = s
 }
 
-// redirectURIs applies C3 and C8.
+// redirectURIs applies MCP 2025-11-25 Authorization §Client ID Metadata
+// Documents, CIMD §4.2, RFC 6749 §3.1.2.
 func (v *validator) redirectURIs(d *Document) {
 	list, present, ok := v.strs("redirect_uris")
 	switch {
@@ -455,7 +461,8 @@ func (v *validator) redirectURIs(d *Document) {
 }
 
 // redirectURIProblem returns what is wrong with one redirect URI, as the
-// end of a sentence, or "" (C8; RFC 6749 §3.1.2; O21 §8.4; RFC 9700 §2.1).
+// end of a sentence, or "" (CIMD §4.2, RFC 6749 §3.1.2, OAuth 2.1 §8.4,
+// RFC 9700 §2.1).
 func redirectURIProblem(s string) string {
 	if s == "" {
 		return "is empty"
@@ -518,8 +525,9 @@ func isHTTPSURL(s string) bool {
 	return err == nil && u.Scheme == "https" && u.Opaque == "" && u.Host != "" && u.User == nil
 }
 
-// keys applies C6 and the key rules of C7 that hold for any method: jwks
-// has public keys only, jwks_uri is https, and not both are present.
+// keys applies CIMD §4.1 and the key rules of CIMD §8.2, RFC 7591 §2 that hold
+// for any method: jwks has public keys only, jwks_uri is https, and not both
+// are present.
 func (v *validator) keys(d *Document) {
 	raw := v.raw("jwks")
 	if raw != nil {
@@ -543,7 +551,7 @@ func privateKeyMembers() [8]string {
 	return [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 }
 
-// jwks checks a jwks member and returns its keys (C6).
+// jwks checks a jwks member and returns its keys (CIMD §4.1).
 func (v *validator) jwks(raw json.RawMessage) *JWKS {
 	var set map[string]json.RawMessage
 	if raw[0] != '{' || json.Unmarshal(raw, &set) != nil {
@@ -593,8 +601,8 @@ func sharedSecretMethod(m string) bool {
 	return strings.HasPrefix(m, "client_secret")
 }
 
-// authMethod applies C5, decision 1 and the requirements of C7 for
-// private_key_jwt.
+// authMethod applies CIMD §4.1, RFC 7591 §2, docs/security.md decision 1 and
+// the requirements of CIMD §8.2, RFC 7591 §2 for private_key_jwt.
 func (v *validator) authMethod(d *Document) {
 	const none, pkj = "none", "private_key_jwt"
 	method, hasMethod := v.str("token_endpoint_auth_method")
@@ -623,8 +631,9 @@ func (v *validator) authMethod(d *Document) {
 	case hasList && !listOK:
 		return
 	case hasList:
-		// Decision 1: the list, plus the single method if both are given,
-		// offers choices; shared-secret and unknown entries are skipped.
+		// docs/security.md decision 1: the list, plus the single method if both
+		// are given, offers choices; shared-secret and unknown entries are
+		// skipped.
 		if hasMethod {
 			supported = append(supported, method)
 		}
@@ -643,10 +652,10 @@ func (v *validator) authMethod(d *Document) {
 	case hasMethod:
 		d.TokenEndpointAuthMethod = method
 	default:
-		d.TokenEndpointAuthMethod = none // decision 1, not RFC 7591's client_secret_basic
+		d.TokenEndpointAuthMethod = none // docs/security.md decision 1, not RFC 7591's client_secret_basic
 	}
-	// C7: private_key_jwt needs keys. Malformed jwks or jwks_uri values
-	// have been reported already.
+	// CIMD §8.2, RFC 7591 §2: private_key_jwt needs keys. Malformed jwks or
+	// jwks_uri values have been reported already.
 	switch {
 	case d.TokenEndpointAuthMethod != pkj || hasKeys:
 	case v.raw("jwks") == nil:
@@ -656,7 +665,8 @@ func (v *validator) authMethod(d *Document) {
 	}
 }
 
-// grantTypes applies C10 and decision 1 to grant_types.
+// grantTypes applies RFC 7591 §2, RFC 9700 §2.1.2, §2.4,
+// docs/security.md decision 1 to grant_types.
 func (v *validator) grantTypes(d *Document) {
 	list, ok := v.strsOr("grant_types", "authorization_code")
 	if !ok {
@@ -683,7 +693,7 @@ func (v *validator) grantTypes(d *Document) {
 	}
 }
 
-// responseTypes applies C10 to response_types.
+// responseTypes applies RFC 7591 §2, RFC 9700 §2.1.2, §2.4 to response_types.
 func (v *validator) responseTypes(d *Document) {
 	list, ok := v.strsOr("response_types", "code")
 	if !ok {
@@ -703,7 +713,8 @@ func (v *validator) responseTypes(d *Document) {
 	d.ResponseTypes = []string{"code"}
 }
 
-// display applies C3's client_name fallback and C13.
+// display applies the client_name fallback
+// (MCP 2025-11-25 Authorization §Client ID Metadata Documents) and CIMD §8.8.
 func (v *validator) display(d *Document, id ClientID) {
 	name, _ := v.str("client_name")
 	d.ClientName = name
@@ -728,8 +739,9 @@ func (v *validator) display(d *Document, id ClientID) {
 	}
 }
 
-// other reads the remaining known members: scope (C12), application_type
-// (C15), contacts, software_id and software_version.
+// other reads the remaining known members: scope (RFC 7591 §2),
+// application_type (OIDC Registration §2), contacts, software_id and
+// software_version.
 func (v *validator) other(d *Document) {
 	d.Scope, _ = v.str("scope")
 	if t, ok := v.str("application_type"); ok {
@@ -748,7 +760,8 @@ func (v *validator) other(d *Document) {
 
 // AllowsRedirectURI reports whether uri matches one of the registered
 // redirect URIs: exactly, or on any port for an http loopback URI
-// (SPEC C8, E3; O21 §8.4.2; oauth.MatchRedirectURI).
+// (CIMD §4.2, RFC 6749 §3.1.2, OAuth 2.1 §8.4.2, RFC 8252 §7.3;
+// oauth.MatchRedirectURI).
 func (d *Document) AllowsRedirectURI(uri string) bool {
 	for _, r := range d.RedirectURIs {
 		if oauth.MatchRedirectURI(r, uri) {
@@ -759,8 +772,9 @@ func (d *Document) AllowsRedirectURI(uri string) bool {
 }
 
 // LocalhostOnlyRedirects reports whether every redirect URI is an http
-// loopback URI (SPEC E5). Anyone can present such a client's client_id and
-// receive the code on a local port, so the consent screen should warn.
+// loopback URI (CIMD §8.5, MCP 2025-11-25 Authorization §Localhost Redirect URI
+// Risks). Anyone can present such a client's client_id and receive the code on
+// a local port, so the consent screen should warn.
 func (d *Document) LocalhostOnlyRedirects() bool {
 	for _, r := range d.RedirectURIs {
 		if !oauth.IsLoopbackRedirect(r) {

@@ -10,7 +10,7 @@ import (
 )
 
 // Change detection for the security-relevant members of a document
-// (CIMD-02 §8.4, §8.4.1; SPEC D6, attack 34).
+// (CIMD §8.4, §8.4.1, docs/security.md attack 34).
 
 // securityField is one security-relevant member in canonical form.
 type securityField struct {
@@ -19,7 +19,7 @@ type securityField struct {
 }
 
 // securityFields returns, in a fixed order, the members whose change may
-// call for fresh consent or revocation (SPEC D6): redirect_uris,
+// call for fresh consent or revocation (CIMD §8.4): redirect_uris,
 // token_endpoint_auth_method, jwks, jwks_uri, grant_types, scope,
 // client_name and logo_uri. Order that carries no meaning is removed:
 // redirect URIs, grant types, scope tokens and keys are sorted (JWK.Raw is
@@ -67,8 +67,8 @@ func (d *Document) Fingerprint() string {
 
 // changedFields returns the JSON names of the security-relevant members
 // that differ between old and new, in the order Fingerprint lists them, or
-// nil when none does (SPEC D6, attack 34). A nil Document counts as one with
-// every member empty.
+// nil when none does (CIMD §8.4, docs/security.md attack 34). A nil Document
+// counts as one with every member empty.
 func changedFields(old, new *Document) []string {
 	if old == nil {
 		old = &Document{}

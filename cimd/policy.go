@@ -12,11 +12,11 @@ type Tier string
 // The three trust tiers.
 const (
 	TierVerified   Tier = "verified"   // listed in Policy.Allow: name and logo may be shown as-is
-	TierUnverified Tier = "unverified" // not listed: name and logo are labelled unverified (SPEC decision 6)
+	TierUnverified Tier = "unverified" // not listed: name and logo are labelled unverified (docs/security.md decision 6)
 	TierBlocked    Tier = "blocked"    // listed in Policy.Deny, or not allowed in allowlist-only mode
 )
 
-// PolicyConfig is an operator's trust policy (SPEC A12, CIMD-02 §8.9). Each
+// PolicyConfig is an operator's trust policy (CIMD §7.2, §8.9). Each
 // rule is one of:
 //
 //   - an exact client_id URL ("https://app.example/client.json"), compared byte for byte;

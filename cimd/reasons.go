@@ -13,64 +13,66 @@ import (
 // metrics and branch on.
 type Reason string
 
-// Reasons for rejecting a client_id URL (draft-ietf-oauth-client-id-metadata-document-02 §3,
-// SPEC A1-A10).
+// Reasons for rejecting a client_id URL (CIMD §3).
 const (
-	ReasonNotURL       Reason = "client_id_not_url"        // A1: not an absolute URL at all
-	ReasonNotHTTPS     Reason = "client_id_not_https"      // A1: a scheme other than https
-	ReasonUserinfo     Reason = "client_id_userinfo"       // A2: user name or password before the host
-	ReasonNoPath       Reason = "client_id_no_path"        // A3: no path component
-	ReasonRootPath     Reason = "client_id_root_path"      // A4: path is exactly "/"
-	ReasonDotSegment   Reason = "client_id_dot_segment"    // A5: "." or ".." segment, plain or percent-encoded
-	ReasonNonCanonical Reason = "client_id_non_canonical"  // A5: a URL parser would rewrite the input
-	ReasonFragment     Reason = "client_id_fragment"       // A6: fragment, even an empty one
-	ReasonIPLiteral    Reason = "client_id_ip_literal"     // A10: host is an IP address in any notation
-	ReasonUppercase    Reason = "client_id_uppercase"      // A10: uppercase letters in scheme or host
-	ReasonNonASCIIHost Reason = "client_id_non_ascii_host" // A10: IDN host not in punycode form
-	ReasonBadHost      Reason = "client_id_bad_host"       // A10: empty or malformed host name
-	ReasonBadPort      Reason = "client_id_bad_port"       // A8: port that is not a number from 1 to 65535
-	ReasonBadCharacter Reason = "client_id_bad_character"  // A10: whitespace, control, backslash or other raw byte not allowed in a URL
-	ReasonTooLong      Reason = "client_id_too_long"       // A10: longer than MaxClientIDLength bytes
+	ReasonNotURL       Reason = "client_id_not_url"        // CIMD §3: not an absolute URL at all
+	ReasonNotHTTPS     Reason = "client_id_not_https"      // CIMD §3: a scheme other than https
+	ReasonUserinfo     Reason = "client_id_userinfo"       // CIMD §3: user name or password before the host
+	ReasonNoPath       Reason = "client_id_no_path"        // CIMD §3: no path component
+	ReasonRootPath     Reason = "client_id_root_path"      // CIMD §3: path is exactly "/"
+	ReasonDotSegment   Reason = "client_id_dot_segment"    // CIMD §3: "." or ".." segment, plain or percent-encoded
+	ReasonNonCanonical Reason = "client_id_non_canonical"  // CIMD §3: a URL parser would rewrite the input
+	ReasonFragment     Reason = "client_id_fragment"       // CIMD §3: fragment, even an empty one
+	ReasonIPLiteral    Reason = "client_id_ip_literal"     // CIMD §3, §8.6: host is an IP address in any notation
+	ReasonUppercase    Reason = "client_id_uppercase"      // CIMD §3, §8.6: uppercase letters in scheme or host
+	ReasonNonASCIIHost Reason = "client_id_non_ascii_host" // CIMD §3, §8.6: IDN host not in punycode form
+	ReasonBadHost      Reason = "client_id_bad_host"       // CIMD §3, §8.6: empty or malformed host name
+	ReasonBadPort      Reason = "client_id_bad_port"       // CIMD §3: port that is not a number from 1 to 65535
+	ReasonBadCharacter Reason = "client_id_bad_character"  // CIMD §3, §8.6: whitespace, control, backslash or other raw byte not allowed in a URL
+	ReasonTooLong      Reason = "client_id_too_long"       // CIMD §3, §8.6: longer than MaxClientIDLength bytes
 )
 
-// Reasons for rejecting a client metadata document (CIMD-02 §4, SPEC C1-C15).
+// Reasons for rejecting a client metadata document (CIMD §4).
 const (
-	ReasonInvalidJSON      Reason = "document_invalid_json"       // C1: not well-formed UTF-8 JSON, BOM, trailing data
-	ReasonNotJSONObject    Reason = "document_not_object"         // C1: valid JSON, but not an object
-	ReasonDuplicateKey     Reason = "document_duplicate_key"      // C1: the same member twice in one object
-	ReasonFieldType        Reason = "document_field_type"         // C1: a known member has the wrong JSON type
-	ReasonClientIDMissing  Reason = "document_client_id_missing"  // C2: no client_id member
-	ReasonClientIDMismatch Reason = "document_client_id_mismatch" // C2: client_id differs from the URL fetched
-	ReasonRedirectURIs     Reason = "redirect_uris_missing"       // C3: redirect_uris absent or empty
-	ReasonRedirectURI      Reason = "redirect_uri_invalid"        // C8: one redirect URI breaks a rule
-	ReasonClientSecret     Reason = "client_secret_present"       // C4: client_secret or client_secret_expires_at
-	ReasonAuthMethod       Reason = "auth_method_unsupported"     // C5: shared-secret or unknown auth method
-	ReasonPrivateKey       Reason = "jwks_private_key"            // C6: private or symmetric key material
-	ReasonJWKS             Reason = "jwks_invalid"                // C7: keys missing, both jwks and jwks_uri, bad jwks_uri
-	ReasonSigningAlg       Reason = "auth_signing_alg_invalid"    // C7: token_endpoint_auth_signing_alg none or HS*
-	ReasonGrantType        Reason = "grant_type_forbidden"        // C10: implicit, password, or no authorization_code
-	ReasonResponseType     Reason = "response_type_unsupported"   // C10: a response type other than code
-	ReasonApplicationType  Reason = "application_type_invalid"    // C15: neither web nor native
+	ReasonInvalidJSON      Reason = "document_invalid_json"       // CIMD §4, RFC 8259 §4: not well-formed UTF-8 JSON, BOM, trailing data
+	ReasonNotJSONObject    Reason = "document_not_object"         // CIMD §4, RFC 8259 §4: valid JSON, but not an object
+	ReasonDuplicateKey     Reason = "document_duplicate_key"      // CIMD §4, RFC 8259 §4: the same member twice in one object
+	ReasonFieldType        Reason = "document_field_type"         // CIMD §4, RFC 8259 §4: a known member has the wrong JSON type
+	ReasonClientIDMissing  Reason = "document_client_id_missing"  // CIMD §4: no client_id member
+	ReasonClientIDMismatch Reason = "document_client_id_mismatch" // CIMD §4: client_id differs from the URL fetched
+	ReasonRedirectURIs     Reason = "redirect_uris_missing"       // MCP 2025-11-25 Authorization §Client ID Metadata Documents: redirect_uris absent or empty
+	ReasonRedirectURI      Reason = "redirect_uri_invalid"        // CIMD §4.2, RFC 6749 §3.1.2: one redirect URI breaks a rule
+	ReasonClientSecret     Reason = "client_secret_present"       // CIMD §4.1: client_secret or client_secret_expires_at
+	ReasonAuthMethod       Reason = "auth_method_unsupported"     // CIMD §4.1, RFC 7591 §2: shared-secret or unknown auth method
+	ReasonPrivateKey       Reason = "jwks_private_key"            // CIMD §4.1: private or symmetric key material
+	ReasonJWKS             Reason = "jwks_invalid"                // CIMD §8.2, RFC 7591 §2: keys missing, both jwks and jwks_uri, bad jwks_uri
+	ReasonSigningAlg       Reason = "auth_signing_alg_invalid"    // CIMD §8.2, RFC 7591 §2: token_endpoint_auth_signing_alg none or HS*
+	ReasonGrantType        Reason = "grant_type_forbidden"        // RFC 7591 §2, RFC 9700 §2.1.2, §2.4: implicit, password, or no authorization_code
+	ReasonResponseType     Reason = "response_type_unsupported"   // RFC 7591 §2, RFC 9700 §2.1.2, §2.4: a response type other than code
+	ReasonApplicationType  Reason = "application_type_invalid"    // OIDC Registration §2: neither web nor native
 )
 
-// Reasons the resolver adds around fetching and policy (SPEC A12, B).
+// Reasons the resolver adds around fetching and policy
+// (CIMD §5, §7.2, §8.6, §8.9).
 const (
 	ReasonFetch       Reason = "fetch_failed"       // B: the document could not be fetched
-	ReasonContentType Reason = "bad_content_type"   // B9: not application/json or application/*+json
-	ReasonBlocked     Reason = "client_blocked"     // A12: the trust policy blocks this client
-	ReasonNotAllowed  Reason = "client_not_allowed" // A12: allowlist-only policy without a match
+	ReasonContentType Reason = "bad_content_type"   // CIMD §4: not application/json or application/*+json
+	ReasonBlocked     Reason = "client_blocked"     // CIMD §7.2, §8.9: the trust policy blocks this client
+	ReasonNotAllowed  Reason = "client_not_allowed" // CIMD §7.2, §8.9: allowlist-only policy without a match
 )
 
 // Warning codes: conditions that do not reject a client but that an operator
-// or the consent screen should show (SPEC A7, A8, C3, C13, E5, decision 1).
+// or the consent screen should show (CIMD §3, §8.5, §8.8, §9.2,
+// MCP 2025-11-25 Authorization §Client ID Metadata Documents, §Localhost
+// Redirect URI Risks, docs/security.md decision 1).
 const (
-	WarnQueryInClientID     = "query_in_client_id"       // A7: client_id has a query (SHOULD NOT)
-	WarnNonDefaultPort      = "non_default_port"         // A8: client_id names a port other than the scheme default
-	WarnLocalhostOnly       = "localhost_only_redirects" // E5: every redirect URI is on a loopback host
-	WarnMissingClientName   = "missing_client_name"      // C3: no client_name; show the host instead
-	WarnGrantTypeFiltered   = "grant_type_filtered"      // decision 1: a grant type a public client cannot use was dropped
-	WarnURIDropped          = "uri_dropped"              // C13: a display URI that is not https was dropped
-	WarnClientNameSanitized = "client_name_sanitized"    // attack 32: client_name needed cleaning for display
+	WarnQueryInClientID     = "query_in_client_id"       // CIMD §3: client_id has a query (SHOULD NOT)
+	WarnNonDefaultPort      = "non_default_port"         // CIMD §3: client_id names a port other than the scheme default
+	WarnLocalhostOnly       = "localhost_only_redirects" // CIMD §8.5, MCP 2025-11-25 Authorization §Localhost Redirect URI Risks: every redirect URI is on a loopback host
+	WarnMissingClientName   = "missing_client_name"      // MCP 2025-11-25 Authorization §Client ID Metadata Documents: no client_name; show the host instead
+	WarnGrantTypeFiltered   = "grant_type_filtered"      // docs/security.md decision 1: a grant type a public client cannot use was dropped
+	WarnURIDropped          = "uri_dropped"              // CIMD §8.8, §9.2: a display URI that is not https was dropped
+	WarnClientNameSanitized = "client_name_sanitized"    // docs/security.md attack 32: client_name needed cleaning for display
 )
 
 // Problem is one broken rule: its Reason, Ref (the section of the standard
@@ -100,7 +102,7 @@ type Warning struct {
 // refusal. Reason, Ref and Message repeat the first of Problems, which
 // lists every problem found; Err is the underlying cause, if any (a network
 // error, say). Use errors.As to get at it. OAuth converts it to the error an
-// authorization server sends (CIMD-02 §5.1, SPEC B12).
+// authorization server sends (CIMD §5.1, RFC 6749 §4.1.2.1).
 type Error struct {
 	Reason   Reason
 	Ref      string

@@ -21,7 +21,8 @@ import (
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 )
 
-// Accept is the Accept header sent with every document fetch (SPEC B10, decision 4).
+// Accept is the Accept header sent with every document fetch (RFC 9110 §12.5.1,
+// docs/security.md decision 4).
 const Accept = "application/cimd+json, application/json;q=0.9"
 
 // Options configures a Resolver. Every zero value is a safe production default.
@@ -34,15 +35,16 @@ type Options struct {
 	// Limits clamps cache lifetimes; zero fields take the defaults documented on Limits.
 	Limits Limits
 	// OnChange, if set, is called once per refetch whose document differs from
-	// the cached one in a security-relevant field (SPEC D6). It runs on the
+	// the cached one in a security-relevant field (CIMD §8.4). It runs on the
 	// fetching goroutine and must not block.
 	OnChange func(ChangeEvent)
 
-	// AllowLoopback is the development exception (SPEC B5, decision 8):
-	// client_ids on loopback hosts, over http or https, are accepted and
-	// fetched. Never enable it in production.
+	// AllowLoopback is the development exception (CIMD §8.6,
+	// docs/security.md decision 8): client_ids on loopback hosts, over http or
+	// https, are accepted and fetched. Never enable it in production.
 	AllowLoopback bool
-	// LenientContentType also accepts text/plain documents (decision 4). Off by default.
+	// LenientContentType also accepts text/plain documents
+	// (docs/security.md decision 4). Off by default.
 	LenientContentType bool
 
 	// Fetch limits; zero means the safehttp defaults (5120 bytes, 5 s).
@@ -74,8 +76,9 @@ type Limits struct {
 }
 
 // ChangeEvent reports that a client's document changed in a security-relevant
-// field between two fetches (SPEC D6, attack 34). Servers use it to require
-// fresh consent or revoke grants bound to the old fingerprint.
+// field between two fetches (CIMD §8.4, docs/security.md attack 34). Servers
+// use it to require fresh consent or revoke grants bound to the old
+// fingerprint.
 type ChangeEvent struct {
 	ClientID       string
 	OldFingerprint string
@@ -216,7 +219,7 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error
 	}
 	ch := r.group.DoChan(clientID, func() (any, error) {
 		// The fetch outlives any single caller: one caller giving up must not
-		// fail the others (SPEC B13 single-flight).
+		// fail the others (MCP SEP-991 §Best Practices single-flight).
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout+time.Second)
 		defer cancel()
 		return r.refresh(fctx, id)
@@ -329,7 +332,7 @@ func (r *Resolver) newEntry(ctx context.Context, id ClientID, old *Entry, resp *
 	e := entryOf(id.String(), resp.Body, resp.Header, now)
 	c, err := r.clientFromEntry(id, e)
 	if err != nil {
-		_ = r.cache.Delete(ctx, id.String()) // SPEC D2: an invalid document replaces nothing and is never cached
+		_ = r.cache.Delete(ctx, id.String()) // CIMD §5.2: an invalid document replaces nothing and is never cached
 		return nil, nil, err
 	}
 	e.client = c
@@ -348,7 +351,8 @@ func (r *Resolver) store(ctx context.Context, id ClientID, e *Entry, hdr http.He
 	e.StaleUntil = e.FreshUntil.Add(f.StaleIfError)
 	e.client.FetchedAt, e.client.FreshUntil = now, e.FreshUntil
 	if !f.Store {
-		// no-store: answer the callers of this fetch, keep nothing (decision 3).
+		// no-store: answer the callers of this fetch, keep nothing
+		// (docs/security.md decision 3).
 		_ = r.cache.Delete(ctx, id.String())
 		return e.client
 	}
@@ -375,7 +379,7 @@ func (r *Resolver) clientFromEntry(id ClientID, e *Entry) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc.ClientID = id.String() // equal byte for byte (SPEC C2); share one copy
+	doc.ClientID = id.String() // equal byte for byte (CIMD §4); share one copy
 	warnings = append(ClientIDWarnings(id), warnings...)
 	return &Client{
 		ID:          id,

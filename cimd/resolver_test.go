@@ -582,8 +582,9 @@ func TestResolveSharedCacheOneFetchForTwoResolvers(t *testing.T) {
 
 // TestResolveFloodOfUnknownURLsDoesNotLockOutKnownClient: anyone can make
 // the server fetch made-up URLs on a client's host until the host's fetch
-// budget (SPEC B13) runs out; revalidating the host's real client draws on
-// a budget of its own, so the client keeps working during such a flood.
+// budget (MCP SEP-991 §Best Practices) runs out; revalidating the host's real
+// client draws on a budget of its own, so the client keeps working during such
+// a flood.
 func TestResolveFloodOfUnknownURLsDoesNotLockOutKnownClient(t *testing.T) {
 	s := newDocServer(t)
 	id := s.url("/client.json")

@@ -26,7 +26,7 @@ const (
 // (client_id_metadata_document_supported) and RFC 9728 §4
 // (protected_resources). The zero value of every optional field is omitted
 // from JSON, so RFC 8414 defaults apply to it; list auth methods and grant
-// types explicitly (SPEC G3) because those defaults include
+// types explicitly (RFC 8414 §2, CIMD §6) because those defaults include
 // client_secret_basic and implicit.
 //
 // Not supported: signed_metadata (RFC 8414 §2.1), which is neither produced
@@ -60,9 +60,10 @@ type AuthorizationServerMetadata struct {
 }
 
 // ProtectedResourceMetadata is the RFC 9728 §2 metadata document of a
-// protected resource such as an MCP server (SPEC H1, H3). Resource is
+// protected resource such as an MCP server
+// (MCP 2025-11-25 Authorization §Authorization Server Location). Resource is
 // REQUIRED and must equal the resource identifier the document was found
-// through (RFC 9728 §3.3, SPEC H4); MCP requires at least one entry in
+// through (RFC 9728 §3.3); MCP requires at least one entry in
 // AuthorizationServers. Optional fields are omitted from JSON when zero.
 //
 // Not supported: signed_metadata (RFC 9728 §2.2) and language-tagged
@@ -86,7 +87,7 @@ type ProtectedResourceMetadata struct {
 
 // ProtectedResourceMetadataURL returns the URL at which the metadata of
 // resource is published: the well-known suffix inserted between the host and
-// the path and query (RFC 9728 §3.1, SPEC H2), so "https://h/public/mcp"
+// the path and query (RFC 9728 §3, §5.1), so "https://h/public/mcp"
 // gives "https://h/.well-known/oauth-protected-resource/public/mcp". A
 // terminating "/" of the path is removed first (RFC 9728 §3.1). Pass the
 // resource in its canonical form (CanonicalResource).
@@ -97,7 +98,9 @@ func ProtectedResourceMetadataURL(resource string) (string, error) {
 // ProtectedResourceMetadataRootURL returns the metadata URL at the root of
 // the resource's origin ("https://h/.well-known/oauth-protected-resource"),
 // the last place MCP clients look (MCP 2025-11-25 "Protected Resource
-// Metadata Discovery Requirements", SPEC H2, J2).
+// Metadata Discovery Requirements", RFC 9728 §3, §3.3, §5.1,
+// MCP 2025-11-25 Authorization §Protected Resource Metadata Discovery
+// Requirements).
 func ProtectedResourceMetadataRootURL(resource string) (string, error) {
 	origin, _, err := splitOrigin(resource)
 	if err != nil {
@@ -107,11 +110,12 @@ func ProtectedResourceMetadataRootURL(resource string) (string, error) {
 }
 
 // AuthorizationServerMetadataURLs returns, in the order MCP clients try them
-// (MCP 2025-11-25 "Authorization Server Metadata Discovery", SPEC J4), the
+// (MCP 2025-11-25 "Authorization Server Metadata Discovery", RFC 8414 §3.1,
+// MCP 2025-11-25 Authorization §Authorization Server Metadata Discovery), the
 // URLs at which the issuer may publish its metadata: the RFC 8414 §3.1
-// path-inserted URL, the OpenID Connect path-inserted URL and, for issuers
-// with a path, the OpenID Connect path-appended URL. The document found must
-// carry an issuer identical to issuer (RFC 8414 §3.3).
+// path-inserted URL, the OpenID Connect path-inserted URL and, for issuers with
+// a path, the OpenID Connect path-appended URL. The document found must carry
+// an issuer identical to issuer (RFC 8414 §3.3).
 func AuthorizationServerMetadataURLs(issuer string) ([]string, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#") {

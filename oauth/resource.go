@@ -1,6 +1,5 @@
 // This file implements canonical resource identifiers: RFC 8707 §2 (resource
-// indicators) as profiled by MCP 2025-11-25 "Canonical Server URI" (SPEC H10,
-// E11).
+// indicators) as profiled by MCP 2025-11-25 "Canonical Server URI".
 
 package oauth
 
@@ -22,7 +21,7 @@ const MaxResourceLength = 2048
 // The input must be an absolute http or https URL (RFC 8707 §2: an absolute
 // URI) without a fragment, userinfo, whitespace, backslashes or non-ASCII
 // bytes (write internationalised hosts in punycode). The result differs from
-// the input in two ways only (SPEC E11 POLICY, MCP "Canonical Server URI"):
+// the input in two ways only (RFC 8707 §2 POLICY, MCP "Canonical Server URI"):
 //
 //   - the scheme and the host are lower-cased;
 //   - a path of exactly "/" is removed, so "https://h/" becomes "https://h".
@@ -30,7 +29,7 @@ const MaxResourceLength = 2048
 //     be significant to the server.
 //
 // Default ports are not removed: "https://h:443/mcp" and "https://h/mcp" are
-// different resources, as they are different client IDs under CIMD (SPEC A8).
+// different resources, as they are different client IDs under CIMD (CIMD §3).
 // Configure the URL exactly as clients reach the server. The path and query
 // are kept byte for byte; percent-encoding is not normalised.
 //

@@ -102,7 +102,8 @@ var ErrMalformedChallenge = errors.New("malformed WWW-Authenticate")
 // ParseWWWAuthenticate parses every WWW-Authenticate field of h (RFC 9110
 // §11.6.1 allows several fields and several challenges per field) and returns
 // the challenges in order. Clients use it to read resource_metadata and scope
-// from a 401 or 403 (SPEC J1, J7).
+// from a 401 or 403 (RFC 9728 §5.1, MCP 2025-11-25 Authorization §Scope
+// Selection Strategy).
 func ParseWWWAuthenticate(h http.Header) ([]Challenge, error) {
 	var all []Challenge
 	for _, v := range h.Values("WWW-Authenticate") {

@@ -1,6 +1,6 @@
 // This file implements the resource server side of RFC 6750 (bearer tokens
 // in the Authorization header, §2.1; error challenges, §3) with the RFC 9728
-// §5.1 resource_metadata parameter and MCP step-up (SPEC H5-H8).
+// §5.1 resource_metadata parameter and MCP step-up.
 
 package resource
 
@@ -46,7 +46,8 @@ type Options struct {
 	// Scopes or ScopesFor(r) gets 403 insufficient_scope listing all of them.
 	ScopesFor func(r *http.Request) []string
 	// ScopeSatisfies reports whether the granted scopes satisfy required, to
-	// honour scope hierarchies (MCP 2026-07-28: a server MUST, SPEC H6), e.g.
+	// honour scope hierarchies (MCP 2026-07-28: a server MUST, RFC 6750 §3.1,
+	// MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors), e.g.
 	// "files" implying "files:read". Zero means exact string match.
 	ScopeSatisfies func(granted []string, required string) bool
 	// Logger receives verification failures that are not the token's fault
@@ -58,25 +59,30 @@ type Options struct {
 }
 
 // RequireBearer returns middleware that lets a request through only with a
-// valid access token from the Authorization header (RFC 6750 §2.1, SPEC H8),
-// verified by v, with the scopes the request needs. The token is read from
-// the header only: never from the query string or the body (SPEC H8,
-// attack 56). The next handler gets the request without its Authorization
-// header, so the token cannot be forwarded upstream by accident (SPEC H9,
-// attack 60); it finds the verified TokenInfo with TokenInfoFromContext.
+// valid access token from the Authorization header (RFC 6750 §2.1,
+// OAuth 2.1 §5.2, RFC 8707 §2), verified by v, with the scopes the request
+// needs. The token is read from the header only: never from the query string or
+// the body (OAuth 2.1 §5.2, RFC 8707 §2, docs/security.md attack 56). The next
+// handler gets the request without its Authorization header, so the token
+// cannot be forwarded upstream by accident
+// (MCP 2025-11-25 Authorization §Access Token Privilege Restriction,
+// docs/security.md attack 60); it finds the verified TokenInfo with
+// TokenInfoFromContext.
 //
 // Responses, each with Cache-Control: no-store and, when an error code
 // applies, a JSON oauth.Error body:
 //
 //   - no Bearer credentials: 401 with `WWW-Authenticate: Bearer
-//     resource_metadata="...", scope="..."` and no error (RFC 6750 §3.1,
-//     SPEC H5, attack 55);
+//     resource_metadata="...", scope="..."` and no error (RFC 6750 §3, §3.1,
+//     RFC 9728 §5.1, docs/security.md attack 55);
 //   - several Authorization fields: 400 invalid_request;
 //   - a token v rejects, or a malformed or overlong one: 401
-//     error="invalid_token" (SPEC H5, attacks 57, 58);
+//     error="invalid_token" (RFC 6750 §3, RFC 9728 §5.1,
+//     docs/security.md attacks 57, 58);
 //   - missing scopes: 403 error="insufficient_scope" with scope= listing
-//     every scope the request needs and resource_metadata= (SPEC H6,
-//     attack 59);
+//     every scope the request needs and resource_metadata= (RFC 6750 §3.1,
+//     MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors,
+//     docs/security.md attack 59);
 //   - v failed for another reason (authorization server unreachable): 503
 //     with Retry-After, no challenge.
 //
@@ -186,8 +192,9 @@ func (b *bearer) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 }
 
 // withoutAuthorization returns a copy of h without the Authorization field,
-// so that nothing behind RequireBearer can forward the token (SPEC H9), not
-// even through the MCP Go SDK's RequestExtra.Header.
+// so that nothing behind RequireBearer can forward the token
+// (MCP 2025-11-25 Authorization §Access Token Privilege Restriction), not even
+// through the MCP Go SDK's RequestExtra.Header.
 func withoutAuthorization(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, v := range h {

@@ -185,8 +185,9 @@ func TestRequireBearerAttacks(t *testing.T) {
 	}
 }
 
-// TestRequireBearerNoPassthrough is attack 60 (SPEC H9): a handler behind
-// RequireBearer that proxies the request upstream cannot forward the
+// TestRequireBearerNoPassthrough is attack 60
+// (MCP 2025-11-25 Authorization §Access Token Privilege Restriction): a handler
+// behind RequireBearer that proxies the request upstream cannot forward the
 // client's token, because the request it gets has no Authorization header.
 func TestRequireBearerNoPassthrough(t *testing.T) {
 	var upstreamAuth []string

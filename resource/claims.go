@@ -1,6 +1,6 @@
 // This file decodes the claims shared by JWT access tokens (RFC 9068 §2.2,
 // RFC 7519 §4.1) and introspection responses (RFC 7662 §2.2), and applies
-// the checks both need (SPEC H8).
+// the checks both need (OAuth 2.1 §5.2, RFC 8707 §2).
 
 package resource
 
@@ -40,7 +40,7 @@ func (c *claims) check(now time.Time, issuer, resource string, leeway time.Durat
 		return fmt.Errorf("%w: issuer %q is not the trusted issuer %q", ErrInvalidToken, c.Iss, issuer)
 	}
 	if !audienceIncludes(c.Aud, resource) {
-		return fmt.Errorf("%w: audience %q does not include %q (RFC 8707, SPEC H8)", ErrInvalidToken, []string(c.Aud), resource)
+		return fmt.Errorf("%w: audience %q does not include %q (OAuth 2.1 section 5.2, RFC 8707 section 2)", ErrInvalidToken, []string(c.Aud), resource)
 	}
 	return checkTimes(now, time.Time(c.Exp), time.Time(c.Nbf), time.Time(c.Iat), leeway, requireExp)
 }

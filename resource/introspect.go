@@ -34,7 +34,7 @@ type IntrospectionOptions struct {
 	// Issuer, if set, must equal the iss member of every response.
 	Issuer string
 	// Resource is this MCP server's URL; the response's aud must include it
-	// (SPEC H8). A response without aud is rejected.
+	// (OAuth 2.1 §5.2, RFC 8707 §2). A response without aud is rejected.
 	Resource string
 	// Client sends the introspection requests. It is required (never
 	// http.DefaultClient); give it a Timeout. Redirects are not followed.

@@ -188,7 +188,8 @@ func parseJWK(raw json.RawMessage) (publicKey, bool) {
 }
 
 // discoverJWKSURI reads the issuer's metadata from the first well-known URL
-// that answers (SPEC J4), checks that its issuer is identical to issuer
+// that answers (RFC 8414 §3.1, MCP 2025-11-25 Authorization §Authorization
+// Server Metadata Discovery), checks that its issuer is identical to issuer
 // (RFC 8414 §3.3) and returns its jwks_uri.
 func discoverJWKSURI(ctx context.Context, c *http.Client, issuer string) (string, error) {
 	urls, err := oauth.AuthorizationServerMetadataURLs(issuer)

@@ -39,7 +39,8 @@ const (
 // SupportedAlgorithms returns the JWS algorithms (RFC 7518 §3.1, RFC 8037
 // §3.1) JWTVerifier can check, which are also the default allowlist. none
 // and the HMAC algorithms are never accepted: a resource server holds no
-// shared secret, and accepting them lets anyone mint tokens (attack 58).
+// shared secret, and accepting them lets anyone mint tokens
+// (docs/security.md attack 58).
 func SupportedAlgorithms() []string {
 	return []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 }
@@ -53,7 +54,8 @@ type JWTOptions struct {
 	Issuer string
 	// Resource is this MCP server's URL; a token's aud must include it after
 	// canonicalisation on both sides (oauth.CanonicalResource; RFC 9068 §4,
-	// SPEC H8, H10).
+	// OAuth 2.1 §5.2, RFC 8707 §2, MCP 2025-11-25 Authorization §Canonical
+	// Server URI).
 	Resource string
 	// Client fetches the issuer's metadata and JWKS. It is required (never
 	// http.DefaultClient); give it a Timeout. Redirects are not followed.
@@ -91,9 +93,9 @@ type JWTOptions struct {
 // form and the algorithm allowlist (both with go-jose), typ, no crit or
 // b64 header, the signature (go-jose) with a key from the issuer's JWKS
 // selected by kid (never a key named by the token itself: jwk, jku, x5u and
-// x5c headers are not used), then iss, aud (SPEC H8), exp (required), nbf,
-// iat, and that sub and client_id are present (RFC 9068 §2.2; see
-// JWTOptions.AllowMissingSubOrClientID). The JWKS is fetched on first use,
+// x5c headers are not used), then iss, aud (OAuth 2.1 §5.2, RFC 8707 §2), exp
+// (required), nbf, iat, and that sub and client_id are present (RFC 9068 §2.2;
+// see JWTOptions.AllowMissingSubOrClientID). The JWKS is fetched on first use,
 // so construction does no I/O and a server starts while its authorization
 // server is down.
 //

@@ -1,6 +1,7 @@
 // This file reads MCP tools/call requests (MCP 2025-11-25 "Tools", JSON-RPC
 // 2.0 over Streamable HTTP) to require per-tool scopes with a step-up
-// challenge (SPEC H6).
+// challenge (RFC 6750 §3.1, MCP 2025-11-25 Authorization §Runtime Insufficient
+// Scope Errors).
 
 package resource
 
@@ -23,7 +24,9 @@ const MaxToolCallPeek = 1 << 20
 // the scopes listed for the called tool in scopes (tool name to scopes).
 // Other requests and unlisted tools need nothing more. RequireBearer then
 // answers a token without them with 403 insufficient_scope and the full
-// scope list, which MCP clients use to step up (SPEC H6, J7).
+// scope list, which MCP clients use to step up (RFC 6750 §3.1,
+// MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors, §Scope
+// Selection Strategy).
 //
 // The body is read (up to MaxToolCallPeek bytes) and put back for the next
 // handler. Reading is deliberately pessimistic, so that no JSON trick gets a

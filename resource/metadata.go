@@ -1,4 +1,4 @@
-// This file serves RFC 9728 Protected Resource Metadata (SPEC H1-H4).
+// This file serves RFC 9728 Protected Resource Metadata.
 
 package resource
 
@@ -17,14 +17,15 @@ import (
 // RFC 9728 §3.2 metadata document: 200 with application/json for GET and
 // HEAD, 204 for a CORS preflight, 405 otherwise. CORS is open to every origin
 // without credentials, because the document is public and browser-based MCP
-// clients fetch it (RFC 9728 §3.1, SPEC E9 allows CORS on metadata).
+// clients fetch it (RFC 9728 §3.1, RFC 9700 §2.6 allows CORS on metadata).
 //
-// md is checked first (SPEC H1, H3, H4): Resource must be in canonical form
-// (oauth.CanonicalResource), since clients compare it byte for byte with the
-// URL they use; at least one authorization server is required; and
-// BearerMethodsSupported, when set, may only be ["header"] because
-// RequireBearer accepts nothing else. Zero BearerMethodsSupported is filled
-// in as ["header"].
+// md is checked first (RFC 9728 §2, §3.3,
+// MCP 2025-11-25 Authorization §Authorization Server Location): Resource must
+// be in canonical form (oauth.CanonicalResource), since clients compare it byte
+// for byte with the URL they use; at least one authorization server is
+// required; and BearerMethodsSupported, when set, may only be ["header"]
+// because RequireBearer accepts nothing else. Zero BearerMethodsSupported is
+// filled in as ["header"].
 func ProtectedResourceMetadataHandler(md oauth.ProtectedResourceMetadata) (http.Handler, error) {
 	if err := checkMetadata(&md); err != nil {
 		return nil, err
@@ -61,11 +62,13 @@ func ProtectedResourceMetadataHandler(md oauth.ProtectedResourceMetadata) (http.
 }
 
 // HandleMetadata registers ProtectedResourceMetadataHandler(md) on mux at
-// both places MCP clients look (SPEC H2, J2): the path-inserted well-known
-// path of md.Resource ("/.well-known/oauth-protected-resource/mcp" for
-// ".../mcp") and the root ("/.well-known/oauth-protected-resource"). Both
-// serve the same document, whose resource is the MCP endpoint URL (SPEC H4):
-// that is the value clients must send as the RFC 8707 resource parameter.
+// both places MCP clients look (RFC 9728 §3, §3.3, §5.1,
+// MCP 2025-11-25 Authorization §Protected Resource Metadata Discovery
+// Requirements): the path-inserted well-known path of md.Resource
+// ("/.well-known/oauth-protected-resource/mcp" for ".../mcp") and the root
+// ("/.well-known/oauth-protected-resource"). Both serve the same document,
+// whose resource is the MCP endpoint URL (RFC 9728 §3.3): that is the value
+// clients must send as the RFC 8707 resource parameter.
 //
 // The patterns carry no host and no method, so preflights reach the handler.
 // Like ServeMux.Handle it panics if a pattern is already registered: to serve
@@ -131,7 +134,7 @@ func checkMetadata(md *oauth.ProtectedResourceMetadata) error {
 	case len(md.BearerMethodsSupported) == 0:
 		md.BearerMethodsSupported = []string{"header"}
 	case len(md.BearerMethodsSupported) != 1 || md.BearerMethodsSupported[0] != "header":
-		return fmt.Errorf("protected resource metadata: bearer_methods_supported %q: RequireBearer accepts only [\"header\"] (SPEC H8)", md.BearerMethodsSupported)
+		return fmt.Errorf("protected resource metadata: bearer_methods_supported %q: RequireBearer accepts only [\"header\"] (OAuth 2.1 section 5.2, RFC 8707 section 2)", md.BearerMethodsSupported)
 	}
 	return nil
 }

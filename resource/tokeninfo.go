@@ -73,7 +73,8 @@ func ContextWithTokenInfo(ctx context.Context, info *TokenInfo) context.Context 
 
 // ScopeError reports that a token lacks scopes an operation needs (RFC 6750
 // §3.1 insufficient_scope). Required lists every scope the operation needs,
-// as the step-up challenge must (SPEC H6); Missing lists those not granted.
+// as the step-up challenge must (MCP 2025-11-25 Authorization §Runtime
+// Insufficient Scope Errors); Missing lists those not granted.
 type ScopeError struct {
 	Required []string
 	Missing  []string

@@ -10,8 +10,8 @@ import (
 )
 
 // A TokenVerifier checks a bearer access token and says what it grants. It
-// must check that the token was issued for this resource (audience, SPEC H8)
-// and is within its validity period.
+// must check that the token was issued for this resource (audience,
+// OAuth 2.1 §5.2, RFC 8707 §2) and is within its validity period.
 //
 // A token that is not acceptable gives an error wrapping ErrInvalidToken
 // (RequireBearer answers 401 invalid_token). Any other error means the token
@@ -62,8 +62,9 @@ func checkTimes(now, exp, nbf, iat time.Time, leeway time.Duration, requireExp b
 }
 
 // audienceIncludes reports whether aud names resource (already canonical),
-// comparing canonical forms (SPEC H8, H10). Entries that are not valid
-// resource URIs never match.
+// comparing canonical forms (OAuth 2.1 §5.2, RFC 8707 §2,
+// MCP 2025-11-25 Authorization §Canonical Server URI). Entries that are not
+// valid resource URIs never match.
 func audienceIncludes(aud []string, resource string) bool {
 	for _, a := range aud {
 		if a == resource {

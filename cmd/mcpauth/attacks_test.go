@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-// TestAttacksAgainstServe runs SPEC attack cases 36-54 against a running
+// TestAttacksAgainstServe runs docs/security.md attacks 36-54 against a running
 // `mcpauth serve` over HTTP, as a browser and as clients would: the real
 // listener, configuration, login and consent forms, client documents
 // fetched from loopback (--dev-allow-loopback). internal/authserver's

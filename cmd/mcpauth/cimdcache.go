@@ -45,7 +45,8 @@ type cimdStore interface {
 
 // storeCache is a cimd.Cache kept in the store, shared by every replica on
 // one database (an RFC 9111 shared cache), so that a cluster fetches each
-// client metadata document once per freshness lifetime (SPEC B13, D1).
+// client metadata document once per freshness lifetime (MCP SEP-991 §Best
+// Practices, CIMD §5.2).
 //
 // When an entry is missing or stale, the first replica to claim the fetch
 // lease (store.LeaseCIMDFetch) gets a miss and fetches; the others wait

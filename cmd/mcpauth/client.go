@@ -142,7 +142,7 @@ func printReport(w io.Writer, rep *clientcheck.Report) {
 				fmt.Fprintf(tw, "  %s\t%s\n", k, v)
 			}
 		}
-		row("client_name", d.DisplayName("")) // as the consent page shows it (SPEC C13)
+		row("client_name", d.DisplayName("")) // as the consent page shows it (CIMD §8.8, §9.2)
 		row("redirect_uris", strings.Join(d.RedirectURIs, " "))
 		row("token_endpoint_auth_method", d.TokenEndpointAuthMethod)
 		row("grant_types", strings.Join(d.GrantTypes, " "))

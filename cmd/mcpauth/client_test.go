@@ -155,8 +155,8 @@ func TestClientCheckUsageAndStrictMode(t *testing.T) {
 
 // TestClientCheckHostileText: a document's text cannot drive the terminal
 // of whoever checks it (escape sequences, bidirectional overrides), and
-// client_name is shown as the consent page would show it (SPEC C13,
-// attack 32).
+// client_name is shown as the consent page would show it (CIMD §8.8, §9.2,
+// docs/security.md attack 32).
 func TestClientCheckHostileText(t *testing.T) {
 	docs := map[string]func(w http.ResponseWriter){}
 	srv, ca := checkServer(t, docs)

@@ -366,7 +366,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	if c.DevAllowLoopback && !isLoopbackAddr(c.Addr) {
-		return fmt.Errorf("dev-allow-loopback: only accepted when --addr is a loopback address (got %q); it must never run in production (SPEC B5)", c.Addr)
+		return fmt.Errorf("dev-allow-loopback: only accepted when --addr is a loopback address (got %q); it must never run in production (CIMD section 8.6)", c.Addr)
 	}
 	if c.DevAutoApprove != "" && !c.DevAllowLoopback {
 		return fmt.Errorf("dev-auto-approve: only accepted together with --dev-allow-loopback (automated tests on one machine)")

@@ -739,8 +739,8 @@ type crashCounts struct {
 // a load of complete flows loses nothing a client received. After a
 // restart on the same store every access and refresh token the clients
 // hold is active (or revoked by a rule: a refresh whose answer was lost,
-// retried, is a replay, SPEC F8), no code is redeemed twice (F2), and no
-// refresh family has two live tokens.
+// retried, is a replay, OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), no code is
+// redeemed twice (F2), and no refresh family has two live tokens.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
 	bin := buildMcpauth(t)
@@ -845,7 +845,8 @@ func TestCrashSafety(t *testing.T) {
 			}
 			// 2. Every latest refresh token refreshes, except one whose
 			// rotation committed while its answer was lost: presenting it
-			// again is a replay, which revokes the family (SPEC F8).
+			// again is a replay, which revokes the family (OAuth 2.1 §4.3.1,
+			// RFC 9700 §4.14.2).
 			for i, g := range l.grants {
 				if g.refresh == "" {
 					continue

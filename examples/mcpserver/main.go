@@ -5,7 +5,8 @@
 //
 // It has two tools. echo needs only the base scope mcp:tools; whoami also
 // needs mcp:identity, so a client authorized with the base scope gets a 403
-// insufficient_scope step-up challenge when it calls whoami (SPEC H6).
+// insufficient_scope step-up challenge when it calls whoami (RFC 6750 §3.1,
+// MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors).
 //
 //	go run ./examples/mcpserver --addr 127.0.0.1:8081 --issuer http://localhost:8080
 //

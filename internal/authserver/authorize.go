@@ -28,7 +28,7 @@ type authRequest struct {
 	Scopes        []string  `json:"scopes"`
 	Resource      string    `json:"resource"`
 	CodeChallenge string    `json:"code_challenge"`
-	Fingerprint   string    `json:"fingerprint,omitempty"`   // the client's metadata fingerprint when the request was made (SPEC D6)
+	Fingerprint   string    `json:"fingerprint,omitempty"`   // the client's metadata fingerprint when the request was made (CIMD §8.4)
 	ForceConsent  bool      `json:"force_consent,omitempty"` // prompt=consent: ask even if approved before
 	CSRF          string    `json:"csrf"`
 	Return        string    `json:"return,omitempty"` // set for a plain sign-in (account page) instead of an authorization
@@ -36,14 +36,14 @@ type authRequest struct {
 }
 
 // oauthParams are the authorization request parameters that must not repeat
-// (SPEC E2). resource is not one of them: RFC 8707 §2 allows several, and
-// selectResource answers invalid_target (attack 41).
+// (OAuth 2.1 §3.1). resource is not one of them: RFC 8707 §2 allows several,
+// and selectResource answers invalid_target (docs/security.md attack 41).
 func oauthParams() []string {
 	return []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
 		"code_challenge_method", "prompt", "response_mode"}
 }
 
-// handleAuthorize is the authorization endpoint (SPEC E1-E13).
+// handleAuthorize is the authorization endpoint (OAuth 2.1 §4.1).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.writeHTMLError(w, r, http.StatusBadRequest, bodyError(err, "The authorization request is not a valid query or form."))
@@ -51,7 +51,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.Form
 	dropEmpty(q)
-	// Until client and redirect URI are validated, errors are shown, never redirected (SPEC E4).
+	// Until client and redirect URI are validated, errors are shown, never
+	// redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
 	c, redirectURI, err := s.authorizeClient(r.Context(), q)
 	if err != nil {
 		s.writeHTMLError(w, r, http.StatusBadRequest, err)
@@ -71,7 +72,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) authorizeClient(ctx context.Context, q url.Values) (*client, string, error) {
 	for _, p := range []string{"client_id", "redirect_uri"} {
 		if len(q[p]) > 1 {
-			return nil, "", oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", p)
+			return nil, "", oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (OAuth 2.1 section 3.1).", p)
 		}
 	}
 	c, err := s.loadClient(ctx, q.Get("client_id"))
@@ -81,13 +82,13 @@ func (s *Server) authorizeClient(ctx context.Context, q url.Values) (*client, st
 	redirectURI := q.Get("redirect_uri")
 	if redirectURI == "" {
 		if c.Kind == kindCIMD || len(c.RedirectURIs) != 1 {
-			return nil, "", oauth.NewError(oauth.InvalidRequest, "redirect_uri is required (SPEC E3).")
+			return nil, "", oauth.NewError(oauth.InvalidRequest, "redirect_uri is required (CIMD section 4.2, OAuth 2.1 section 8.4.2, RFC 8252 section 7.3).")
 		}
 		redirectURI = c.RedirectURIs[0]
 	}
 	if !c.allowsRedirect(redirectURI) {
 		return nil, "", oauth.NewError(oauth.InvalidRequest,
-			"redirect_uri %q is not one of the redirect URIs registered by client %s; registered: %s (SPEC E3, C8).",
+			"redirect_uri %q is not one of the redirect URIs registered by client %s; registered: %s (CIMD section 4.2, OAuth 2.1 section 8.4.2, RFC 8252 section 7.3, RFC 6749 section 3.1.2).",
 			truncate(redirectURI, 300), truncate(c.ID, 300), strings.Join(c.RedirectURIs, ", "))
 	}
 	return c, redirectURI, nil
@@ -102,7 +103,7 @@ type prompt struct{ none, login bool }
 func (s *Server) newAuthRequest(q url.Values, c *client, redirectURI string) (*authRequest, prompt, error) {
 	for _, p := range oauthParams() {
 		if len(q[p]) > 1 {
-			return nil, prompt{}, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", p)
+			return nil, prompt{}, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (OAuth 2.1 section 3.1).", p)
 		}
 	}
 	if err := checkResponseType(q, c); err != nil {
@@ -157,9 +158,9 @@ func checkPKCE(q url.Values) (string, error) {
 	challenge := q.Get("code_challenge")
 	switch method := q.Get("code_challenge_method"); {
 	case challenge == "":
-		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge is required: use PKCE with S256 (SPEC E1).")
+		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge is required: use PKCE with S256 (OAuth 2.1 section 4.1.1, RFC 9700 section 2.1.1).")
 	case method != "S256":
-		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; SPEC E1).")
+		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge_method must be S256 (plain, or an omitted method, is not accepted; OAuth 2.1 section 4.1.1, RFC 9700 section 2.1.1).")
 	case !validChallenge(challenge):
 		return "", oauth.NewError(oauth.InvalidRequest, "code_challenge must be 43 base64url characters, the S256 hash of the code_verifier (RFC 7636 §4.2).")
 	}
@@ -188,7 +189,7 @@ func (s *Server) continueAuthRequest(w http.ResponseWriter, r *http.Request, c *
 		if sess == nil {
 			fail(oauth.NewError(oauth.LoginRequired, "prompt=none, but the user is not signed in."))
 		} else {
-			fail(oauth.NewError(oauth.ConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (SPEC E6)."))
+			fail(oauth.NewError(oauth.ConsentRequired, "prompt=none, but the user has not approved this client for this resource and scope (RFC 9700 section 4.11.2, MCP 2025-11-25 Authorization section Open Redirection)."))
 		}
 		return
 	}
@@ -216,16 +217,17 @@ func validChallenge(c string) bool {
 	return true
 }
 
-// selectResource applies RFC 8707 and decision 5: one resource per request;
-// absent means the only protected resource, if there is exactly one. With no
-// resources configured, any absolute https (or loopback http) URI is accepted.
+// selectResource applies RFC 8707 and docs/security.md decision 5: one resource
+// per request; absent means the only protected resource, if there is exactly
+// one. With no resources configured, any absolute https (or loopback http) URI
+// is accepted.
 func (s *Server) selectResource(values []string) (string, error) {
 	switch len(values) {
 	case 0:
 		if len(s.resOrder) == 1 {
 			return s.resOrder[0], nil
 		}
-		return "", oauth.NewError(oauth.InvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707, SPEC E11).")
+		return "", oauth.NewError(oauth.InvalidTarget, "resource is required: name the MCP server the token is for (RFC 8707 section 2).")
 	case 1:
 	default:
 		return "", oauth.NewError(oauth.InvalidTarget, "Request one resource at a time (got %d).", len(values))
@@ -248,7 +250,7 @@ func (s *Server) selectResource(values []string) (string, error) {
 }
 
 // selectScopes checks the requested scopes against the resource's scopes
-// and the client's declared scope (SPEC C12). No scope means every scope
+// and the client's declared scope (RFC 7591 §2). No scope means every scope
 // the resource defines (within the client's).
 func (s *Server) selectScopes(c *client, resource, requested string) ([]string, error) {
 	var resScopes []string
@@ -275,7 +277,7 @@ func (s *Server) selectScopes(c *client, resource, requested string) ([]string, 
 			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not defined for resource %s; it offers: %s.", truncate(sc, 100), resource, strings.Join(resScopes, " "))
 		}
 		if clientScopes != nil && !slices.Contains(clientScopes, sc) {
-			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not in the scope the client's metadata declares (SPEC C12).", truncate(sc, 100))
+			return nil, oauth.NewError(oauth.InvalidScope, "Scope %q is not in the scope the client's metadata declares (RFC 7591 section 2).", truncate(sc, 100))
 		}
 	}
 	return normalizeScopes(want), nil
@@ -319,7 +321,8 @@ func (s *Server) loadAuthRequest(ctx context.Context, id string, consume bool) (
 
 // consentRemembered reports whether the user approved this client for this
 // resource and at least these scopes, with the same client metadata
-// fingerprint (SPEC E12, D6).
+// fingerprint (MCP Security Best Practices §Confused Deputy Problem,
+// CIMD §8.4).
 func (s *Server) consentRemembered(ctx context.Context, userID string, c *client, ar *authRequest) bool {
 	if ar.ForceConsent {
 		return false
@@ -340,7 +343,8 @@ func (s *Server) consentRemembered(ctx context.Context, userID string, c *client
 	return true
 }
 
-// issueCode creates the authorization code and redirects to the client (SPEC E10).
+// issueCode creates the authorization code and redirects to the client
+// (OAuth 2.1 §4.1.2, RFC 9207 §2).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authRequest, userID string) {
 	code, hash := token.NewOpaque(token.CodePrefix)
 	now := s.now()

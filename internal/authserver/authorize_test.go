@@ -19,7 +19,7 @@ func add(k, v string) func(url.Values) { return func(q url.Values) { q.Add(k, v)
 func del(k string) func(url.Values)    { return func(q url.Values) { q.Del(k) } }
 
 // wantErrorPage checks that resp is our HTML error page, not a redirect to
-// the client (SPEC E4, B12).
+// the client (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2, CIMD §5.1).
 func wantErrorPage(t *testing.T, resp reply, status int) {
 	t.Helper()
 	if resp.status != status || resp.location() != "" {
@@ -31,7 +31,8 @@ func wantErrorPage(t *testing.T, resp reply, status int) {
 }
 
 // wantRedirectError checks that resp sends error code back to the
-// client's redirect URI with state and iss, and no code (SPEC E4, E10).
+// client's redirect URI with state and iss, and no code (RFC 6749 §4.1.2.1,
+// RFC 9700 §4.11.2, OAuth 2.1 §4.1.2, RFC 9207 §2).
 func (h *harness) wantRedirectError(resp reply, q url.Values, code oauth.ErrorCode) url.Values {
 	h.t.Helper()
 	got := h.callback(resp, q)
@@ -277,7 +278,7 @@ func TestAuthorizeAttacks(t *testing.T) {
 }
 
 // wantPageHeaders checks the headers every browser-facing page carries
-// (SPEC E7: no framing; no caching; nosniff).
+// (RFC 9700 §4.16, RFC 6749 §10.12: no framing; no caching; nosniff).
 func wantPageHeaders(t *testing.T, resp reply) {
 	t.Helper()
 	csp := resp.header.Get("Content-Security-Policy")
@@ -290,7 +291,7 @@ func wantPageHeaders(t *testing.T, resp reply) {
 		}
 	}
 	if got := resp.header.Get("Access-Control-Allow-Origin"); got != "" {
-		t.Errorf("page allows CORS origin %q (SPEC E9)", got)
+		t.Errorf("page allows CORS origin %q (RFC 9700 section 2.6)", got)
 	}
 }
 
@@ -366,8 +367,10 @@ func TestPages(t *testing.T) {
 	})
 }
 
-// TestConsent checks what the consent screen shows (SPEC E5, decision 6)
-// and when consent is remembered or asked again (SPEC E12, D6).
+// TestConsent checks what the consent screen shows (CIMD §8.5,
+// MCP 2025-11-25 Authorization §Localhost Redirect URI Risks,
+// docs/security.md decision 6) and when consent is remembered or asked again
+// (MCP Security Best Practices §Confused Deputy Problem, CIMD §8.4).
 func TestConsent(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	b := h.newBrowser()

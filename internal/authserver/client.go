@@ -79,7 +79,7 @@ func (s *Server) loadClient(ctx context.Context, id string) (*client, error) {
 	if s.enableDCR {
 		d, err := s.store.GetDCRClient(ctx, id)
 		switch {
-		case err == nil && (!d.LastUsedAt.IsZero() || s.now().Before(d.ExpiresAt)): // SPEC I5: unused registrations expire
+		case err == nil && (!d.LastUsedAt.IsZero() || s.now().Before(d.ExpiresAt)): // RFC 7591 §5: unused registrations expire
 			return s.dcrClient(ctx, d)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return nil, err
@@ -165,7 +165,7 @@ func (s *Server) recordSeen(ctx context.Context, id string, rc *cimd.Client, err
 }
 
 // dcrClient is the view of a registered client. Its first use exempts it
-// from expiry (SPEC I5).
+// from expiry (RFC 7591 §5).
 func (s *Server) dcrClient(ctx context.Context, d store.DCRClient) (*client, error) {
 	doc, err := dcrDocument(d)
 	if err != nil {

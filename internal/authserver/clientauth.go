@@ -24,7 +24,8 @@ import (
 
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// clientAssertionAlgs is the RFC 7523 algorithm allowlist: never none, never HMAC (SPEC F6).
+// clientAssertionAlgs is the RFC 7523 algorithm allowlist: never none, never
+// HMAC (RFC 7523 §3, CIMD §8.2).
 func clientAssertionAlgs() []string { return []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"} }
 
 func joseAlgs() []jose.SignatureAlgorithm {
@@ -36,8 +37,8 @@ func joseAlgs() []jose.SignatureAlgorithm {
 }
 
 // authenticateClient identifies and authenticates the client of a token,
-// revocation or introspection request (SPEC F5, F6). It never consumes
-// anything, so a failed authentication leaves codes usable.
+// revocation or introspection request (CIMD §4.1, §8.2, RFC 7523 §3). It never
+// consumes anything, so a failed authentication leaves codes usable.
 func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, error) {
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	if !hasBasic && r.Header.Get("Authorization") != "" {
@@ -64,7 +65,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 		var err error
 		parsed, err = jwt.ParseSigned(assertion, joseAlgs())
 		if err != nil {
-			return nil, oauth.NewError(oauth.InvalidClient, "client_assertion is not a JWT signed with one of %v (SPEC F6).", clientAssertionAlgs())
+			return nil, oauth.NewError(oauth.InvalidClient, "client_assertion is not a JWT signed with one of %v (RFC 7523 section 3, CIMD section 8.2).", clientAssertionAlgs())
 		}
 		if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
 			return nil, oauth.NewError(oauth.InvalidClient, "client_assertion claims cannot be read.")
@@ -96,7 +97,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	switch c.AuthMethod {
 	case "none":
 		if hasBasic || secret != "" || assertion != "" {
-			return nil, oauth.NewError(oauth.InvalidClient, "Client %s is a public client (token_endpoint_auth_method none): it must not send a client secret or assertion (SPEC F5).", truncate(c.ID, 200))
+			return nil, oauth.NewError(oauth.InvalidClient, "Client %s is a public client (token_endpoint_auth_method none): it must not send a client secret or assertion (CIMD section 4.1).", truncate(c.ID, 200))
 		}
 	case "client_secret_basic", "client_secret_post":
 		if secret == "" || c.SecretHash == "" || !constantTimeEqual(token.Hash(secret), c.SecretHash) {
@@ -104,7 +105,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 		}
 	case "private_key_jwt":
 		if assertion == "" || hasBasic || secret != "" {
-			return nil, oauth.NewError(oauth.InvalidClient, "Client %s uses private_key_jwt: send client_assertion (RFC 7523 §2.2) and no secret (SPEC F6).", truncate(c.ID, 200))
+			return nil, oauth.NewError(oauth.InvalidClient, "Client %s uses private_key_jwt: send client_assertion (RFC 7523 §2.2) and no secret (RFC 7523 section 3, CIMD section 8.2).", truncate(c.ID, 200))
 		}
 		key, err := s.verifyAssertion(r.Context(), c, parsed, s.issuer+strings.TrimPrefix(r.URL.Path, s.base))
 		if err != nil {
@@ -122,9 +123,9 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 // ahead is not refused.
 const assertionFutureSkew = time.Minute
 
-// verifyAssertion checks an RFC 7523 client assertion (SPEC F6, attack 52)
-// sent to endpoint (our URL of the endpoint called) and returns the RFC 7638
-// thumbprint of the key that verified it.
+// verifyAssertion checks an RFC 7523 client assertion (RFC 7523 §3, CIMD §8.2,
+// docs/security.md attack 52) sent to endpoint (our URL of the endpoint called)
+// and returns the RFC 7638 thumbprint of the key that verified it.
 func (s *Server) verifyAssertion(ctx context.Context, c *client, parsed *jwt.JSONWebToken, endpoint string) (string, error) {
 	bad := func(why string) (string, error) {
 		return "", oauth.NewError(oauth.InvalidClient, "client_assertion rejected: %s (RFC 7523 §3).", why)
@@ -190,7 +191,7 @@ func keyThumbprint(k jose.JSONWebKey) (string, error) {
 }
 
 // keyStillPublished reports whether the key with this thumbprint is still
-// among the client's keys (SPEC D6: a grant bound to a key that disappeared
+// among the client's keys (CIMD §8.4: a grant bound to a key that disappeared
 // is revoked).
 func (s *Server) keyStillPublished(ctx context.Context, c *client, thumbprint string) (bool, error) {
 	keys, err := s.clientKeys(ctx, c, "")
@@ -247,7 +248,7 @@ func (jc *jwksCache) get(ctx context.Context, f *safehttp.Client, uri, kid strin
 	}
 	resp, err := f.Fetch(ctx, safehttp.Request{URL: uri, Accept: "application/jwk-set+json, application/json"})
 	if err != nil {
-		return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri could not be fetched: %v (SPEC B14).", err)
+		return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri could not be fetched: %v (CIMD section 8.6).", err)
 	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(resp.Body, &set); err != nil {
@@ -255,7 +256,7 @@ func (jc *jwksCache) get(ctx context.Context, f *safehttp.Client, uri, kid strin
 	}
 	for _, k := range set.Keys {
 		if !k.IsPublic() {
-			return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri publishes private or symmetric key material (SPEC C6).")
+			return nil, oauth.NewError(oauth.InvalidClient, "The client's jwks_uri publishes private or symmetric key material (CIMD section 4.1).")
 		}
 	}
 	jc.mu.Lock()

@@ -86,8 +86,9 @@ func withAssertion(form url.Values, assertion string) url.Values {
 	return form
 }
 
-// TestPrivateKeyJWT runs attack 52 and SPEC F6 against a private_key_jwt
-// client whose keys are inline (jwks) and one that publishes a jwks_uri.
+// TestPrivateKeyJWT runs docs/security.md attack 52, RFC 7523 §3, CIMD §8.2
+// against a private_key_jwt client whose keys are inline (jwks) and one that
+// publishes a jwks_uri.
 func TestPrivateKeyJWT(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	key := newClientKey(t, "k1")
@@ -149,7 +150,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 				mk = key.sign
 			}
 			wantError(t, h.token(withAssertion(codeForm(id, c, p), mk(t, cl)), nil), http.StatusUnauthorized, oauth.InvalidClient)
-			// F2, SPEC brief: a failed client authentication does not consume the code.
+			// F2: a failed client authentication does not consume the code.
 			mustTokens(t, h.token(withAssertion(codeForm(id, c, p), key.sign(t, h.assertionClaims(id))), nil))
 		})
 	}
@@ -235,8 +236,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 	})
 }
 
-// TestPrivateKeyJWTKeyChanges checks SPEC D6 and attack 34 for a
-// private_key_jwt client with a jwks_uri: a grant survives a key being
+// TestPrivateKeyJWTKeyChanges checks CIMD §8.4, docs/security.md attack 34 for
+// a private_key_jwt client with a jwks_uri: a grant survives a key being
 // added, and is revoked when its key disappears or the document downgrades
 // to none.
 func TestPrivateKeyJWTKeyChanges(t *testing.T) {
@@ -287,7 +288,7 @@ func TestPrivateKeyJWTKeyChanges(t *testing.T) {
 }
 
 // TestMalformedAuthorizationHeader: an Authorization header that is not
-// Basic credentials is refused (SPEC F5), not ignored: ignoring it issued
+// Basic credentials is refused (CIMD §4.1), not ignored: ignoring it issued
 // tokens to a public client that meant to authenticate, and told other
 // callers that client_id was missing.
 func TestMalformedAuthorizationHeader(t *testing.T) {
@@ -305,7 +306,7 @@ func TestMalformedAuthorizationHeader(t *testing.T) {
 				hdr, tr.Status, tr.Error, tr.ErrorDescription, tr.Header.Get("WWW-Authenticate"))
 		}
 		if tr := h.redeem(id, cb.Get("code"), p); tr.Status != http.StatusOK {
-			t.Errorf("the code after a refused authentication: %d %s, want it still usable (SPEC F5)", tr.Status, tr.Error)
+			t.Errorf("the code after a refused authentication: %d %s, want it still usable (CIMD section 4.1)", tr.Status, tr.Error)
 		}
 	}
 	var e struct{ Error string }

@@ -12,7 +12,8 @@ import (
 // clients whose document the server accepted. A client_id URL with no
 // valid document behind it, which anyone can send without signing in, is
 // answered with an error and leaves no row behind (no table of junk
-// clients, SPEC I5; abuse control, SPEC B13), while a real client is listed.
+// clients, RFC 7591 §5; abuse control, MCP SEP-991 §Best Practices), while a
+// real client is listed.
 func TestMadeUpClientIDsAreNotRecorded(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	real := h.publishClient("/real.json", nil)

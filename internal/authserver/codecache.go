@@ -14,8 +14,8 @@ const maxRecentCodes = 20000
 // codeCache keeps the authorization codes this process issued until they
 // are redeemed, so that the token endpoint usually reads a code from
 // memory instead of the database. It is only a copy: single use is still
-// decided by the store's conditional update at redemption (SPEC F2), so a
-// code redeemed by another replica, revoked from the account page or
+// decided by the store's conditional update at redemption (OAuth 2.1 §4.1.3),
+// so a code redeemed by another replica, revoked from the account page or
 // deleted with its user fails there exactly as it would after a database
 // read. A code issued by another replica is read from the database.
 type codeCache struct {

@@ -11,17 +11,19 @@ import (
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
-// consentView is what the consent page shows (SPEC E5, decision 6).
+// consentView is what the consent page shows (CIMD §8.5,
+// MCP 2025-11-25 Authorization §Localhost Redirect URI Risks,
+// docs/security.md decision 6).
 type consentView struct {
 	Request, CSRF, Action string
 	ClientHost            string // first and prominent
 	ClientID              string
 	ClientName            string
 	Verified              bool
-	SelfAsserted          bool // DCR client (SPEC I6)
+	SelfAsserted          bool // DCR client (RFC 7591 §5)
 	Development           bool // loopback client accepted under --dev-allow-loopback
 	Stale                 bool
-	LogoURL               string // served from our own origin (SPEC C13, D5)
+	LogoURL               string // served from our own origin (CIMD §8.8, §9.2)
 	RedirectHost          string
 	RedirectURI           string
 	LocalhostWarning      bool
@@ -36,7 +38,8 @@ type consentView struct {
 // trust policy and the document's freshness, and checks that nothing the
 // user is about to approve changed since /authorize validated it: the
 // redirect URI is still registered and the security-relevant metadata is
-// the same (SPEC D6, attack 34). Otherwise the user starts again.
+// the same (CIMD §8.4, docs/security.md attack 34). Otherwise the user starts
+// again.
 func (s *Server) pendingClient(ctx context.Context, ar *authRequest) (*client, error) {
 	c, err := s.loadClient(ctx, ar.ClientID)
 	if err != nil {
@@ -91,7 +94,9 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 			v.RedirectHost = ru.Scheme + ":" // private-use scheme
 		}
 	}
-	// SPEC E5 and attack 35: warn when the code would go to this machine only.
+	// CIMD §8.5, MCP 2025-11-25 Authorization §Localhost Redirect URI Risks,
+	// docs/security.md attack 35: warn when the code would go to this machine
+	// only.
 	v.LocalhostWarning = c.LocalhostOnly || oauth.IsLoopbackRedirect(ar.RedirectURI)
 	v.Development = c.Kind == kindCIMD && isLoopbackHost(c.Host)
 	if c.LogoURI != "" && c.Kind == kindCIMD {
@@ -109,7 +114,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 
 // handleConsent takes the decision (form field "decision": "approve" or
 // "deny"). The request is consumed atomically, so a replayed POST fails
-// (attack 43).
+// (docs/security.md attack 43).
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.writeHTMLError(w, r, http.StatusBadRequest, bodyError(err, "The form could not be read."))
@@ -126,7 +131,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !constantTimeEqual(r.PostForm.Get("csrf"), consentCSRF(ar.CSRF, rawSession)) {
-		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.InvalidRequest, "The form's CSRF token is missing or wrong (SPEC E7). Start again from the application."))
+		s.writeHTMLError(w, r, http.StatusForbidden, oauth.NewError(oauth.InvalidRequest, "The form's CSRF token is missing or wrong (RFC 9700 section 4.16, RFC 6749 section 10.12). Start again from the application."))
 		return
 	}
 	decision := r.PostForm.Get("decision")

@@ -18,8 +18,9 @@ const (
 
 // TestConsentVerifiedClient checks that the consent page shows the name
 // and logo of a client the trust policy allows without the "unverified"
-// label, and labels a client the policy does not list (SPEC decision 6,
-// E5, C13).
+// label, and labels a client the policy does not list
+// (docs/security.md decision 6, CIMD §8.5, §8.8, §9.2,
+// MCP 2025-11-25 Authorization §Localhost Redirect URI Risks).
 func TestConsentVerifiedClient(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	img := pngBytes(t)

@@ -51,8 +51,8 @@ func (s *Server) writeJSONErrorStatus(w http.ResponseWriter, r *http.Request, st
 }
 
 // writeRedirectError sends an authorization error back to a redirect URI
-// that has already been validated for the client (SPEC E4), with state and
-// iss (RFC 9207).
+// that has already been validated for the client (RFC 6749 §4.1.2.1,
+// RFC 9700 §4.11.2), with state and iss (RFC 9207).
 func (s *Server) writeRedirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
 	oe := onWire(s.asOAuth(r, err))
 	q := url.Values{}
@@ -68,7 +68,8 @@ func (s *Server) writeRedirectError(w http.ResponseWriter, r *http.Request, redi
 }
 
 // writeHTMLError renders an error page: used when the client or redirect URI
-// cannot be trusted, so the user is never redirected (SPEC E4, B12).
+// cannot be trusted, so the user is never redirected (RFC 6749 §4.1.2.1,
+// RFC 9700 §4.11.2, CIMD §5.1).
 func (s *Server) writeHTMLError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	oe := s.asOAuth(r, err)
 	s.render(w, r, status, "error.html", map[string]any{"Error": oe})

@@ -94,7 +94,7 @@ func TestBodyErrorsSayWhatIsWrong(t *testing.T) {
 
 // TestBackChannelWrongMethod: a back-channel endpoint called with another
 // method than POST answers 405 with Allow: POST and an OAuth error in JSON,
-// readable by browser-based clients where CORS is allowed (SPEC E9).
+// readable by browser-based clients where CORS is allowed (RFC 9700 §2.6).
 func TestBackChannelWrongMethod(t *testing.T) {
 	h := newHarness(t, harnessConfig{dcr: true})
 	for _, tc := range []struct {

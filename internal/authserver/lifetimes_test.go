@@ -11,7 +11,7 @@ import (
 // TestRefreshAbsoluteLifetime checks that a refresh family ends
 // refresh_absolute after the grant however recently its refresh token was
 // used: every rotation stays within the idle lifetime, yet the refresh after
-// the absolute lifetime fails (SPEC F8, O21 §4.3.3).
+// the absolute lifetime fails (OAuth 2.1 §4.3.1, §4.3.3, RFC 9700 §4.14.2).
 func TestRefreshAbsoluteLifetime(t *testing.T) {
 	const idle, absolute = time.Hour, 3 * time.Hour
 	h := newHarness(t, harnessConfig{lifetimes: Lifetimes{RefreshIdle: idle, RefreshAbsolute: absolute}})

@@ -31,7 +31,7 @@ const (
 
 func (s *Server) sessionCookieName() string {
 	if s.secure {
-		return "__Host-mcpauth_session" // SPEC E12: __Host- prefix over https
+		return "__Host-mcpauth_session" // MCP Security Best Practices §Confused Deputy Problem: __Host- prefix over https
 	}
 	return "mcpauth_session"
 }
@@ -55,7 +55,8 @@ func sessionCSRF(raw string) string { return deriveToken("mcpauth-session-csrf",
 
 // consentCSRF derives the CSRF token of a consent form from the pending
 // request's secret and the session cookie, so that a token scraped from
-// another browser's page is useless (SPEC E7, attack 43).
+// another browser's page is useless (RFC 9700 §4.16, RFC 6749 §10.12,
+// docs/security.md attack 43).
 func consentCSRF(requestCSRF, sessionRaw string) string {
 	return deriveToken("mcpauth-consent-csrf", requestCSRF, sessionRaw)
 }
@@ -157,7 +158,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if ar.Return != "" {
 		next = ar.Return
 	}
-	http.Redirect(w, r, s.base+next, http.StatusSeeOther) // SPEC E8: 303 after a POST
+	http.Redirect(w, r, s.base+next, http.StatusSeeOther) // RFC 9700 §4.12: 303 after a POST
 }
 
 // loginRateKeys are the store.RateHit keys of a sign-in attempt: per user

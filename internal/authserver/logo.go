@@ -1,8 +1,8 @@
 package authserver
 
-// Client logos (SPEC C13, D5, attack 33): the consent page never hot-links
-// a client's logo_uri. The server fetches it through safehttp (no
-// special-use addresses, https only, 64 KiB), keeps only the four raster
+// Client logos (CIMD §8.8, §9.2, docs/security.md attack 33): the consent page
+// never hot-links a client's logo_uri. The server fetches it through safehttp
+// (no special-use addresses, https only, 64 KiB), keeps only the four raster
 // image formats browsers render safely, caches it in memory for as long as
 // the client's document is fresh, and serves it from its own origin.
 //
@@ -31,7 +31,7 @@ const (
 	logoCacheBytes   = 8 << 20          // all cached logos together
 	logoCacheEntries = 1024             // cached logos and failures
 	logoFailFor      = 5 * time.Minute  // a failed fetch is not retried sooner
-	logoMaxAge       = 24 * time.Hour   // cache bound, whatever the document says (SPEC D4)
+	logoMaxAge       = 24 * time.Hour   // cache bound, whatever the document says (CIMD §5.2)
 	logoMinAge       = 60 * time.Second // for a document that may not be cached
 )
 
@@ -96,7 +96,7 @@ func (lc *logoCache) drop(key string) {
 }
 
 // handleLogo serves the logo of a CIMD client (GET /logo?client_id=...)
-// to a signed-in user, from our origin (SPEC C13, D5). Anything that is not
+// to a signed-in user, from our origin (CIMD §8.8, §9.2). Anything that is not
 // a logo we can vouch for is a plain 404.
 func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
@@ -105,7 +105,7 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 	hd.Set("Referrer-Policy", "no-referrer")
 	// Only the consent page shows logos, to a signed-in user: strangers
-	// cannot make the server fetch (SPEC B13).
+	// cannot make the server fetch (MCP SEP-991 §Best Practices).
 	if sess, _ := s.currentSession(r); sess == nil {
 		http.NotFound(w, r)
 		return
@@ -145,7 +145,7 @@ func (s *Server) clientLogo(ctx context.Context, clientID string) (logo, error) 
 	}
 	v, _, _ := s.logos.group.Do(key, func() (any, error) {
 		l := s.fetchLogo(context.WithoutCancel(ctx), c.ID, c.LogoURI)
-		// SPEC D5: as long as the document, within [logoMinAge, logoMaxAge];
+		// CIMD §8.8: as long as the document, within [logoMinAge, logoMaxAge];
 		// a failure for at most logoFailFor.
 		age := min(c.FreshUntil.Sub(now), logoMaxAge)
 		if l.body == nil {

@@ -24,7 +24,7 @@ func pngBytes(t *testing.T) []byte {
 }
 
 // TestLogo checks that client logos are fetched safely, cached, and served
-// from our origin (SPEC C13, D5, attack 33).
+// from our origin (CIMD §8.8, §9.2, docs/security.md attack 33).
 func TestLogo(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	img := pngBytes(t)

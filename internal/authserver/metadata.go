@@ -9,7 +9,7 @@ import (
 )
 
 // metadataPaths are where the RFC 8414 and OIDC discovery documents are
-// served: path-inserted for issuers with a path (RFC 8414 §3, SPEC G1), and
+// served: path-inserted for issuers with a path (RFC 8414 §3), and
 // also the OIDC "appended" form.
 func (s *Server) metadataPaths() []string {
 	p := s.base
@@ -20,7 +20,7 @@ func (s *Server) metadataPaths() []string {
 	return paths
 }
 
-// metadata is the RFC 8414 document, exactly per SPEC G3.
+// metadata is the RFC 8414 document, exactly per RFC 8414 §2, CIMD §6.
 func (s *Server) metadata() oauth.AuthorizationServerMetadata {
 	scopes := map[string]bool{}
 	var resources []string
@@ -63,8 +63,8 @@ func (s *Server) metadata() oauth.AuthorizationServerMetadata {
 }
 
 // authMethods are the client authentication methods of the token and
-// revocation endpoints: none and private_key_jwt (SPEC G3), plus the
-// shared-secret methods only when a client can hold a secret (a static
+// revocation endpoints: none and private_key_jwt (RFC 8414 §2, CIMD §6), plus
+// the shared-secret methods only when a client can hold a secret (a static
 // client with one, or DCR).
 func (s *Server) authMethods() []string {
 	methods := []string{"none", "private_key_jwt"}

@@ -17,8 +17,8 @@ import (
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
-// wantMetadata is the RFC 8414 document SPEC G3 asks for, for h with the
-// default resource and no client able to hold a secret.
+// wantMetadata is the RFC 8414 document RFC 8414 §2, CIMD §6 asks for, for h
+// with the default resource and no client able to hold a secret.
 func wantMetadata(h *harness) oauth.AuthorizationServerMetadata {
 	algs := []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"}
 	return oauth.AuthorizationServerMetadata{
@@ -83,7 +83,7 @@ func TestMetadata(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, harnessConfig{issuerPath: tc.issuerPath, noStatic: true})
-			urls, err := oauth.AuthorizationServerMetadataURLs(h.issuer) // where MCP clients look (SPEC J4)
+			urls, err := oauth.AuthorizationServerMetadataURLs(h.issuer) // where MCP clients look (RFC 8414 §3.1, MCP 2025-11-25 Authorization §Authorization Server Metadata Discovery)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestMetadata(t *testing.T) {
 }
 
 // TestMetadataSecrets: shared-secret methods are advertised only when a
-// client can hold a secret (SPEC G3).
+// client can hold a secret (RFC 8414 §2, CIMD §6).
 func TestMetadataSecrets(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	m, _ := h.getMetadata(h.url("/.well-known/oauth-authorization-server"))
@@ -120,7 +120,7 @@ func TestMetadataSecrets(t *testing.T) {
 }
 
 // TestCORS: CORS on metadata, JWKS, token and revocation; none on
-// introspection and pages (SPEC E9).
+// introspection and pages (RFC 9700 §2.6).
 func TestCORS(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	for _, tc := range []struct {
@@ -173,7 +173,7 @@ func TestCORS(t *testing.T) {
 	})
 }
 
-// TestNew checks option validation (SPEC A11, G2).
+// TestNew checks option validation (CIMD §7.1, RFC 8414 §3.3).
 // bareOptions are Options with a store, resolver and keys, for tests that
 // call the Server in-process without fetching or signing anything.
 func bareOptions(t *testing.T, issuer string) Options {
@@ -228,7 +228,7 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// TestResourceSelection checks RFC 8707 and decision 5 (SPEC E11, F4).
+// TestResourceSelection checks RFC 8707 and decision 5 (RFC 8707 §2, §2.2).
 func TestResourceSelection(t *testing.T) {
 	t.Run("decision 5 several resources", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{resources: []Resource{{URL: testResource}, {URL: "https://root.example"}}})
@@ -273,8 +273,9 @@ func TestResourceSelection(t *testing.T) {
 	})
 }
 
-// TestSessionCookie checks the session cookie's attributes (SPEC E12,
-// MCP-SBP: __Host- prefix, Secure, HttpOnly, SameSite=Lax).
+// TestSessionCookie checks the session cookie's attributes
+// (MCP Security Best Practices §Confused Deputy Problem: __Host- prefix,
+// Secure, HttpOnly, SameSite=Lax).
 func TestSessionCookie(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {

@@ -1,6 +1,6 @@
 package authserver
 
-// RFC 7591 Dynamic Client Registration (SPEC I1-I6), kept for MCP clients
+// RFC 7591 Dynamic Client Registration, kept for MCP clients
 // that predate client ID metadata documents. Only served when
 // Options.EnableDCR is set.
 //
@@ -24,13 +24,13 @@ import (
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
-// Registration limits (SPEC I5: an open registration endpoint needs rate
+// Registration limits (RFC 7591 §5: an open registration endpoint needs rate
 // limits, expiry of unused clients and a body size limit).
 const (
 	dcrMaxBody      = 16 << 10       // request body bytes
 	dcrWindow       = time.Hour      // rate limit window
 	dcrUnusedExpiry = 24 * time.Hour // a registration never used is collected after this
-	dcrIDPrefix     = "mca_dcr_"     // never https:// (SPEC A11, I4, attack 14)
+	dcrIDPrefix     = "mca_dcr_"     // never https:// (CIMD §7.1, docs/security.md attack 14)
 	dcrSecretPrefix = "mca_s_"
 )
 
@@ -47,7 +47,7 @@ func defaultDCRLimits() dcrLimits {
 
 // dcrValidationID is the client_id a registration is validated under: a
 // registration must meet every rule a client metadata document meets
-// (SPEC I3), so it is checked by cimd.ParseDocument as the document it
+// (RFC 7591 §2), so it is checked by cimd.ParseDocument as the document it
 // would be, with this placeholder for the client_id the server assigns.
 const dcrValidationID = "https://registration.invalid/client"
 
@@ -102,7 +102,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) (*registration
 	}
 	hash := token.Digest(metadata)
 
-	// SPEC I5: an identical public registration from the same source gets
+	// RFC 7591 §5: an identical public registration from the same source gets
 	// the client it registered before. A secret cannot be handed out
 	// twice, so confidential clients always get a new registration.
 	if method == "none" {
@@ -134,7 +134,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) (*registration
 	return registrationOf(rec, secret)
 }
 
-// registrationAllowed applies the registration budgets (SPEC I5): per
+// registrationAllowed applies the registration budgets (RFC 7591 §5): per
 // source address and global per window, and a cap on stored clients.
 func (s *Server) registrationAllowed(r *http.Request, ip string, now time.Time) (int, error) {
 	ctx := r.Context()
@@ -188,13 +188,13 @@ func dcrDocument(rec store.DCRClient) (*cimd.Document, error) {
 func sharedSecretMethods() [2]string { return [...]string{"client_secret_basic", "client_secret_post"} }
 
 // validateRegistration checks RFC 7591 client metadata with the rules of a
-// client metadata document (SPEC I3 via cimd.ParseDocument: redirect URIs
-// per C8, grant and response types per C10, public keys only, https display
-// URIs, application_type) and returns the registered metadata and the
-// authentication method. A client_id, client_secret or
-// client_secret_expires_at in the request is ignored: the server assigns
-// them. Errors are invalid_redirect_uri or invalid_client_metadata
-// (RFC 7591 §3.2.2) saying what to fix.
+// client metadata document (RFC 7591 §2 via cimd.ParseDocument: redirect URIs
+// per CIMD §4.2, RFC 6749 §3.1.2, grant and response types per RFC 7591 §2,
+// RFC 9700 §2.1.2, §2.4, public keys only, https display URIs,
+// application_type) and returns the registered metadata and the authentication
+// method. A client_id, client_secret or client_secret_expires_at in the request
+// is ignored: the server assigns them. Errors are invalid_redirect_uri or
+// invalid_client_metadata (RFC 7591 §3.2.2) saying what to fix.
 func validateRegistration(body []byte) (*cimd.Document, string, error) {
 	id, err := cimd.ParseClientID(dcrValidationID)
 	if err != nil {

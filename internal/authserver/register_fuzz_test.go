@@ -11,8 +11,8 @@ import (
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
-// FuzzValidateRegistration checks the RFC 7591 request parser (SPEC I2,
-// I3): it never panics, rejects with invalid_client_metadata or
+// FuzzValidateRegistration checks the RFC 7591 request parser (RFC 7591 §2,
+// §3.2.1, §3.2.2): it never panics, rejects with invalid_client_metadata or
 // invalid_redirect_uri and a description, and what it accepts has a
 // supported authentication method and redirect URIs and registers again,
 // unchanged, when sent back (the response echoes the registered metadata).

@@ -74,7 +74,7 @@ func mustRegister(t *testing.T, reg registered) registered {
 	return reg
 }
 
-// TestRegister checks RFC 7591 registration (SPEC I1-I6) and that
+// TestRegister checks RFC 7591 registration and that
 // registered clients work (and only as registered).
 func TestRegister(t *testing.T) {
 	h := newHarness(t, harnessConfig{dcr: true})
@@ -298,7 +298,7 @@ func (h *harness) postFormJSON(path string, v any, out any) (int, http.Header) {
 	return h.send(req, out)
 }
 
-// TestRegisterLimits checks the registration budgets and expiry (SPEC I5).
+// TestRegisterLimits checks the registration budgets and expiry (RFC 7591 §5).
 func TestRegisterLimits(t *testing.T) {
 	h := newHarness(t, harnessConfig{dcr: true})
 	ctx := context.Background()
@@ -352,7 +352,9 @@ func TestRegisterLimits(t *testing.T) {
 }
 
 // TestRegisterDisabled: without EnableDCR there is no registration endpoint
-// and registered client IDs are unknown (SPEC I1, G3).
+// and registered client IDs are unknown (RFC 7591 §3,
+// MCP 2025-11-25 Authorization §Dynamic Client Registration, RFC 8414 §2,
+// CIMD §6).
 func TestRegisterDisabled(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	if reg := h.register(dcrMetadata()); reg.Status != http.StatusNotFound && reg.Status != http.StatusMethodNotAllowed {

@@ -13,7 +13,7 @@ import (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	b := s.base // every endpoint lives under the issuer's path (RFC 8414 §2)
-	// Discovery (RFC 8414, OIDC discovery), CORS allowed (SPEC E9).
+	// Discovery (RFC 8414, OIDC discovery), CORS allowed (RFC 9700 §2.6).
 	for _, p := range s.metadataPaths() {
 		mux.Handle("GET "+p, cors(http.HandlerFunc(s.handleMetadata)))
 		mux.Handle("OPTIONS "+p, cors(nil))
@@ -21,7 +21,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+b+"/jwks", cors(http.HandlerFunc(s.handleJWKS)))
 	mux.Handle("OPTIONS "+b+"/jwks", cors(nil))
 
-	// Browser-facing: never CORS, never framed (SPEC E7, E9).
+	// Browser-facing: never CORS, never framed (RFC 9700 §2.6, §4.16,
+	// RFC 6749 §10.12).
 	mux.Handle("GET "+b+"/authorize", page(http.HandlerFunc(s.handleAuthorize)))
 	mux.Handle("POST "+b+"/authorize", page(http.HandlerFunc(s.handleAuthorize)))
 	mux.Handle("GET "+b+"/login", page(http.HandlerFunc(s.handleLoginPage)))
@@ -33,8 +34,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+b+"/logout", page(http.HandlerFunc(s.handleLogout)))
 	mux.Handle("GET "+b+"/logo", http.HandlerFunc(s.handleLogo))
 
-	// Back-channel endpoints, CORS allowed for browser-based MCP clients (SPEC E9).
-	// Other methods get an OAuth error in JSON, which such clients can read.
+	// Back-channel endpoints, CORS allowed for browser-based MCP clients
+	// (RFC 9700 §2.6). Other methods get an OAuth error in JSON, which such
+	// clients can read.
 	notPost := http.HandlerFunc(s.handleNotPost)
 	mux.Handle("POST "+b+"/token", cors(http.HandlerFunc(s.handleToken)))
 	mux.Handle("OPTIONS "+b+"/token", cors(nil))
@@ -108,8 +110,9 @@ func setFormTarget(w http.ResponseWriter, redirectURI string) {
 	w.Header().Set("Content-Security-Policy", pageCSP(src))
 }
 
-// page sets the headers of every browser-facing page: no framing (SPEC E7),
-// no caching, no referrer leaking codes or request ids, a strict CSP.
+// page sets the headers of every browser-facing page: no framing
+// (RFC 9700 §4.16, RFC 6749 §10.12), no caching, no referrer leaking codes or
+// request ids, a strict CSP.
 func page(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()

@@ -24,7 +24,7 @@ import (
 
 // Resource is an MCP server this issuer protects: a value clients may send
 // as the RFC 8707 §2 resource parameter and the audience of the access
-// tokens issued for it (RFC 9068 §3, SPEC E11, F4).
+// tokens issued for it (RFC 9068 §3, RFC 8707 §2.2).
 type Resource struct {
 	URL    string   // canonical URI (oauth.CanonicalResource)
 	Scopes []string // scopes it understands; empty means any requested scope is passed through
@@ -33,7 +33,7 @@ type Resource struct {
 
 // StaticClient is a client configured by the operator (RFC 6749 §2;
 // CIMD-02 §7.1 pre-registration). Its ID must not start with https:// or
-// http://, which are CIMD client IDs (SPEC A11). With a SecretHash it
+// http://, which are CIMD client IDs. With a SecretHash it
 // authenticates with client_secret_basic or client_secret_post (RFC 6749
 // §2.3.1); a client that may introspect (RFC 7662 §2.1) must have one.
 type StaticClient struct {
@@ -49,8 +49,8 @@ type StaticClient struct {
 // Lifetimes of what the server issues. Zero fields take the defaults; Code
 // is capped at 10 minutes (OAuth 2.1 §4.1.2).
 type Lifetimes struct {
-	AccessToken     time.Duration // default 10 min (SPEC F9)
-	Code            time.Duration // default 5 min, at most 10 (SPEC E10)
+	AccessToken     time.Duration // default 10 min (MCP 2025-11-25 Authorization §Token Theft)
+	Code            time.Duration // default 5 min, at most 10 (OAuth 2.1 §4.1.2, RFC 9207 §2)
 	RefreshIdle     time.Duration // default 14 days
 	RefreshAbsolute time.Duration // default 90 days
 	Session         time.Duration // browser login session, default 12 h
@@ -83,13 +83,15 @@ type Options struct {
 	// Issuer is the RFC 8414 §2 issuer identifier: https, or http on a
 	// loopback host (development), without query or fragment. Every
 	// endpoint is served under its path; the metadata is served at the
-	// path-inserted well-known URLs (RFC 8414 §3.1, SPEC G1).
+	// path-inserted well-known URLs (RFC 8414 §3, §3.1).
 	Issuer string
 	// Resources are the MCP servers tokens may be issued for. Empty means
-	// any https resource a client names is accepted (decision 5).
+	// any https resource a client names is accepted
+	// (docs/security.md decision 5).
 	Resources     []Resource
 	StaticClients []StaticClient
-	// EnableDCR serves RFC 7591 registration at /register (SPEC I1).
+	// EnableDCR serves RFC 7591 registration at /register (RFC 7591 §3,
+	// MCP 2025-11-25 Authorization §Dynamic Client Registration).
 	EnableDCR      bool
 	DevAutoApprove string // user name: skip login and consent (development only)
 	// TrustedProxies are the load balancers and reverse proxies in front of
@@ -103,8 +105,8 @@ type Options struct {
 	Resolver *cimd.Resolver
 	Keys     *token.Keys
 	Fetch    *safehttp.Client // jwks_uri fetches; nil means a default safehttp client
-	// LogoFetch fetches client logos (SPEC C13); give it MaxBodyBytes 64 KiB.
-	// nil means a default safehttp client with that cap.
+	// LogoFetch fetches client logos (CIMD §8.8, §9.2); give it MaxBodyBytes 64
+	// KiB. nil means a default safehttp client with that cap.
 	LogoFetch *safehttp.Client
 	Logger    *slog.Logger     // nil discards logs
 	Now       func() time.Time // nil means time.Now
@@ -138,7 +140,7 @@ type Server struct {
 	codes     codeCache
 	proxies   []netip.Prefix
 
-	dcr dcrLimits // registration budgets (SPEC I5); a field so tests can lower them
+	dcr dcrLimits // registration budgets (RFC 7591 §5); a field so tests can lower them
 }
 
 // New validates opts and returns a Server, or an error naming the option
@@ -210,7 +212,7 @@ func New(opts Options) (*Server, error) {
 	}
 	for _, c := range opts.StaticClients {
 		if c.ClientID == "" || strings.HasPrefix(c.ClientID, "https://") || strings.HasPrefix(c.ClientID, "http://") {
-			return nil, fmt.Errorf("static client %q: ids must be non-empty and must not start with https:// or http:// (those are CIMD client ids, SPEC A11)", c.ClientID)
+			return nil, fmt.Errorf("static client %q: ids must be non-empty and must not start with https:// or http:// (those are CIMD client ids, CIMD section 7.1)", c.ClientID)
 		}
 		if c.Introspect && c.SecretHash == "" {
 			return nil, fmt.Errorf("static client %q: introspect needs a client secret (RFC 7662 §2.1 requires client authentication)", c.ClientID)

@@ -3,7 +3,7 @@ package authserver
 // The test harness: a real SQLite store, real signing keys, a cimd.Resolver
 // fetching client metadata documents from a loopback TLS server, and the
 // Server under httptest, driven over HTTP like a browser and an MCP client
-// would (SPEC E, F, G). Every request goes to 127.0.0.1.
+// would (OAuth 2.1 §4.1, §4.1.3, RFC 8414 §2). Every request goes to 127.0.0.1.
 
 import (
 	"context"
@@ -274,7 +274,8 @@ func newPKCE() pkce {
 	return pkce{verifier: v, challenge: base64.RawURLEncoding.EncodeToString(sum[:])}
 }
 
-// authParams is a valid authorization request for clientID (SPEC J8).
+// authParams is a valid authorization request for clientID (OAuth 2.1 §4.1.1,
+// RFC 8707 §2).
 func authParams(clientID string, p pkce) url.Values {
 	return url.Values{
 		"response_type":         {"code"},
@@ -431,7 +432,8 @@ func (b *browser) decide(cp reply, decision string) reply {
 // authorizeCode runs the whole front-channel flow for q: it signs in and
 // approves when asked, and returns the parameters of the final redirect to
 // the client, after checking it is a 303 to the redirect URI carrying the
-// request's state and our iss (SPEC E8, E10, E13).
+// request's state and our iss (RFC 9700 §4.12, OAuth 2.1 §4.1.2, RFC 9207 §2,
+// RFC 6749 §4.1.2).
 func (b *browser) authorizeCode(q url.Values) url.Values {
 	t := b.h.t
 	t.Helper()
@@ -441,7 +443,8 @@ func (b *browser) authorizeCode(q url.Values) url.Values {
 	}
 	if resp.status == http.StatusSeeOther && strings.Contains(resp.location(), "/consent?") {
 		// The consent page redirects straight to the client when the user
-		// approved before (SPEC E12).
+		// approved before (MCP Security Best Practices §Confused Deputy
+		// Problem).
 		if resp = b.get(resp.location()); resp.status == http.StatusOK {
 			resp = b.decide(resp, "approve")
 		}
@@ -466,10 +469,10 @@ func (h *harness) callback(resp reply, q url.Values) url.Values {
 		t.Fatalf("redirected to %q, want %q", resp.location(), q.Get("redirect_uri"))
 	}
 	if got.Get("state") != q.Get("state") {
-		t.Errorf("state = %q, want %q (SPEC E13)", got.Get("state"), q.Get("state"))
+		t.Errorf("state = %q, want %q (RFC 6749 section 4.1.2)", got.Get("state"), q.Get("state"))
 	}
 	if got.Get("iss") != h.issuer {
-		t.Errorf("iss = %q, want %q (SPEC E10, RFC 9207)", got.Get("iss"), h.issuer)
+		t.Errorf("iss = %q, want %q (OAuth 2.1 section 4.1.2, RFC 9207 section 2)", got.Get("iss"), h.issuer)
 	}
 	return got
 }
@@ -531,7 +534,7 @@ func (h *harness) token(form url.Values, edit func(*http.Request)) tokenResult {
 	return tr
 }
 
-// redeem exchanges a code (SPEC J10).
+// redeem exchanges a code (OAuth 2.1 §4.1.3, RFC 8707 §2.2).
 func (h *harness) redeem(clientID, code string, p pkce) tokenResult {
 	h.t.Helper()
 	return h.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {p.verifier},
@@ -594,7 +597,8 @@ func (h *harness) introspect(tok string) introspection {
 }
 
 // TestHarnessFlow is the happy path end to end: metadata, authorize, login,
-// consent, code, token, refresh, introspection (SPEC E, F, G).
+// consent, code, token, refresh, introspection (OAuth 2.1 §4.1, §4.1.3,
+// RFC 8414 §2).
 func TestHarnessFlow(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	id := h.publishClient("/client.json", nil)
@@ -608,13 +612,13 @@ func TestHarnessFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if claims.Audience != testResource || claims.Issuer != h.issuer || claims.ClientID != id || claims.Subject != h.user.ID {
-		t.Errorf("claims = %+v (SPEC F10)", claims)
+		t.Errorf("claims = %+v (RFC 9068 section 2)", claims)
 	}
 	if in := h.introspect(tr.AccessToken); !in.Active || in.Aud != testResource || in.ClientID != id {
 		t.Errorf("introspection = %+v", in)
 	}
 	next := mustTokens(t, h.refresh(id, tr.RefreshToken))
 	if next.RefreshToken == "" || next.RefreshToken == tr.RefreshToken {
-		t.Errorf("refresh token not rotated (SPEC F8)")
+		t.Errorf("refresh token not rotated (OAuth 2.1 section 4.3.1, RFC 9700 section 4.14.2)")
 	}
 }

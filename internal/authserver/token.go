@@ -33,10 +33,11 @@ type tokenResponse struct {
 var errNotForm = errors.New("not a form")
 
 // parseBackChannelForm reads an application/x-www-form-urlencoded body and
-// rejects repeated parameters (SPEC E2, attack 54), except resource, which
-// RFC 8707 §2 allows to repeat (checkTokenResource answers invalid_target).
-// A parameter without a value counts as omitted (E2): it is removed. A body
-// of another type is invalid_request, wrapping errNotForm.
+// rejects repeated parameters (OAuth 2.1 §3.1, docs/security.md attack 54),
+// except resource, which RFC 8707 §2 allows to repeat (checkTokenResource
+// answers invalid_target). A parameter without a value counts as omitted
+// (OAuth 2.1 §3.1): it is removed. A body of another type is invalid_request,
+// wrapping errNotForm.
 func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -49,14 +50,14 @@ func parseBackChannelForm(w http.ResponseWriter, r *http.Request) (url.Values, e
 	dropEmpty(r.PostForm)
 	for k, vs := range r.PostForm {
 		if len(vs) > 1 && k != "resource" {
-			return nil, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (SPEC E2).", truncate(k, 60))
+			return nil, oauth.NewError(oauth.InvalidRequest, "The parameter %s appears more than once (OAuth 2.1 section 3.1).", truncate(k, 60))
 		}
 	}
 	return r.PostForm, nil
 }
 
 // dropEmpty removes parameter values that are empty: OAuth treats a
-// parameter sent without a value as omitted (SPEC E2, O21 §3.1, §3.2).
+// parameter sent without a value as omitted (OAuth 2.1 §3.1, §3.2).
 func dropEmpty(v url.Values) {
 	for k, vs := range v {
 		vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" })
@@ -68,12 +69,12 @@ func dropEmpty(v url.Values) {
 	}
 }
 
-// handleToken is the token endpoint (SPEC F1-F11).
+// handleToken is the token endpoint (OAuth 2.1 §4.1.3).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, err := parseBackChannelForm(w, r)
 	if errors.Is(err, errNotForm) {
-		// Parameters sent as JSON (attack 54): no grant type this endpoint
-		// supports can be read from such a body.
+		// Parameters sent as JSON (docs/security.md attack 54): no grant type
+		// this endpoint supports can be read from such a body.
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		err = oauth.NewError(oauth.UnsupportedGrantType, "The token endpoint reads grant_type and its parameters from an application/x-www-form-urlencoded body (RFC 6749 §3.2); a %q body carries none it supports.", truncate(mt, 60))
 	}
@@ -90,7 +91,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "":
 		err = oauth.NewError(oauth.InvalidRequest, "grant_type is required.")
 	default:
-		err = oauth.NewError(oauth.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code or refresh_token (SPEC F11).", truncate(gt, 80))
+		err = oauth.NewError(oauth.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code or refresh_token (RFC 9700 section 2.1.2, section 2.4).", truncate(gt, 80))
 	}
 	if err != nil {
 		s.writeJSONError(w, r, err)
@@ -125,14 +126,14 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 	now := s.now()
 	switch {
 	case cd.ClientID != c.ID:
-		return nil, invalidGrant("The authorization code was issued to another client (attack 47).")
+		return nil, invalidGrant("The authorization code was issued to another client (OAuth 2.1 section 4.1.3).")
 	case !cd.UsedAt.IsZero():
 		s.revokeFamily(r, cd.FamilyID, "code replay")
-		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (SPEC F2).")
+		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (OAuth 2.1 section 4.1.3).")
 	case !now.Before(cd.ExpiresAt):
 		return nil, invalidGrant("The authorization code has expired.")
 	case form.Get("redirect_uri") != "" && form.Get("redirect_uri") != cd.RedirectURI:
-		return nil, invalidGrant("redirect_uri differs from the one in the authorization request (SPEC F3).")
+		return nil, invalidGrant("redirect_uri differs from the one in the authorization request (RFC 6749 section 4.1.3).")
 	}
 	if err := checkVerifier(form.Get("code_verifier"), cd.CodeChallenge); err != nil {
 		return nil, err
@@ -151,7 +152,7 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 	switch err := s.store.RedeemCode(ctx, hash, now, fam, rt); {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		s.revokeFamily(r, cd.FamilyID, "code replay")
-		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (SPEC F2).")
+		return nil, invalidGrant("The authorization code was already used; the tokens issued for it are revoked (OAuth 2.1 section 4.1.3).")
 	case errors.Is(err, store.ErrNotFound):
 		return nil, invalidGrant("The authorization code is unknown or expired.")
 	case err != nil:
@@ -169,9 +170,9 @@ func (s *Server) code(ctx context.Context, hash string) (store.Code, error) {
 	return s.store.GetCode(ctx, hash)
 }
 
-// checkTokenResource applies RFC 8707 §2.2 at the token endpoint (SPEC F4,
-// attack 50): resource, when sent, must name the one resource the grant is
-// for; a different or broader set is invalid_target.
+// checkTokenResource applies RFC 8707 §2.2 at the token endpoint
+// (docs/security.md attack 50): resource, when sent, must name the one resource
+// the grant is for; a different or broader set is invalid_target.
 func checkTokenResource(form url.Values, granted string) error {
 	vs := form["resource"]
 	if len(vs) == 0 {
@@ -182,13 +183,14 @@ func checkTokenResource(form url.Values, granted string) error {
 			return nil
 		}
 	}
-	return oauth.NewError(oauth.InvalidTarget, "resource must be the one authorized: %s (SPEC F4).", granted)
+	return oauth.NewError(oauth.InvalidTarget, "resource must be the one authorized: %s (RFC 8707 section 2.2).", granted)
 }
 
-// checkVerifier validates an RFC 7636 code_verifier against its S256 challenge (SPEC F1, attack 46).
+// checkVerifier validates an RFC 7636 code_verifier against its S256 challenge
+// (OAuth 2.1 §4.1.3, RFC 7636 §4.6, docs/security.md attack 46).
 func checkVerifier(v, challenge string) error {
 	if v == "" {
-		return oauth.NewError(oauth.InvalidRequest, "code_verifier is required (PKCE, SPEC F1).")
+		return oauth.NewError(oauth.InvalidRequest, "code_verifier is required (PKCE, OAuth 2.1 section 4.1.3, RFC 7636 section 4.6).")
 	}
 	if len(v) < 43 || len(v) > 128 || strings.IndexFunc(v, func(r rune) bool {
 		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~')
@@ -226,11 +228,11 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 		return nil, invalidGrant("The refresh token was revoked.")
 	case !rt.UsedAt.IsZero():
 		s.revokeFamily(r, fam.ID, "refresh token replay")
-		return nil, invalidGrant("The refresh token was already used; its whole family is now revoked (SPEC F8).")
+		return nil, invalidGrant("The refresh token was already used; its whole family is now revoked (OAuth 2.1 section 4.3.1, RFC 9700 section 4.14.2).")
 	case !now.Before(rt.ExpiresAt) || !now.Before(fam.ExpiresAt):
 		return nil, invalidGrant("The refresh token has expired. Authorize again.")
 	case !c.allowsGrant("refresh_token"):
-		return nil, oauth.NewError(oauth.UnauthorizedClient, "The client's grant_types do not include refresh_token (SPEC C10).")
+		return nil, oauth.NewError(oauth.UnauthorizedClient, "The client's grant_types do not include refresh_token (RFC 7591 section 2, RFC 9700 section 2.1.2, section 2.4).")
 	}
 	if err := s.checkKeyBinding(r, c, fam); err != nil {
 		return nil, err
@@ -241,7 +243,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 		want := normalizeScopes(strings.Fields(form.Get("scope")))
 		for _, sc := range want {
 			if !slices.Contains(granted, sc) {
-				return nil, oauth.NewError(oauth.InvalidScope, "Scope %q was not granted; a refresh cannot broaden scope (SPEC F8).", truncate(sc, 100))
+				return nil, oauth.NewError(oauth.InvalidScope, "Scope %q was not granted; a refresh cannot broaden scope (OAuth 2.1 section 4.3.1, RFC 9700 section 4.14.2).", truncate(sc, 100))
 			}
 		}
 		scopes = strings.Join(want, " ")
@@ -256,7 +258,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 	switch err := s.store.RotateRefreshToken(ctx, oldHash, now, *next); {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		s.revokeFamily(r, fam.ID, "refresh token replay")
-		return nil, invalidGrant("The refresh token was already used; its whole family is now revoked (SPEC F8).")
+		return nil, invalidGrant("The refresh token was already used; its whole family is now revoked (OAuth 2.1 section 4.3.1, RFC 9700 section 4.14.2).")
 	case err != nil:
 		return nil, err
 	}
@@ -286,18 +288,18 @@ func (s *Server) mint(c *client, fam store.Family, scopes string, authTime time.
 	return resp, &store.RefreshToken{Hash: hash, FamilyID: fam.ID, CreatedAt: now, ExpiresAt: exp}, nil
 }
 
-// checkKeyBinding enforces SPEC D6 and F6 for a grant made to a
+// checkKeyBinding enforces CIMD §8.2, §8.4, RFC 7523 §3 for a grant made to a
 // private_key_jwt client: the client must still authenticate with
-// private_key_jwt (attack 34: a document downgraded to none cannot refresh)
-// and the key used at the grant must still be published. Otherwise the
-// family is revoked.
+// private_key_jwt (docs/security.md attack 34: a document downgraded to none
+// cannot refresh) and the key used at the grant must still be published.
+// Otherwise the family is revoked.
 func (s *Server) checkKeyBinding(r *http.Request, c *client, fam store.Family) error {
 	if fam.KeyID == "" {
 		return nil
 	}
 	if c.AuthMethod != "private_key_jwt" {
 		s.revokeFamily(r, fam.ID, "client authentication method changed")
-		return invalidGrant("The client no longer authenticates with private_key_jwt; the grant is revoked. Authorize again (SPEC D6).")
+		return invalidGrant("The client no longer authenticates with private_key_jwt; the grant is revoked. Authorize again (CIMD section 8.4).")
 	}
 	ok, err := s.keyStillPublished(r.Context(), c, fam.KeyID)
 	if err != nil {
@@ -305,7 +307,7 @@ func (s *Server) checkKeyBinding(r *http.Request, c *client, fam store.Family) e
 	}
 	if !ok {
 		s.revokeFamily(r, fam.ID, "client key removed")
-		return invalidGrant("The key this grant was made with is no longer in the client's JWKS; the grant is revoked. Authorize again (SPEC D6).")
+		return invalidGrant("The key this grant was made with is no longer in the client's JWKS; the grant is revoked. Authorize again (CIMD section 8.4).")
 	}
 	return nil
 }

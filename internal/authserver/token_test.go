@@ -31,7 +31,7 @@ func codeForm(client, code string, p pkce) url.Values {
 		"client_id": {client}, "redirect_uri": {testRedirect}, "resource": {testResource}}
 }
 
-// TestTokenAttacks runs attack cases 45-51, 53 and 54 and SPEC F1-F11
+// TestTokenAttacks runs attack cases 45-51, 53 and 54 and OAuth 2.1 §4.1.3
 // against /token.
 func TestTokenAttacks(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
@@ -348,7 +348,7 @@ func TestTokenAttacks(t *testing.T) {
 }
 
 // TestRefreshLifetime checks that refresh tokens expire after inactivity
-// (SPEC F8, O21 §4.3.3).
+// (OAuth 2.1 §4.3.1, §4.3.3, RFC 9700 §4.14.2).
 func TestRefreshLifetime(t *testing.T) {
 	h := newHarness(t, harnessConfig{lifetimes: Lifetimes{RefreshIdle: time.Hour, RefreshAbsolute: 3 * time.Hour}})
 	id := h.publishClient("/client.json", nil)
@@ -367,7 +367,7 @@ func TestRefreshLifetime(t *testing.T) {
 }
 
 // TestBlockedClient: a client blocked by the trust policy can neither
-// authorize nor refresh, and its tokens become inactive (SPEC A12).
+// authorize nor refresh, and its tokens become inactive (CIMD §7.2, §8.9).
 func TestBlockedClient(t *testing.T) {
 	h := newHarness(t, harnessConfig{})
 	id := h.publishClient("/client.json", nil)

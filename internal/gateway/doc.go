@@ -6,29 +6,30 @@
 // A Gateway serves three things on its origin:
 //
 //   - the RFC 9728 protected resource metadata, path-inserted and at the root
-//     (resource.HandleMetadata; SPEC H1-H4);
+//     (resource.HandleMetadata; RFC 9728);
 //   - the MCP endpoint (the path of Options.Resource): every request needs a
 //     bearer token that Options.Verifier accepts, with the scopes it needs,
-//     or gets the 401/403 challenge MCP clients act on (SPEC H5-H8); a
+//     or gets the 401/403 challenge MCP clients act on (RFC 9728, RFC 6750); a
 //     tools/call for a tool listed in Options.ToolScopes needs that tool's
-//     scopes too, answered 403 insufficient_scope with step-up (SPEC H6);
+//     scopes too, answered 403 insufficient_scope with step-up (RFC 6750 §3.1,
+//     MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors);
 //   - nothing else: other paths are 404.
 //
 // Accepted requests go to Options.Upstream. The client's token is never
-// forwarded (SPEC H9): the Authorization header is removed and the verified
-// identity travels in headers the operator names (X-MCPAuth-Subject,
-// X-MCPAuth-Client-ID and X-MCPAuth-Scopes by default), after every header
-// from the client with one of those names is stripped, in any letter case and
-// with "_" in place of "-". Cookies are not forwarded in either direction.
-// Streams pass through unbuffered: server-sent events and long-lived GET
-// streams are flushed on every write, and Mcp-Session-Id and Last-Event-ID
-// travel unchanged. Each upstream session is bound to the identity that
-// created it (MCP Security Best Practices, "Session Hijacking"), so another
-// user's token cannot ride on a session ID it learned. The bindings live in
-// memory: a session ID the gateway did not see created (after a restart, or
-// on another replica) gets 404, and the client starts a new session (MCP
-// 2025-11-25 "Session Management"), so replicas in front of a stateful
-// upstream need sticky routing.
+// forwarded (MCP 2025-11-25 Authorization §Access Token Privilege Restriction):
+// the Authorization header is removed and the verified identity travels in
+// headers the operator names (X-MCPAuth-Subject, X-MCPAuth-Client-ID and
+// X-MCPAuth-Scopes by default), after every header from the client with one of
+// those names is stripped, in any letter case and with "_" in place of "-".
+// Cookies are not forwarded in either direction. Streams pass through
+// unbuffered: server-sent events and long-lived GET streams are flushed on
+// every write, and Mcp-Session-Id and Last-Event-ID travel unchanged. Each
+// upstream session is bound to the identity that created it (MCP Security Best
+// Practices, "Session Hijacking"), so another user's token cannot ride on a
+// session ID it learned. The bindings live in memory: a session ID the gateway
+// did not see created (after a restart, or on another replica) gets 404, and
+// the client starts a new session (MCP 2025-11-25 "Session Management"), so
+// replicas in front of a stateful upstream need sticky routing.
 //
 // The upstream is reached through net/http's Transport, tuned for one
 // upstream (keep-alive pool sized for many concurrent requests, dial, TLS

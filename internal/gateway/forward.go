@@ -1,6 +1,7 @@
 // This file forwards accepted requests to the upstream MCP server
 // (RFC 9110 §7.6 intermediaries, MCP 2025-11-25 "Streamable HTTP"), without
-// the client's token (SPEC H9).
+// the client's token (MCP 2025-11-25 Authorization §Access Token Privilege
+// Restriction).
 
 package gateway
 

@@ -70,20 +70,23 @@ type Options struct {
 	// Resource is the public URL of the MCP endpoint on this gateway, the
 	// one clients use, such as "https://mcp.example.com/mcp": the resource
 	// of the protected-resource metadata and the audience tokens must carry
-	// (SPEC H4, H8, H10). It must be in canonical form
-	// (oauth.CanonicalResource). The gateway serves the MCP endpoint at its
-	// path.
+	// (RFC 9728 §3.3, OAuth 2.1 §5.2, RFC 8707 §2,
+	// MCP 2025-11-25 Authorization §Canonical Server URI). It must be in
+	// canonical form (oauth.CanonicalResource). The gateway serves the MCP
+	// endpoint at its path.
 	Resource string
 	// AuthorizationServers lists the issuers clients may get tokens from,
-	// published in the metadata (SPEC H1).
+	// published in the metadata (RFC 9728 §2,
+	// MCP 2025-11-25 Authorization §Authorization Server Location).
 	AuthorizationServers []string
 	// ResourceName is the metadata's human-readable resource_name.
 	ResourceName string
 	// Scopes are needed for every request and announced in 401 challenges
-	// and as the metadata's scopes_supported (SPEC H3, H5).
+	// and as the metadata's scopes_supported (RFC 9728 §2, §5.1, RFC 6750 §3).
 	Scopes []string
 	// ToolScopes maps an MCP tool name to further scopes a tools/call for
-	// it needs (resource.ToolScopes; SPEC H6).
+	// it needs (resource.ToolScopes; RFC 6750 §3.1,
+	// MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors).
 	ToolScopes map[string][]string
 	// Verifier checks bearer tokens; wrap it in a resource.Cache so that a
 	// token is verified once, not on every request.

@@ -9,9 +9,9 @@ import (
 )
 
 // TestOnlyStreamableHTTPMethods: methods other than POST, GET and DELETE
-// get 405 and never reach the upstream; the tool scope rules (SPEC H6)
-// read POST bodies, so a PUT carrying a tools/call would otherwise pass
-// unchecked.
+// get 405 and never reach the upstream; the tool scope rules (RFC 6750 §3.1,
+// MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors) read POST
+// bodies, so a PUT carrying a tools/call would otherwise pass unchecked.
 func TestOnlyStreamableHTTPMethods(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	tok := h.tokenFor(t, "alice", "mcp:tools")
@@ -29,7 +29,8 @@ func TestOnlyStreamableHTTPMethods(t *testing.T) {
 
 // TestMalformedJSONWithToolRules: with tool scope rules, a body that is not
 // JSON gets a JSON-RPC parse error (400), not a 403 step-up asking for
-// every tool's scopes (SPEC H6).
+// every tool's scopes (RFC 6750 §3.1, MCP 2025-11-25 Authorization §Runtime
+// Insufficient Scope Errors).
 func TestMalformedJSONWithToolRules(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	tok := h.tokenFor(t, "alice", "mcp:tools")
@@ -47,7 +48,8 @@ func TestMalformedJSONWithToolRules(t *testing.T) {
 }
 
 // TestAccessTokenInURLRefused: a token in the query string is refused
-// (RFC 6750 §2.3, SPEC H8) rather than forwarded to the upstream's logs.
+// (RFC 6750 §2.3, OAuth 2.1 §5.2, RFC 8707 §2) rather than forwarded to the
+// upstream's logs.
 func TestAccessTokenInURLRefused(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	tok := h.tokenFor(t, "alice", "mcp:tools")
@@ -63,10 +65,11 @@ func TestAccessTokenInURLRefused(t *testing.T) {
 }
 
 // TestUpstreamChallengeNotPassedOn: the gateway is the only OAuth resource
-// server at its URL (SPEC H2, H6: its own challenges are the ones clients
-// follow). An upstream's WWW-Authenticate is dropped, and its 401
-// becomes a 502 naming the misconfiguration, so that clients do not throw
-// away a good token and authorize again.
+// server at its URL (RFC 9728 §3, §5.1, RFC 6750 §3.1,
+// MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors: its own
+// challenges are the ones clients follow). An upstream's WWW-Authenticate is
+// dropped, and its 401 becomes a 502 naming the misconfiguration, so that
+// clients do not throw away a good token and authorize again.
 func TestUpstreamChallengeNotPassedOn(t *testing.T) {
 	var status atomic.Int32
 	status.Store(http.StatusOK)

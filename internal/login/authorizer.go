@@ -1,6 +1,7 @@
 // This file is the Authorizer: an http.RoundTripper that authorizes requests
 // to an MCP server (MCP 2025-11-25 "Authorization Flow Steps", "Scope
-// Challenge Handling", SPEC J1, J7, J10).
+// Challenge Handling", RFC 9728 §5.1, MCP 2025-11-25 Authorization §Scope
+// Selection Strategy, OAuth 2.1 §4.1.3, RFC 8707 §2.2).
 package login
 
 import (
@@ -21,7 +22,8 @@ import (
 )
 
 // ErrTooManyAuthorizations: the server keeps refusing after
-// Options.MaxAuthorizations authorizations (SPEC J7: limit retries).
+// Options.MaxAuthorizations authorizations (MCP 2025-11-25 Authorization §Scope
+// Selection Strategy: limit retries).
 var ErrTooManyAuthorizations = errors.New("too many authorizations")
 
 // Defaults of Options.
@@ -48,14 +50,18 @@ type Options struct {
 	MCPURL string
 	// ClientIDMetadataURL is the client's Client ID Metadata Document URL,
 	// used as client_id at authorization servers that advertise
-	// client_id_metadata_document_supported (SPEC J6 (2)). Its
+	// client_id_metadata_document_supported
+	// (MCP 2025-11-25 Authorization §Client Registration Approaches (2)). Its
 	// redirect_uris must allow http://127.0.0.1/callback on any port
 	// (RFC 8252 §7.3).
 	ClientIDMetadataURL string
-	// Registered are pre-registered credentials (SPEC J6 (1)); nil if none.
+	// Registered are pre-registered credentials
+	// (MCP 2025-11-25 Authorization §Client Registration Approaches (1)); nil
+	// if none.
 	Registered *Credentials
-	// Scopes, when set, replace the SPEC J7 selection for the first
-	// authorization; step-up still adds challenged scopes.
+	// Scopes, when set, replace the MCP 2025-11-25 Authorization §Scope
+	// Selection Strategy selection for the first authorization; step-up still
+	// adds challenged scopes.
 	Scopes []string
 	// ClientName is the client_name of dynamic registrations; zero:
 	// DefaultClientName.
@@ -64,8 +70,9 @@ type Options struct {
 	// the Authorizer's lifetime only.
 	Store Store
 	// OpenBrowser sends the user to the authorization URL, which has passed
-	// the SPEC J11 checks: SystemBrowser, PrintURL or AutoApprove. An error
-	// aborts the authorization.
+	// the MCP Security Best Practices §Server-Side Request Forgery checks:
+	// SystemBrowser, PrintURL or AutoApprove. An error aborts the
+	// authorization.
 	OpenBrowser func(ctx context.Context, authURL string) error
 	// Progress receives one line per step for the user; nil: discarded.
 	Progress io.Writer
@@ -76,7 +83,8 @@ type Options struct {
 	// DefaultCallbackTimeout.
 	CallbackTimeout time.Duration
 	// MaxAuthorizations bounds the authorizations of the Authorizer's
-	// lifetime (SPEC J7); zero: DefaultMaxAuthorizations.
+	// lifetime (MCP 2025-11-25 Authorization §Scope Selection Strategy); zero:
+	// DefaultMaxAuthorizations.
 	MaxAuthorizations int
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
@@ -225,9 +233,9 @@ func (a *Authorizer) progressf(format string, args ...any) {
 	fmt.Fprintf(a.opts.Progress, format+"\n", args...)
 }
 
-// addrPolicy derives the SPEC J11 address policy from the MCP server's
-// addresses on first use. A name that does not resolve allows public
-// addresses only.
+// addrPolicy derives the MCP Security Best Practices §Server-Side Request
+// Forgery address policy from the MCP server's addresses on first use. A name
+// that does not resolve allows public addresses only.
 func (a *Authorizer) addrPolicy(ctx context.Context) addrPolicy {
 	a.policyMu.Lock()
 	defer a.policyMu.Unlock()
@@ -414,7 +422,8 @@ func (a *Authorizer) recover(ctx context.Context, resp *http.Response, ver int) 
 		}
 		return a.authorize(ctx, ch, a.opts.Scopes, previous)
 	}
-	// 403 insufficient_scope: step-up (SPEC J7).
+	// 403 insufficient_scope: step-up (MCP 2025-11-25 Authorization §Scope
+	// Selection Strategy).
 	challenged := splitScope(ch.scope)
 	if a.sess == nil || len(challenged) == 0 {
 		return false, nil

@@ -31,8 +31,9 @@ func browserCommand(goos, u string) (string, []string) {
 // URL to w and starts the platform's URL opener (open on macOS, xdg-open on
 // Linux and the BSDs, rundll32 on Windows) without waiting for it. A browser
 // that cannot be started is not an error: the user opens the printed URL.
-// The URL passed the SPEC J11 checks before it gets here, and it is passed
-// as one argument, never through a shell.
+// The URL passed the MCP Security Best Practices §Server-Side Request Forgery
+// checks before it gets here, and it is passed as one argument, never through a
+// shell.
 func SystemBrowser(w io.Writer) func(ctx context.Context, u string) error {
 	return func(ctx context.Context, u string) error {
 		fmt.Fprintf(w, "Opening your browser. If it does not open, visit this URL:\n\n  %s\n\n", u)

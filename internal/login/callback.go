@@ -1,7 +1,7 @@
 // This file runs the authorization code flow of a native app (RFC 8252 §7.3
-// loopback redirect, OAuth 2.1 §4.1, SPEC J8-J9): the listener on
-// 127.0.0.1, the authorization request, and the checks of the response
-// (state, RFC 9207 iss).
+// loopback redirect, OAuth 2.1 §4.1, §4.1.1, RFC 8707 §2, RFC 9207 §2.4): the
+// listener on 127.0.0.1, the authorization request, and the checks of the
+// response (state, RFC 9207 iss).
 package login
 
 import (
@@ -21,7 +21,7 @@ import (
 )
 
 // Authorization response errors callers may branch on. On either, the
-// response's error and error_description are not shown (SPEC J9).
+// response's error and error_description are not shown (RFC 9207 §2.4).
 var (
 	ErrStateMismatch = errors.New("the authorization response has the wrong state")
 	ErrIssuerMissing = errors.New("the authorization response has no iss parameter, which the authorization server promised (RFC 9207)")
@@ -105,10 +105,10 @@ func (cs *callbackServer) close() {
 	_ = cs.srv.Shutdown(ctx)
 }
 
-// verifyCallback checks an authorization response and returns its code
-// (SPEC J9): state first, then iss per RFC 9207 §2.4 (exact string
-// comparison; absent only when the server does not promise it), and only
-// then a reported error, whose text is shown sanitised.
+// verifyCallback checks an authorization response and returns its code: state
+// first, then iss per RFC 9207 §2.4 (exact string comparison; absent only when
+// the server does not promise it), and only then a reported error, whose text
+// is shown sanitised.
 func verifyCallback(q url.Values, state, issuer string, issSupported bool) (string, error) {
 	if got := q["state"]; len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte(state)) != 1 {
 		return "", ErrStateMismatch
@@ -130,8 +130,8 @@ func verifyCallback(q url.Values, state, issuer string, issSupported bool) (stri
 	return code[0], nil
 }
 
-// authorizationURL builds the authorization request (SPEC J8), keeping any
-// query the endpoint already has (RFC 6749 §3.1).
+// authorizationURL builds the authorization request (OAuth 2.1 §4.1.1,
+// RFC 8707 §2), keeping any query the endpoint already has (RFC 6749 §3.1).
 func authorizationURL(endpoint string, c Client, redirectURI, challenge, state, resource string, scopes []string) (string, error) {
 	u, err := checkURL("authorization_endpoint", endpoint)
 	if err != nil {

@@ -1,7 +1,7 @@
 // This file discovers the authorization server of an MCP server: RFC 9728
 // protected resource metadata (§3, §5.1) and RFC 8414 authorization server
 // metadata (§3), in the order of MCP 2025-11-25 "Authorization Server
-// Discovery" (SPEC J1-J5).
+// Discovery" (MCP 2025-11-25 Authorization §Authorization Flow Steps).
 package login
 
 import (
@@ -19,14 +19,17 @@ import (
 // Discovery errors callers may branch on.
 var (
 	// ErrIssuerMismatch: the metadata's issuer differs from the issuer it
-	// was fetched for (RFC 8414 §3.3, SPEC J4), or the authorization
-	// response named another issuer (RFC 9207 §2.4, SPEC J9).
+	// was fetched for (RFC 8414 §3.1, §3.3,
+	// MCP 2025-11-25 Authorization §Authorization Server Metadata Discovery),
+	// or the authorization response named another issuer (RFC 9207 §2.4).
 	ErrIssuerMismatch = errors.New("issuer mismatch")
 	// ErrNoPKCE: the authorization server does not list S256 in
-	// code_challenge_methods_supported (SPEC J5).
+	// code_challenge_methods_supported
+	// (MCP 2025-11-25 Authorization §Authorization Code Protection).
 	ErrNoPKCE = errors.New("authorization server does not support PKCE S256")
 	// ErrResourceMismatch: the protected resource metadata names another
-	// resource (RFC 9728 §3.3, SPEC J2).
+	// resource (RFC 9728 §3.3, MCP 2025-11-25 Authorization §Protected Resource
+	// Metadata Discovery Requirements).
 	ErrResourceMismatch = errors.New("protected resource metadata names another resource")
 )
 
@@ -92,15 +95,15 @@ func (a *Authorizer) getJSON(ctx context.Context, what, u string, v any) error {
 	return nil
 }
 
-// discover runs SPEC J2-J5. resourceMetadata is the resource_metadata of
-// the server's challenge, or "".
+// discover runs MCP 2025-11-25 Authorization §Authorization Flow Steps.
+// resourceMetadata is the resource_metadata of the server's challenge, or "".
 func (a *Authorizer) discover(ctx context.Context, resourceMetadata string) (*discovery, error) {
 	d := &discovery{}
 	var err error
 	if d.prm, d.resource, err = a.protectedResource(ctx, resourceMetadata); err != nil {
 		return nil, err
 	}
-	// SPEC J3: the first authorization server listed.
+	// RFC 9728 §7.6: the first authorization server listed.
 	d.issuer = d.prm.AuthorizationServers[0]
 	if _, err := checkURL("authorization server", d.issuer); err != nil {
 		return nil, err
@@ -111,10 +114,11 @@ func (a *Authorizer) discover(ctx context.Context, resourceMetadata string) (*di
 	return d, nil
 }
 
-// protectedResource finds and validates the RFC 9728 metadata (SPEC J2): at
-// resourceMetadata when the challenge named it, else at the path-inserted
-// location, else at the root of the origin. It returns the metadata and the
-// canonical resource to request tokens for.
+// protectedResource finds and validates the RFC 9728 metadata (RFC 9728 §3.3,
+// MCP 2025-11-25 Authorization §Protected Resource Metadata Discovery
+// Requirements): at resourceMetadata when the challenge named it, else at the
+// path-inserted location, else at the root of the origin. It returns the
+// metadata and the canonical resource to request tokens for.
 func (a *Authorizer) protectedResource(ctx context.Context, resourceMetadata string) (oauth.ProtectedResourceMetadata, string, error) {
 	var prm oauth.ProtectedResourceMetadata
 	type location struct {
@@ -170,8 +174,10 @@ func (a *Authorizer) protectedResource(ctx context.Context, resourceMetadata str
 }
 
 // authorizationServer fetches the issuer's metadata from the locations of
-// SPEC J4 in order, taking the first that exists, and checks issuer
-// equality, endpoints (SPEC J11) and S256 support (SPEC J5).
+// RFC 8414 §3.1, MCP 2025-11-25 Authorization §Authorization Server Metadata
+// Discovery in order, taking the first that exists, and checks issuer equality,
+// endpoints (MCP Security Best Practices §Server-Side Request Forgery) and S256
+// support (MCP 2025-11-25 Authorization §Authorization Code Protection).
 func (a *Authorizer) authorizationServer(ctx context.Context, issuer string) (oauth.AuthorizationServerMetadata, error) {
 	var md oauth.AuthorizationServerMetadata
 	urls, err := oauth.AuthorizationServerMetadataURLs(issuer)

@@ -1,6 +1,7 @@
 // Package login is the client side of MCP authorization (MCP 2025-11-25
-// "Authorization", SPEC J1-J11): what `mcpauth login` does to obtain an
-// access token for an MCP server it has never seen before.
+// "Authorization", MCP 2025-11-25 Authorization §Authorization Flow Steps):
+// what `mcpauth login` does to obtain an access token for an MCP server it has
+// never seen before.
 //
 // An [Authorizer] is an http.RoundTripper placed under an MCP client (the
 // official Go SDK's StreamableClientTransport). It attaches the stored access
@@ -29,7 +30,8 @@
 // resolves names itself and dials only addresses the policy allows: never
 // link-local, unspecified or multicast addresses, loopback only when the MCP
 // server itself is on loopback, private ranges only when the MCP server is
-// on a private or loopback address (SPEC J11).
+// on a private or loopback address (MCP Security Best Practices §Server-Side
+// Request Forgery).
 //
 // Not supported: DPoP, private_key_jwt client authentication, HTTP proxies
 // (HTTP_PROXY and HTTPS_PROXY are ignored), redirects on metadata and token

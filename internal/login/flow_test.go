@@ -15,8 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestAuthorizationRequest checks the request of SPEC J8 and the token
-// request of SPEC J10 from one authorization.
+// TestAuthorizationRequest checks the request of OAuth 2.1 §4.1.1, RFC 8707 §2
+// and the token request of OAuth 2.1 §4.1.3, RFC 8707 §2.2 from one
+// authorization.
 func TestAuthorizationRequest(t *testing.T) {
 	as := newFakeAS(t, nil)
 	rs := newFakeRS(t, as, func(rs *fakeRS) { rs.required = []string{"mcp:tools"}; rs.scopeInHeader = true })
@@ -66,7 +67,8 @@ func TestAuthorizationRequest(t *testing.T) {
 	})
 }
 
-// TestRegistration checks the SPEC J6 order and client authentication.
+// TestRegistration checks the MCP 2025-11-25 Authorization §Client Registration
+// Approaches order and client authentication.
 func TestRegistration(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -129,7 +131,7 @@ func TestRegistration(t *testing.T) {
 }
 
 // TestDCRRegistrationReused checks that a second login to the same issuer
-// reuses the stored registration and its redirect port (SPEC J3).
+// reuses the stored registration and its redirect port (RFC 9728 §7.6).
 func TestDCRRegistrationReused(t *testing.T) {
 	as := newFakeAS(t, nil)
 	rs := newFakeRS(t, as, nil)
@@ -152,8 +154,8 @@ func TestDCRRegistrationReused(t *testing.T) {
 	}
 }
 
-// TestCallbackChecks covers SPEC J9: state, RFC 9207 iss, and how errors of
-// an unverified response are (not) shown.
+// TestCallbackChecks covers RFC 9207 §2.4: state, RFC 9207 iss, and how errors
+// of an unverified response are (not) shown.
 func TestCallbackChecks(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -204,7 +206,8 @@ func TestCallbackChecks(t *testing.T) {
 	}
 }
 
-// TestScopes covers SPEC J7: selection, step-up and the retry limit.
+// TestScopes covers MCP 2025-11-25 Authorization §Scope Selection Strategy:
+// selection, step-up and the retry limit.
 func TestScopes(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -455,10 +458,11 @@ func TestBrowserCommand(t *testing.T) {
 	}
 }
 
-// TestFailedAuthorizationNotRepeated (SPEC J7, J9): once an authorization failed, later
+// TestFailedAuthorizationNotRepeated (MCP 2025-11-25 Authorization §Scope
+// Selection Strategy, RFC 9207 §2.4): once an authorization failed, later
 // requests through the Authorizer fail with the same error; the user is not
-// sent to the browser again (the MCP SDK sends a second request when the
-// first fails).
+// sent to the browser again (the MCP SDK sends a second request when the first
+// fails).
 func TestFailedAuthorizationNotRepeated(t *testing.T) {
 	as := newFakeAS(t, func(as *fakeAS) { as.issParam = "https://attacker.example"; as.errorParam = "access_denied" })
 	rs := newFakeRS(t, as, nil)

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// FuzzCheckURL checks the SPEC J11 invariant: whatever checkURL accepts is
-// an absolute https URL, or http on a loopback host, without userinfo or
-// fragment.
+// FuzzCheckURL checks the MCP Security Best Practices §Server-Side Request
+// Forgery invariant: whatever checkURL accepts is an absolute https URL, or
+// http on a loopback host, without userinfo or fragment.
 func FuzzCheckURL(f *testing.F) {
 	for _, s := range []string{"https://as.example/authorize", "http://127.0.0.1:8080/cb", "javascript:alert(1)",
 		"http://localhost.evil.example/", "https://u@h/", "http://[::1]/x", "HTTP://LOCALHOST/x"} {

@@ -1,5 +1,5 @@
 // This file chooses the client identity for an authorization server in the
-// order of MCP 2025-11-25 "Client Registration Approaches" (SPEC J6):
+// order of MCP 2025-11-25 "Client Registration Approaches":
 // pre-registered credentials, a Client ID Metadata Document URL
 // (draft-ietf-oauth-client-id-metadata-document), RFC 7591 dynamic client
 // registration.
@@ -27,7 +27,8 @@ const (
 	AuthSecretPost  = "client_secret_post"
 )
 
-// Client kinds, in SPEC J6 order.
+// Client kinds, in MCP 2025-11-25 Authorization §Client Registration Approaches
+// order.
 const (
 	KindPreregistered = "preregistered"
 	KindCIMD          = "cimd"
@@ -35,21 +36,24 @@ const (
 )
 
 // ErrNoRegistration: no way to obtain a client identity at the
-// authorization server (SPEC J6 (4): ask the user).
+// authorization server (MCP 2025-11-25 Authorization §Client Registration
+// Approaches (4): ask the user).
 var ErrNoRegistration = errors.New("no way to register with the authorization server")
 
-// Credentials are pre-registered client credentials (SPEC J6 (1)).
+// Credentials are pre-registered client credentials
+// (MCP 2025-11-25 Authorization §Client Registration Approaches (1)).
 type Credentials struct {
 	// Issuer is the authorization server they belong to; they are never
-	// sent to another (SPEC J3). "" allows whichever issuer the MCP server
-	// names: use it only where the MCP server is trusted.
+	// sent to another (RFC 9728 §7.6). "" allows whichever issuer the MCP
+	// server names: use it only where the MCP server is trusted.
 	Issuer   string
 	ClientID string
 	// ClientSecret is "" for a public client.
 	ClientSecret string
 }
 
-// clientKind picks the registration approach for d (SPEC J6).
+// clientKind picks the registration approach for d
+// (MCP 2025-11-25 Authorization §Client Registration Approaches).
 func (a *Authorizer) clientKind(d *discovery) (string, error) {
 	switch r := a.opts.Registered; {
 	case r != nil && (r.Issuer == "" || r.Issuer == d.issuer):

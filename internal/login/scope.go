@@ -1,6 +1,7 @@
 // This file holds scope lists (RFC 6749 §3.3: space-delimited, unordered,
 // case-sensitive) and the MCP scope selection strategy (MCP 2025-11-25
-// "Scope Selection Strategy", SPEC J7).
+// "Scope Selection Strategy", MCP 2025-11-25 Authorization §Scope Selection
+// Strategy).
 package login
 
 import (
@@ -37,11 +38,11 @@ func subset(a, b []string) bool {
 	return true
 }
 
-// selectScopes is SPEC J7 for an authorization: the user's --scope when
-// given; otherwise the challenge's scope, or else every scope of the PRM's
-// scopes_supported, or else none (scope omitted); in every case joined with
-// the scopes requested before for this server, so a new token never loses
-// what the old one could do.
+// selectScopes is MCP 2025-11-25 Authorization §Scope Selection Strategy for an
+// authorization: the user's --scope when given; otherwise the challenge's
+// scope, or else every scope of the PRM's scopes_supported, or else none (scope
+// omitted); in every case joined with the scopes requested before for this
+// server, so a new token never loses what the old one could do.
 func selectScopes(override, challenged, supported, previous []string) []string {
 	switch {
 	case len(override) > 0:

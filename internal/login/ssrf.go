@@ -1,5 +1,5 @@
 // This file is the client-side SSRF defence of MCP Security Best Practices
-// "Server-Side Request Forgery" (SPEC J11): URL rules for everything learned
+// "Server-Side Request Forgery": URL rules for everything learned
 // from the network, and an HTTP client that dials only allowed addresses.
 package login
 
@@ -15,17 +15,19 @@ import (
 	"time"
 )
 
-// ErrURLRefused is wrapped by every rejection of a URL by the J11 rules.
+// ErrURLRefused is wrapped by every rejection of a URL by the
+// MCP Security Best Practices §Server-Side Request Forgery rules.
 var ErrURLRefused = errors.New("URL refused")
 
 // maxURLLength bounds every URL the client accepts from the network.
 const maxURLLength = 4096
 
-// checkURL enforces SPEC J11 on a URL that names an HTTP endpoint the client
-// will contact or send the user to: an absolute https URL, or http on a
-// loopback host (localhost, 127.0.0.0/8, [::1]); no userinfo, no fragment,
-// no whitespace or control bytes. javascript:, data:, file:, vbscript: and
-// every other scheme are refused. what names the URL in errors.
+// checkURL enforces MCP Security Best Practices §Server-Side Request Forgery on
+// a URL that names an HTTP endpoint the client will contact or send the user
+// to: an absolute https URL, or http on a loopback host (localhost,
+// 127.0.0.0/8, [::1]); no userinfo, no fragment, no whitespace or control
+// bytes. javascript:, data:, file:, vbscript: and every other scheme are
+// refused. what names the URL in errors.
 func checkURL(what, raw string) (*url.URL, error) {
 	if len(raw) > maxURLLength {
 		return nil, fmt.Errorf("%w: %s is %d bytes long; at most %d are allowed", ErrURLRefused, what, len(raw), maxURLLength)

@@ -1,6 +1,6 @@
 // This file keeps tokens per (MCP server, issuer) and dynamic registrations
 // per issuer on disk (MCP 2025-11-25 "Authorization": separate registration
-// state per authorization server, SPEC J3).
+// state per authorization server, RFC 9728 §7.6).
 package login
 
 import (

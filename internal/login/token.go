@@ -1,7 +1,7 @@
 // This file talks to the token endpoint: the authorization code grant with
-// PKCE and resource (RFC 6749 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2, SPEC
-// J10), the refresh grant (RFC 6749 §6), and client authentication (RFC 6749
-// §2.3.1).
+// PKCE and resource (RFC 6749 §4.1.3, RFC 7636 §4.5, RFC 8707 §2.2,
+// OAuth 2.1 §4.1.3), the refresh grant (RFC 6749 §6), and client authentication
+// (RFC 6749 §2.3.1).
 package login
 
 import (
@@ -58,7 +58,7 @@ func (a *Authorizer) tokenRequest(ctx context.Context, endpoint string, c Client
 	return &tr, nil
 }
 
-// exchangeCode redeems an authorization code (SPEC J10).
+// exchangeCode redeems an authorization code (OAuth 2.1 §4.1.3, RFC 8707 §2.2).
 func (a *Authorizer) exchangeCode(ctx context.Context, d *discovery, c Client, code, verifier, redirectURI string, requested []string) (*Session, error) {
 	tr, err := a.tokenRequest(ctx, d.as.TokenEndpoint, c, url.Values{
 		"grant_type":    {"authorization_code"},

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 )
 
-// specialRange is one row of the special-use block table (SPEC B4, RFC 6890
+// specialRange is one row of the special-use block table (CIMD §8.6, RFC 6890
 // and the IANA special-purpose address registries).
 type specialRange struct {
 	prefix netip.Prefix
@@ -27,9 +27,9 @@ func p6(bits int, groups ...uint16) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom16(b), bits)
 }
 
-// specialUse4 is the IPv4 block table of SPEC B4. More specific rows come
-// first so the error names the narrowest range. It is a function, not a
-// package variable (CONVENTIONS: no package globals); building it costs a few
+// specialUse4 is the IPv4 block table of CIMD §8.6, RFC 6890. More specific
+// rows come first so the error names the narrowest range. It is a function, not
+// a package variable (CONVENTIONS: no package globals); building it costs a few
 // nanoseconds.
 func specialUse4() [16]specialRange {
 	return [...]specialRange{
@@ -52,10 +52,10 @@ func specialUse4() [16]specialRange {
 	}
 }
 
-// specialUse6 is the IPv6 block table of SPEC B4. ::ffff:0:0/96 is not a row:
-// CheckAddr unmaps such addresses and checks the embedded IPv4 address.
-// Everything outside 2000::/3 is refused as well (see CheckAddr), so the rows
-// outside it only give a more precise error.
+// specialUse6 is the IPv6 block table of CIMD §8.6, RFC 6890. ::ffff:0:0/96 is
+// not a row: CheckAddr unmaps such addresses and checks the embedded IPv4
+// address. Everything outside 2000::/3 is refused as well (see CheckAddr), so
+// the rows outside it only give a more precise error.
 func specialUse6() [14]specialRange {
 	return [...]specialRange{
 		{p6(128), "unspecified, RFC 4291"},
@@ -81,15 +81,16 @@ func specialUse6() [14]specialRange {
 func globalUnicast6() netip.Prefix { return p6(3, 0x2000) }
 
 // CheckAddr reports whether a may be dialled: nil, or an *Error with
-// ReasonBlockedAddress that names the special-use range (SPEC B4, RFC 6890).
+// ReasonBlockedAddress that names the special-use range (CIMD §8.6, RFC 6890).
 //
-// Only global unicast addresses outside every range of the SPEC B4 table are
+// Only global unicast addresses outside every range of the CIMD §8.6 table are
 // allowed. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are unmapped and the
 // embedded IPv4 address is checked. IPv6 addresses must lie in 2000::/3, and
 // NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo
 // (2001::/32) are refused because they can reach arbitrary IPv4 addresses.
-// Addresses with a zone are refused. With allowLoopback (SPEC B5, decision 8;
-// development only) 127.0.0.0/8 and ::1 are allowed; nothing else is.
+// Addresses with a zone are refused. With allowLoopback (CIMD §8.6,
+// docs/security.md decision 8; development only) 127.0.0.0/8 and ::1 are
+// allowed; nothing else is.
 //
 // CheckAddr does no I/O and is safe for concurrent use.
 func CheckAddr(a netip.Addr, allowLoopback bool) error {

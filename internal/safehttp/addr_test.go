@@ -9,9 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// b4Table is the SPEC B4 block list written out as text, independently of
-// the byte-built table in addr.go, with addresses that must be blocked
-// (first, last and one inside each range).
+// b4Table is the CIMD §8.6, RFC 6890 block list written out as text,
+// independently of the byte-built table in addr.go, with addresses that must be
+// blocked (first, last and one inside each range).
 func b4Table() []struct {
 	prefix string
 	addrs  []string
@@ -53,7 +53,7 @@ func b4Table() []struct {
 	}
 }
 
-func TestSpecialUseTableMatchesSPEC(t *testing.T) {
+func TestSpecialUseTableMatchesRFC6890(t *testing.T) {
 	var got []string
 	for _, r := range specialUse4() {
 		got = append(got, r.prefix.String())
@@ -68,7 +68,7 @@ func TestSpecialUseTableMatchesSPEC(t *testing.T) {
 	slices.Sort(want)
 	slices.Sort(got)
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("B4 table differs from SPEC (-spec +code):\n%s", diff)
+		t.Errorf("special-use table differs from the RFC 6890 list (-want +code):\n%s", diff)
 	}
 	v4, v6 := specialUse4(), specialUse6()
 	for _, r := range append(v4[:], v6[:]...) {
@@ -88,8 +88,8 @@ func TestCheckAddrBlocksEveryB4Range(t *testing.T) {
 				if e.Addr != a {
 					t.Errorf("Addr = %s, want %s", e.Addr, a)
 				}
-				if !strings.Contains(err.Error(), "SPEC B4") {
-					t.Errorf("message %q does not cite SPEC B4", err)
+				if !strings.Contains(err.Error(), "CIMD section 8.6, RFC 6890") {
+					t.Errorf("message %q does not cite CIMD section 8.6, RFC 6890", err)
 				}
 			})
 		}
@@ -192,8 +192,8 @@ func TestCheckAddrLoopbackException(t *testing.T) {
 	}
 }
 
-// FuzzCheckAddr checks CheckAddr against the textual SPEC B4 table: an
-// allowed address is global unicast and in no listed range, and an IPv4
+// FuzzCheckAddr checks CheckAddr against the textual CIMD §8.6, RFC 6890 table:
+// an allowed address is global unicast and in no listed range, and an IPv4
 // address and its IPv4-mapped form get the same answer.
 func FuzzCheckAddr(f *testing.F) {
 	for _, s := range []string{"8.8.8.8", "10.0.0.1", "::1", "2606:4700::1111", "64:ff9b::a00:1", "::ffff:127.0.0.1"} {

@@ -19,7 +19,7 @@ import (
 )
 
 // Client fetches untrusted URLs: CIMD documents, jwks_uri and logo_uri
-// (SPEC B1-B14). It is safe for concurrent use. Its per-host limits are
+// (CIMD §5, §8.6). It is safe for concurrent use. Its per-host limits are
 // shared by all its fetches, so one process should use one Client.
 type Client struct {
 	opts  Options
@@ -52,7 +52,7 @@ type Request struct {
 	// URL is fetched exactly as given (after CheckURL).
 	URL string
 	// Accept is sent as the Accept header when not empty, e.g.
-	// "application/cimd+json, application/json;q=0.9" (SPEC B10).
+	// "application/cimd+json, application/json;q=0.9" (RFC 9110 §12.5.1).
 	Accept string
 	// Header carries conditional request headers for cache revalidation
 	// (RFC 9110 §13.1): only If-None-Match and If-Modified-Since are sent;
@@ -101,13 +101,14 @@ func (c *Client) CheckURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// Fetch GETs req.URL under every rule of SPEC B: the URL passes CheckURL;
-// the host is resolved once and every address checked with CheckAddr; only a
-// checked address is dialled; TLS is verified; no redirect is followed; only
-// 200 (or 304 to a conditional request) succeeds; responses that set cookies
-// or are compressed are refused; the body is capped; one overall deadline and
-// per-phase limits apply; per-host concurrency and rate limits apply. No
-// proxy, cookie jar, credentials or Authorization header is ever used.
+// Fetch GETs req.URL under every rule of CIMD §5, §8.6: the URL passes
+// CheckURL; the host is resolved once and every address checked with CheckAddr;
+// only a checked address is dialled; TLS is verified; no redirect is followed;
+// only 200 (or 304 to a conditional request) succeeds; responses that set
+// cookies or are compressed are refused; the body is capped; one overall
+// deadline and per-phase limits apply; per-host concurrency and rate limits
+// apply. No proxy, cookie jar, credentials or Authorization header is ever
+// used.
 //
 // Every error is an *Error. Fetch is safe for concurrent use.
 func (c *Client) Fetch(ctx context.Context, req Request) (*Response, error) {
@@ -165,11 +166,11 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Response, *Error) {
 
 // header builds the complete outgoing header. No caller header other than
 // the conditional ones is copied, so no Cookie or Authorization can leak
-// (SPEC B11).
+// (RFC 9110 §4.3.4, CIMD §8.6).
 func (c *Client) header(req Request) (http.Header, *Error) {
 	h := http.Header{
 		"User-Agent":      {c.opts.UserAgent},
-		"Accept-Encoding": {"identity"}, // decision 4: no transparent decompression
+		"Accept-Encoding": {"identity"}, // docs/security.md decision 4: no transparent decompression
 	}
 	if req.Accept != "" {
 		h.Set("Accept", req.Accept)
@@ -251,7 +252,7 @@ func (f *fetch) do(header http.Header) (*Response, *Error) {
 	hc := &http.Client{
 		Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // SPEC B3: never follow
+			return http.ErrUseLastResponse // CIMD §5: never follow
 		},
 	}
 	hreq, err := http.NewRequestWithContext(f.ctx, http.MethodGet, f.rawURL, nil)

@@ -49,7 +49,7 @@ func localhostAddrs(network string) []netip.Addr {
 
 // checkedDialer is the default Options.Dial: a net.Dialer whose control hook
 // checks the address once more just before connect(2), as defence in depth
-// (SPEC B4: check the address actually dialled).
+// (CIMD §8.6, RFC 6890: check the address actually dialled).
 func checkedDialer(allowLoopback bool) func(ctx context.Context, network, address string) (net.Conn, error) {
 	d := &net.Dialer{
 		ControlContext: func(_ context.Context, _, address string, _ syscall.RawConn) error {
@@ -64,10 +64,10 @@ func checkedDialer(allowLoopback bool) func(ctx context.Context, network, addres
 }
 
 // connect resolves f.host once, checks every address it returned, and
-// dials the checked addresses in order until one answers (SPEC B4: resolve,
-// check every address, then connect only to a checked address; attack 11).
-// Dialling the literal IP:port leaves no second resolution for DNS rebinding
-// to exploit.
+// dials the checked addresses in order until one answers (CIMD §8.6, RFC 6890:
+// resolve, check every address, then connect only to a checked address;
+// docs/security.md attack 11). Dialling the literal IP:port leaves no second
+// resolution for DNS rebinding to exploit.
 func (f *fetch) connect() (net.Conn, error) {
 	addrs, err := f.resolve()
 	if err != nil {
@@ -154,7 +154,7 @@ func (f *fetch) dialPlain(context.Context, string, string) (net.Conn, error) {
 
 // dialTLS is the Transport's DialTLSContext: connect, then a TLS handshake
 // bounded by TLSTimeout that verifies the certificate for the URL's host
-// against Options.RootCAs (SPEC B11).
+// against Options.RootCAs (RFC 9110 §4.3.4, CIMD §8.6).
 func (f *fetch) dialTLS(context.Context, string, string) (net.Conn, error) {
 	conn, err := f.connect()
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package safehttp is the only HTTP client mcpauth uses for URLs chosen by
 // someone else: Client ID Metadata Documents, and the jwks_uri and logo_uri
-// they contain (SPEC B1-B14, C13; draft-ietf-oauth-client-id-metadata-document
-// §5 and §8.6-8.7). Nothing else in mcpauth calls http.Get or uses
+// they contain (CIMD §5, §8.6, §8.8, §9.2-8.7).
+// Nothing else in mcpauth calls http.Get or uses
 // http.DefaultClient for such URLs (CONVENTIONS 11).
 //
 // A fetch is an SSRF attempt until proven otherwise, so Client.Fetch:
@@ -10,10 +10,10 @@
 //     no fragment, no non-canonical numeric hosts such as 0x7f000001 or
 //     2130706433, IP literals checked with CheckAddr, optional port list;
 //   - resolves the host once, checks every returned address against the
-//     special-use table of SPEC B4 (RFC 6890; IPv4-mapped, NAT64, 6to4 and
+//     special-use table of CIMD §8.6 (RFC 6890; IPv4-mapped, NAT64, 6to4 and
 //     Teredo forms included) and refuses the host if any address is special,
 //     then dials only the checked IP:port from the Transport's dialer, so a
-//     second, rebound resolution never happens (attack 11);
+//     second, rebound resolution never happens (docs/security.md attack 11);
 //   - verifies TLS against the system roots (or Options.RootCAs), never uses
 //     a proxy, a cookie jar or credentials, and sends only User-Agent,
 //     Accept, Accept-Encoding: identity and the conditional headers
@@ -22,18 +22,20 @@
 //     request), refuses Set-Cookie and any Content-Encoding, caps headers at
 //     16 KiB and the body at 5120 bytes whatever Content-Length says;
 //   - bounds everything by one overall deadline (5 s) plus per-phase limits
-//     for DNS, connect, TLS and response headers (SPEC B8);
+//     for DNS, connect, TLS and response headers (MCP SEP-991 §Security
+//     Implications);
 //   - limits each host name to a few concurrent fetches and a token bucket
-//     of fetches per second (SPEC B13), keeping that state in a bounded map.
+//     of fetches per second (MCP SEP-991 §Best Practices), keeping that state
+//     in a bounded map.
 //
 // Every failure is an *Error whose Reason says what went wrong, whose
 // message says what the document's publisher should fix, and whose
 // Unavailable method tells a cache whether serving a stale copy is
 // reasonable (the host looks down) or not (the host answered wrongly).
 //
-// Options.AllowLoopback is the development exception of SPEC B5 and
-// decision 8: it lets loopback addresses through, and http for loopback
-// hosts. It must stay off in production.
+// Options.AllowLoopback is the development exception of CIMD §8.6,
+// docs/security.md decision 8: it lets loopback addresses through, and http for
+// loopback hosts. It must stay off in production.
 //
 // Not supported: HTTP/2 (requests use HTTP/1.1 with one connection per
 // fetch), proxies, methods other than GET, request bodies, and

@@ -12,54 +12,60 @@ import (
 // logs and metrics.
 type Reason string
 
-// The reasons a fetch can fail. Each names the SPEC item it enforces.
+// The reasons a fetch can fail, each with the section it enforces.
 const (
 	// ReasonScheme: the URL is not https, or http for a non-loopback host
-	// (SPEC B6, B5).
+	// (CIMD §8.6).
 	ReasonScheme Reason = "scheme_not_allowed"
 	// ReasonHost: the host is not a valid DNS name or IP literal: a
 	// non-canonical numeric IPv4 form such as 0x7f000001, 2130706433,
 	// 0177.0.0.1 or 127.1, a percent-encoded or non-ASCII name, a trailing dot,
-	// a single label, or an IPv6 zone (SPEC A10, attack 9).
+	// a single label, or an IPv6 zone (CIMD §3, §8.6,
+	// docs/security.md attack 9).
 	ReasonHost Reason = "invalid_host"
 	// ReasonPort: the port is malformed or not in Options.AllowedPorts
-	// (SPEC A8, attack 12).
+	// (CIMD §3, docs/security.md attack 12).
 	ReasonPort Reason = "port_not_allowed"
 	// ReasonBlockedAddress: the host is, or resolves to, a special-use address
-	// (SPEC B4, attacks 9-11). Error.Addr holds the offending address when one
-	// is known.
+	// (CIMD §8.6, RFC 6890, docs/security.md attacks 9-11). Error.Addr holds
+	// the offending address when one is known.
 	ReasonBlockedAddress Reason = "blocked_address"
-	// ReasonDNS: the host name did not resolve (SPEC B8).
+	// ReasonDNS: the host name did not resolve (MCP SEP-991 §Security
+	// Implications).
 	ReasonDNS Reason = "dns_failure"
 	// ReasonConnect: no checked address accepted a TCP connection, or the
 	// connection broke before the body was complete.
 	ReasonConnect Reason = "connect_failure"
 	// ReasonTLS: the TLS handshake failed, for example an unknown CA, a
-	// self-signed, expired or wrong-host certificate (SPEC B11, attack 20).
+	// self-signed, expired or wrong-host certificate (RFC 9110 §4.3.4,
+	// CIMD §8.6, docs/security.md attack 20).
 	ReasonTLS Reason = "tls_failure"
 	// ReasonTimeout: a per-phase limit or the overall deadline passed
-	// (SPEC B8, attack 19).
+	// (MCP SEP-991 §Security Implications, docs/security.md attack 19).
 	ReasonTimeout Reason = "timeout"
 	// ReasonRedirect: the server answered 3xx (other than a conditional 304);
-	// redirects are never followed (SPEC B3, attack 15).
+	// redirects are never followed (CIMD §5, docs/security.md attack 15).
 	ReasonRedirect Reason = "redirect"
 	// ReasonStatus: the server answered anything but 200, or 304 to an
-	// unconditional request (SPEC B2, attacks 16, 17, 22). Error.StatusCode
-	// holds the code.
+	// unconditional request (CIMD §5, docs/security.md attacks 16, 17, 22).
+	// Error.StatusCode holds the code.
 	ReasonStatus Reason = "bad_status"
 	// ReasonTooLarge: the body or the response headers exceed their caps
-	// (SPEC B7, attack 18).
+	// (CIMD §8.7, docs/security.md attack 18).
 	ReasonTooLarge Reason = "too_large"
 	// ReasonEncoding: the response carries a Content-Encoding other than
-	// identity (SPEC B7, decision 4: no transparent decompression).
+	// identity (CIMD §8.7, docs/security.md decision 4: no transparent
+	// decompression).
 	ReasonEncoding Reason = "content_encoding"
-	// ReasonSetCookie: the response sets a cookie (SPEC B11, attack 22).
+	// ReasonSetCookie: the response sets a cookie (RFC 9110 §4.3.4, CIMD §8.6,
+	// docs/security.md attack 22).
 	ReasonSetCookie Reason = "sets_cookie"
-	// ReasonRateLimited: the per-host rate limit is exhausted (SPEC B13).
+	// ReasonRateLimited: the per-host rate limit is exhausted
+	// (MCP SEP-991 §Best Practices).
 	ReasonRateLimited Reason = "rate_limited"
 	// ReasonRequest: the URL or the request is malformed: unparsable,
 	// relative, too long, with userinfo, a fragment, whitespace, control
-	// characters or a backslash (SPEC A2, A6, attack 13).
+	// characters or a backslash (CIMD §3, docs/security.md attack 13).
 	ReasonRequest Reason = "bad_request"
 	// ReasonCanceled: the caller's context was canceled. It says nothing
 	// about the host, so Unavailable reports false.
@@ -87,9 +93,9 @@ type Error struct {
 }
 
 // Error returns one sentence a client author can act on. It quotes the URL
-// and names the SPEC item, e.g.
+// and cites the section it enforces, e.g.
 //
-//	fetch "https://x/c.json": the server answered 302; redirects are never followed (SPEC B3): serve the document at this exact URL
+//	fetch "https://x/c.json": the server answered 302; redirects are never followed (CIMD section 5): serve the document at this exact URL
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.URL != "" {
@@ -111,16 +117,16 @@ func (e *Error) Error() string {
 func (e *Error) sentence() string {
 	switch e.Reason {
 	case ReasonScheme:
-		return "only https URLs are fetched (SPEC B6): use an https:// URL"
+		return "only https URLs are fetched (CIMD section 8.6): use an https:// URL"
 	case ReasonHost:
-		return "the host is not a valid DNS name or IP address (SPEC A10): use a fully qualified DNS name such as client.example.com"
+		return "the host is not a valid DNS name or IP address (CIMD section 3, section 8.6): use a fully qualified DNS name such as client.example.com"
 	case ReasonPort:
-		return "the port is not allowed (SPEC A8): serve the document on an allowed port such as 443"
+		return "the port is not allowed (CIMD section 3): serve the document on an allowed port such as 443"
 	case ReasonBlockedAddress:
 		if e.Addr.IsValid() {
-			return fmt.Sprintf("%s is a special-use address that is never fetched (SPEC B4): publish the document on a public address", e.Addr)
+			return fmt.Sprintf("%s is a special-use address that is never fetched (CIMD section 8.6, RFC 6890): publish the document on a public address", e.Addr)
 		}
-		return "the host is a special-use address that is never fetched (SPEC B4): publish the document on a public address"
+		return "the host is a special-use address that is never fetched (CIMD section 8.6, RFC 6890): publish the document on a public address"
 	case ReasonDNS:
 		return "the host name could not be resolved: check its DNS records"
 	case ReasonConnect:
@@ -129,21 +135,21 @@ func (e *Error) sentence() string {
 		}
 		return "the connection failed: check that the server is up"
 	case ReasonTLS:
-		return "the TLS handshake failed (SPEC B11): the server needs a valid, unexpired certificate for this host name from a public CA"
+		return "the TLS handshake failed (RFC 9110 section 4.3.4, CIMD section 8.6): the server needs a valid, unexpired certificate for this host name from a public CA"
 	case ReasonTimeout:
-		return "the server did not answer in time (SPEC B8): make the document quick to serve"
+		return "the server did not answer in time (MCP SEP-991 section Security Implications): make the document quick to serve"
 	case ReasonRedirect:
-		return fmt.Sprintf("the server answered %d; redirects are never followed (SPEC B3): serve the document at this exact URL", e.StatusCode)
+		return fmt.Sprintf("the server answered %d; redirects are never followed (CIMD section 5): serve the document at this exact URL", e.StatusCode)
 	case ReasonStatus:
-		return fmt.Sprintf("the server answered %d; only 200 is accepted (SPEC B2): serve the document at this URL with status 200", e.StatusCode)
+		return fmt.Sprintf("the server answered %d; only 200 is accepted (CIMD section 5): serve the document at this URL with status 200", e.StatusCode)
 	case ReasonTooLarge:
-		return "the response is too large (SPEC B7): keep the document small"
+		return "the response is too large (CIMD section 8.7): keep the document small"
 	case ReasonEncoding:
-		return "the response is compressed; compressed responses are refused (SPEC B7): serve it without Content-Encoding"
+		return "the response is compressed; compressed responses are refused (CIMD section 8.7): serve it without Content-Encoding"
 	case ReasonSetCookie:
-		return "the response sets a cookie (SPEC B11): serve the document without Set-Cookie"
+		return "the response sets a cookie (RFC 9110 section 4.3.4, CIMD section 8.6): serve the document without Set-Cookie"
 	case ReasonRateLimited:
-		return "too many fetches from this host (SPEC B13): try again later"
+		return "too many fetches from this host (MCP SEP-991 section Best Practices): try again later"
 	case ReasonRequest:
 		return "the URL or request is not valid"
 	case ReasonCanceled:

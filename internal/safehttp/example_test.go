@@ -36,7 +36,7 @@ func ExampleCheckAddr() {
 	fmt.Println(safehttp.CheckAddr(netip.MustParseAddr("64:ff9b::a9fe:a9fe"), false))
 	// Output:
 	// <nil>
-	// 64:ff9b::a9fe:a9fe is a special-use address that is never fetched (SPEC B4): publish the document on a public address: in 64:ff9b::/96 (NAT64 well-known prefix (embeds IPv4), RFC 6052)
+	// 64:ff9b::a9fe:a9fe is a special-use address that is never fetched (CIMD section 8.6, RFC 6890): publish the document on a public address: in 64:ff9b::/96 (NAT64 well-known prefix (embeds IPv4), RFC 6052)
 }
 
 // Fetching a client's metadata document. Every failure is a *safehttp.Error;
@@ -70,5 +70,5 @@ func ExampleError_Unavailable() {
 	// Output:
 	// true
 	// false
-	// fetch "https://client.example.com/c.json": the server answered 302; redirects are never followed (SPEC B3): serve the document at this exact URL
+	// fetch "https://client.example.com/c.json": the server answered 302; redirects are never followed (CIMD section 5): serve the document at this exact URL
 }

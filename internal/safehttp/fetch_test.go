@@ -200,7 +200,7 @@ func newPlainServer(t *testing.T) string {
 	return srv.URL
 }
 
-// TestFetchBlockedTargets covers SPEC attacks 9, 10, 12 and 13 through
+// TestFetchBlockedTargets covers docs/security.md attacks 9, 10, 12, 13 through
 // Fetch: nothing is dialled, and for URL-level failures nothing is resolved.
 func TestFetchBlockedTargets(t *testing.T) {
 	srv, rec := newTLSServer(t, serveDoc)
@@ -425,7 +425,7 @@ func TestFetchStatus(t *testing.T) {
 				t.Errorf("resp = %+v with an error", resp)
 			}
 			if tt.want == ReasonRedirect {
-				if !strings.Contains(err.Error(), "redirects are never followed (SPEC B3)") {
+				if !strings.Contains(err.Error(), "redirects are never followed (CIMD section 5)") {
 					t.Errorf("message = %q", err)
 				}
 				// attack 15: the Location was not followed.

@@ -19,10 +19,10 @@ const maxTrackedHosts = 1024
 var errRateLimited = errors.New("rate limited")
 
 // hostLimiter enforces a per-host concurrency cap and per-host token
-// buckets (SPEC B13: rate-limit outbound fetches): one for first fetches and
-// one for revalidations of documents already known, so that a flood of
-// fetches for made-up URLs on a host cannot stop the host's real clients
-// from being revalidated. It is safe for concurrent use.
+// buckets (MCP SEP-991 §Best Practices: rate-limit outbound fetches): one for
+// first fetches and one for revalidations of documents already known, so that a
+// flood of fetches for made-up URLs on a host cannot stop the host's real
+// clients from being revalidated. It is safe for concurrent use.
 type hostLimiter struct {
 	rate  rate.Limit
 	burst int

@@ -179,8 +179,8 @@ func TestHostLimiterKeepsRateStateUnderChurn(t *testing.T) {
 
 // TestHostLimiterKnownBudget: a flood of first fetches on a host (made-up
 // URLs anyone can ask for) does not use up the budget for revalidating
-// documents already known there (SPEC B13 without a lockout), and
-// revalidations are rate-limited too.
+// documents already known there (MCP SEP-991 §Best Practices without a
+// lockout), and revalidations are rate-limited too.
 func TestHostLimiterKnownBudget(t *testing.T) {
 	clock := newFakeClock()
 	l := newHostLimiter(1, 2, 4, clock.now)

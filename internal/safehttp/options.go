@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Defaults for the zero values of Options (SPEC B7, B8, decision 4).
+// Defaults for the zero values of Options (CIMD §8.7, MCP SEP-991 §Security
+// Implications, docs/security.md decision 4).
 const (
 	DefaultMaxBodyBytes       = 5120
 	DefaultTimeout            = 5 * time.Second
@@ -35,11 +36,11 @@ const (
 type Options struct {
 	// MaxBodyBytes caps the decoded body. Reaching the cap before EOF is an
 	// error (ReasonTooLarge): a body of exactly MaxBodyBytes is accepted, one
-	// byte more is not. 0 means 5120 (SPEC B7).
+	// byte more is not. 0 means 5120 (CIMD §8.7).
 	MaxBodyBytes int64
 	// Timeout is one overall deadline for the whole fetch, from the call to
 	// Fetch (including waiting for a per-host slot) to the last body byte.
-	// 0 means 5s (SPEC B8).
+	// 0 means 5s (MCP SEP-991 §Security Implications).
 	Timeout time.Duration
 	// DNSTimeout bounds the name lookup. 0 means 2s.
 	DNSTimeout time.Duration
@@ -50,15 +51,15 @@ type Options struct {
 	// HeaderTimeout bounds the time from the request being written to the
 	// complete response headers. 0 means 3s.
 	HeaderTimeout time.Duration
-	// AllowLoopback is the development exception of SPEC B5 and decision 8:
-	// loopback targets (127.0.0.0/8, ::1, localhost) are allowed, and the
-	// http scheme is allowed when the host is loopback. Off by default; never
-	// in production.
+	// AllowLoopback is the development exception of CIMD §8.6,
+	// docs/security.md decision 8: loopback targets (127.0.0.0/8, ::1,
+	// localhost) are allowed, and the http scheme is allowed when the host is
+	// loopback. Off by default; never in production.
 	AllowLoopback bool
 	// RootCAs verifies server certificates. nil means the system roots, so
 	// SSL_CERT_FILE and SSL_CERT_DIR work. See LoadRootCAs.
 	RootCAs *x509.CertPool
-	// UserAgent is sent on every request (SPEC B11). "" means
+	// UserAgent is sent on every request (RFC 9110 §4.3.4, CIMD §8.6). "" means
 	// DefaultUserAgent.
 	UserAgent string
 	// Resolver looks up host names. nil means net.DefaultResolver, queried
@@ -76,13 +77,14 @@ type Options struct {
 	// name (a token bucket, golang.org/x/time/rate). 0 means 5.
 	PerHostRate float64
 	// PerHostBurst is the token bucket size. Over the limit Fetch fails fast
-	// with ReasonRateLimited (SPEC B13). 0 means 10.
+	// with ReasonRateLimited (MCP SEP-991 §Best Practices). 0 means 10.
 	PerHostBurst int
 	// AllowedPorts lists the ports URLs may name (explicitly or by scheme
-	// default). Empty means any port (decision 2).
+	// default). Empty means any port (docs/security.md decision 2).
 	AllowedPorts []int
 	// Logger receives one record per fetch: Debug on success, Info on
-	// failure (SPEC B13: log fetch failures). nil means discard.
+	// failure (MCP SEP-991 §Best Practices: log fetch failures). nil means
+	// discard.
 	Logger *slog.Logger
 	// Now is the clock of the per-host rate limiter. nil means time.Now.
 	Now func() time.Time

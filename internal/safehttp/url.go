@@ -9,27 +9,29 @@ import (
 	"strings"
 )
 
-// MaxURLBytes caps the length of a URL CheckURL accepts (SPEC A10 proposes
-// 2048 bytes for client IDs; the same cap serves jwks_uri and logo_uri).
+// MaxURLBytes caps the length of a URL CheckURL accepts (2048 bytes is our cap
+// for client IDs, as CIMD §3 sets none; the same cap serves jwks_uri and
+// logo_uri).
 const MaxURLBytes = 2048
 
 // CheckURL validates rawURL for fetching without any network activity and
 // returns it parsed. CIMD resolvers call it before Fetch and for URLs found
-// inside documents (jwks_uri, logo_uri; SPEC B4, B14, C13).
+// inside documents (jwks_uri, logo_uri; CIMD §8.6, §8.8, §9.2, RFC 6890).
 //
 // The rules:
 //   - at most MaxURLBytes of printable ASCII: no whitespace, control
-//     characters, backslashes or non-ASCII bytes (ReasonRequest, attack 13);
-//   - absolute, with no userinfo (SPEC A2) and no fragment (SPEC A6)
+//     characters, backslashes or non-ASCII bytes (ReasonRequest,
+//     docs/security.md attack 13);
+//   - absolute, with no userinfo (CIMD §3) and no fragment (CIMD §3)
 //     (ReasonRequest);
 //   - scheme https; http only when allowLoopback is set and the host is
-//     localhost or a loopback IP literal (SPEC B5, B6; ReasonScheme);
+//     localhost or a loopback IP literal (CIMD §8.6; ReasonScheme);
 //   - the host is an IP literal that CheckAddr accepts (ReasonBlockedAddress),
 //     or a DNS name of at least two letter-digit-hyphen labels with no
 //     trailing dot and no percent-encoding, whose last label is not numeric:
 //     0x7f000001, 2130706433, 0177.0.0.1 and 127.1 are ReasonHost, because
-//     some resolvers read them as IPv4 addresses (attack 9). IPv6 zones are
-//     ReasonHost;
+//     some resolvers read them as IPv4 addresses (docs/security.md attack 9).
+//     IPv6 zones are ReasonHost;
 //   - "localhost" and names under ".localhost" always mean loopback (RFC 6761
 //     §6.3), so they are ReasonBlockedAddress unless allowLoopback is set;
 //   - an explicit port is canonical decimal in 1-65535 (ReasonPort).

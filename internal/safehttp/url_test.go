@@ -14,8 +14,9 @@ type checkURLCase struct {
 	want Reason
 }
 
-// attack9Cases are the IP-literal and special-use hosts of SPEC attack 9,
-// plus the other encodings of loopback a parser might accept.
+// attack9Cases are the IP-literal and special-use hosts of
+// docs/security.md attack 9, plus the other encodings of loopback a parser
+// might accept.
 func attack9Cases() []checkURLCase {
 	return []checkURLCase{
 		{"attack 9 127.0.0.1", "https://127.0.0.1/c", ReasonBlockedAddress},
@@ -46,8 +47,8 @@ func attack9Cases() []checkURLCase {
 	}
 }
 
-// attack13Cases are the malformed URLs of SPEC attacks 1, 5 and 13 and the
-// other syntax rules of CheckURL.
+// attack13Cases are the malformed URLs of docs/security.md attacks 1, 5, 13 and
+// the other syntax rules of CheckURL.
 func attack13Cases() []checkURLCase {
 	return []checkURLCase{
 		{"attack 1 http", "http://client.example.com/cimd.json", ReasonScheme},

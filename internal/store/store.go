@@ -48,8 +48,9 @@ type AuthRequest struct {
 }
 
 // Consent records that a user approved a client for a resource and scopes
-// (SPEC E12). Fingerprint is the client's metadata fingerprint at approval
-// (SPEC D6); a security-relevant change asks again.
+// (MCP Security Best Practices §Confused Deputy Problem). Fingerprint is the
+// client's metadata fingerprint at approval (CIMD §8.4); a security-relevant
+// change asks again.
 type Consent struct {
 	UserID      string
 	ClientID    string
@@ -59,9 +60,10 @@ type Consent struct {
 	CreatedAt   time.Time
 }
 
-// Code is an authorization code (SPEC E10, F1-F4), bound to everything it
-// was issued for. FamilyID is the refresh family its tokens will belong to,
-// fixed at issue so that a second redemption can revoke them (SPEC F2).
+// Code is an authorization code (OAuth 2.1 §4.1.2, §4.1.3, RFC 9207 §2), bound
+// to everything it was issued for. FamilyID is the refresh family its tokens
+// will belong to, fixed at issue so that a second redemption can revoke them
+// (OAuth 2.1 §4.1.3).
 type Code struct {
 	Hash          string
 	ClientID      string
@@ -76,8 +78,9 @@ type Code struct {
 	UsedAt        time.Time // zero until redeemed
 }
 
-// Family is one grant's chain of rotating refresh tokens (SPEC F8). Access
-// tokens carry its ID; revoking it makes them inactive at introspection.
+// Family is one grant's chain of rotating refresh tokens (OAuth 2.1 §4.3.1,
+// RFC 9700 §4.14.2). Access tokens carry its ID; revoking it makes them
+// inactive at introspection.
 type Family struct {
 	ID          string
 	ClientID    string
@@ -121,8 +124,8 @@ type Block struct {
 	CreatedAt time.Time
 }
 
-// DCRClient is a dynamically registered client (RFC 7591, SPEC I). Its ID
-// never starts with https:// (SPEC A11, I4).
+// DCRClient is a dynamically registered client (RFC 7591). Its ID
+// never starts with https:// (CIMD §7.1).
 type DCRClient struct {
 	ClientID     string
 	SecretHash   string // "" for public clients
@@ -134,7 +137,7 @@ type DCRClient struct {
 	ExpiresAt    time.Time // unused registrations are collected after this
 }
 
-// SigningKey is a JWT signing key (SPEC F10). PrivateKey is PKCS#8 DER.
+// SigningKey is a JWT signing key (RFC 9068 §2). PrivateKey is PKCS#8 DER.
 type SigningKey struct {
 	ID         string // kid
 	Algorithm  string // "ES256"
@@ -146,10 +149,10 @@ type SigningKey struct {
 }
 
 // CIMDEntry is a client metadata document in the cache that replicas share
-// (SPEC B13: one fetch per freshness lifetime for a cluster). Its fields are
-// exactly the exported fields of cimd.Entry: the validated body as fetched
-// and the HTTP metadata needed for RFC 9111 freshness and revalidation
-// (§4.2, §4.3). Readers re-validate Body before use.
+// (MCP SEP-991 §Best Practices: one fetch per freshness lifetime for a
+// cluster). Its fields are exactly the exported fields of cimd.Entry: the
+// validated body as fetched and the HTTP metadata needed for RFC 9111 freshness
+// and revalidation (§4.2, §4.3). Readers re-validate Body before use.
 type CIMDEntry struct {
 	ClientID     string
 	Body         []byte
@@ -239,10 +242,12 @@ type Store interface {
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error) // ordered by ActiveAt
 	UpdateSigningKey(ctx context.Context, k SigningKey) error
 
-	// RecordJTI stores a client assertion's jti until expiresAt; ErrConflict on replay (SPEC F6).
+	// RecordJTI stores a client assertion's jti until expiresAt; ErrConflict on
+	// replay (RFC 7523 §3, CIMD §8.2).
 	RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 
-	// Shared CIMD document cache (RFC 9111 shared cache, SPEC B13).
+	// Shared CIMD document cache (RFC 9111 shared cache, MCP SEP-991 §Best
+	// Practices).
 	GetCIMDEntry(ctx context.Context, clientID string) (CIMDEntry, error) // ErrNotFound if absent
 	// PutCIMDEntry replaces the entry for e.ClientID and ends any fetch lease on it.
 	PutCIMDEntry(ctx context.Context, e CIMDEntry) error

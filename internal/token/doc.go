@@ -2,7 +2,8 @@
 // JWT access tokens (RFC 9068) signed with ES256 (RFC 7518 §3.4), the signing
 // keys behind them with scheduled rotation and their JWK Set (RFC 7517 §5),
 // and opaque authorization codes and refresh tokens, which are random strings
-// stored only as SHA-256 hashes (SPEC F1, F8).
+// stored only as SHA-256 hashes (OAuth 2.1 §4.1.3, §4.3.1, RFC 7636 §4.6,
+// RFC 9700 §4.14.2).
 //
 // # Signing keys
 //
@@ -40,5 +41,5 @@
 //
 // Not supported: algorithms other than ES256, revoking a compromised key
 // before its tokens expire (Rotate keeps the old key published), audience
-// arrays in access tokens (aud is the one canonical resource, SPEC F10).
+// arrays in access tokens (aud is the one canonical resource, RFC 9068 §2).
 package token

@@ -43,7 +43,7 @@ type AccessClaims struct {
 	Issuer   string // iss, REQUIRED
 	Subject  string // sub, REQUIRED: the user id
 	ClientID string // client_id, REQUIRED (RFC 8693 §4.3)
-	Audience string // aud, REQUIRED: the canonical resource (SPEC F10); one value, never an array
+	Audience string // aud, REQUIRED: the canonical resource (RFC 9068 §2); one value, never an array
 	Scope    string // scope (RFC 9068 §2.2.3), space-separated; omitted when empty
 	JTI      string // jti, REQUIRED
 	FamilyID string // sid: the refresh family, so revoking it deactivates the token at introspection; omitted when empty

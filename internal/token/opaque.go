@@ -26,13 +26,13 @@ const opaqueBytes = 32
 const stampLen = 11
 
 // NewOpaque returns a new opaque token and its Hash, which is all the store
-// keeps (SPEC F1, F8). The token is prefix, its issue time (stampLen
-// characters), a '.', and 32 random bytes in base64url (43 characters).
-// The time is not a secret (the holder knows when it got the token); it
-// makes the store keys of tokens issued close together sort together, so
-// that a database index takes new keys at its end rather than at random
-// places, and a commit writes a few pages instead of one per token. Safe
-// for concurrent use.
+// keeps (OAuth 2.1 §4.1.3, §4.3.1, RFC 7636 §4.6, RFC 9700 §4.14.2). The token
+// is prefix, its issue time (stampLen characters), a '.', and 32 random bytes
+// in base64url (43 characters). The time is not a secret (the holder knows when
+// it got the token); it makes the store keys of tokens issued close together
+// sort together, so that a database index takes new keys at its end rather than
+// at random places, and a commit writes a few pages instead of one per token.
+// Safe for concurrent use.
 func NewOpaque(prefix string) (tok, hash string) {
 	var r [opaqueBytes]byte
 	_, _ = rand.Read(r[:]) // never fails (crypto/rand)

@@ -150,7 +150,8 @@ func newUser(id, name string) store.User {
 	}
 }
 
-// newCode is a code issued at t0 that expires 10 minutes later (SPEC E10).
+// newCode is a code issued at t0 that expires 10 minutes later
+// (OAuth 2.1 §4.1.2, RFC 9207 §2).
 func newCode(hash, userID, clientID, familyID string) store.Code {
 	return store.Code{
 		Hash:          hash,
