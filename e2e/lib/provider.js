@@ -58,7 +58,7 @@ export class TestProvider {
   tokens() {
     // SDK 1.32.2 answers 403 insufficient_scope by refreshing first when it
     // holds a refresh token; a refresh cannot widen the scope (RFC 6749 §6,
-    // SPEC F8), so the retry gets the same 403 and the SDK gives up
+    // OAuth 2.1 §4.3.1), so the retry gets the same 403 and the SDK gives up
     // (typescript-sdk issue 2255; later SDKs skip the refresh when the scope
     // widens). Like that fix, this provider offers no refresh token while a
     // step-up is pending, so the SDK goes to the authorization endpoint.
