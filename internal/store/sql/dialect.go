@@ -31,7 +31,12 @@ type dialect struct {
 	// retried); missingTable, if set, a query on a table that does not
 	// exist.
 	isConflict, transient, missingTable func(error) bool
-	schema                              schema
+	// consumeInOne, if set, writes a consumption as one statement
+	// (PostgreSQL: a WITH clause holding the claim); else it is a
+	// transaction of several (SQLite, which allows no writes in WITH; its
+	// single writer makes the transaction cheap).
+	consumeInOne func(consumption) (string, []any)
+	schema       schema
 }
 
 // schema is a dialect's migrations and the table that records them.
@@ -147,10 +152,10 @@ var postgresMigrations embed.FS
 
 // postgresDialect is PostgreSQL's: $n placeholders, timestamptz times,
 // reads retried on transient failures, writes in transactions of their
-// own (or single statements) on the pool, migrations under an advisory
-// lock.
+// own (or single statements) on the pool, consumptions in one statement,
+// migrations under an advisory lock.
 func postgresDialect() *dialect {
-	return &dialect{name: Postgres, numbered: true, transient: transient,
+	return &dialect{name: Postgres, numbered: true, transient: transient, consumeInOne: consumeInOne,
 		isConflict:   func(err error) bool { return sqlState(err) == "23505" }, // unique_violation
 		missingTable: func(err error) bool { return sqlState(err) == "42P01" }, // undefined_table
 		schema: schema{
