@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -37,6 +38,8 @@ type dialect struct {
 	// single writer makes the transaction cheap).
 	consumeInOne func(consumption) (string, []any)
 	schema       schema
+
+	numberedQueries sync.Map // query with ? -> with $n (numbered)
 }
 
 // schema is a dialect's migrations and the table that records them.
@@ -65,6 +68,16 @@ func (d *dialect) query(q string) string {
 	if !d.numbered || !strings.Contains(q, "?") {
 		return q
 	}
+	if n, ok := d.numberedQueries.Load(q); ok {
+		return n.(string)
+	}
+	n := number(q)
+	d.numberedQueries.Store(q, n)
+	return n
+}
+
+// number is q with its ? placeholders numbered: $1, $2, ...
+func number(q string) string {
 	var b strings.Builder
 	b.Grow(len(q) + 16)
 	n := 0
