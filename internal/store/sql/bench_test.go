@@ -103,12 +103,12 @@ func benchRotateRefreshToken(b *testing.B, db *DB) {
 	const families = 256 // more than the parallel callers
 	seed(b, db, families, func(t *tx, i int) error {
 		f := benchFamily(benchHash("family/%d", i), now)
-		if err := insertFamily(t, f); err != nil {
+		if err := t.insert(familyRow(f)); err != nil {
 			return err
 		}
-		return insertRefreshToken(t, store.RefreshToken{
+		return t.insert(refreshTokenRow(store.RefreshToken{
 			Hash: benchHash("rt/%d/0", i), FamilyID: f.ID, CreatedAt: now, ExpiresAt: now.Add(14 * 24 * time.Hour),
-		})
+		}))
 	})
 	var caller atomic.Int64
 	b.SetParallelism(benchClients)
@@ -139,7 +139,7 @@ func benchGetFamily(b *testing.B, db *DB) {
 	now := time.Now()
 	const families = 10000
 	seed(b, db, families, func(t *tx, i int) error {
-		return insertFamily(t, benchFamily(benchHash("family/%d", i), now))
+		return t.insert(familyRow(benchFamily(benchHash("family/%d", i), now)))
 	})
 	ids := make([]string, families)
 	for i := range ids {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	msqlite "modernc.org/sqlite"
@@ -31,7 +32,14 @@ type dialect struct {
 	// retried); missingTable, if set, a query on a table that does not
 	// exist.
 	isConflict, transient, missingTable func(error) bool
-	schema                              schema
+	// consumeInOne, if set, writes a consumption as one statement
+	// (PostgreSQL: a WITH clause holding the claim); else it is a
+	// transaction of several (SQLite, which allows no writes in WITH; its
+	// single writer makes the transaction cheap).
+	consumeInOne func(consumption) (string, []any)
+	schema       schema
+
+	numberedQueries sync.Map // query with ? -> with $n (numbered)
 }
 
 // schema is a dialect's migrations and the table that records them.
@@ -60,6 +68,16 @@ func (d *dialect) query(q string) string {
 	if !d.numbered || !strings.Contains(q, "?") {
 		return q
 	}
+	if n, ok := d.numberedQueries.Load(q); ok {
+		return n.(string)
+	}
+	n := number(q)
+	d.numberedQueries.Store(q, n)
+	return n
+}
+
+// number is q with its ? placeholders numbered: $1, $2, ...
+func number(q string) string {
 	var b strings.Builder
 	b.Grow(len(q) + 16)
 	n := 0
@@ -147,10 +165,10 @@ var postgresMigrations embed.FS
 
 // postgresDialect is PostgreSQL's: $n placeholders, timestamptz times,
 // reads retried on transient failures, writes in transactions of their
-// own (or single statements) on the pool, migrations under an advisory
-// lock.
+// own (or single statements) on the pool, consumptions in one statement,
+// migrations under an advisory lock.
 func postgresDialect() *dialect {
-	return &dialect{name: Postgres, numbered: true, transient: transient,
+	return &dialect{name: Postgres, numbered: true, transient: transient, consumeInOne: consumeInOne,
 		isConflict:   func(err error) bool { return sqlState(err) == "23505" }, // unique_violation
 		missingTable: func(err error) bool { return sqlState(err) == "42P01" }, // undefined_table
 		schema: schema{

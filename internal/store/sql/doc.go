@@ -17,8 +17,12 @@
 //
 // Single-use values (codes, refresh tokens, pending authorization
 // requests) are consumed by one conditional UPDATE or DELETE whose
-// affected-row count decides the winner, inside the transaction that
-// inserts what the consumption creates. On PostgreSQL concurrent callers
+// affected-row count decides the winner, together with the inserts of
+// what the consumption creates: on SQLite in one transaction of the
+// writer; on PostgreSQL in one statement, the UPDATE in a WITH clause
+// (SQLite allows no writes there), which saves the round trips of a
+// transaction. Each method is written once; the dialect composes the
+// statement (see consumption). On PostgreSQL concurrent callers
 // on one value queue on its row lock; when the winner commits, PostgreSQL
 // re-checks the others' WHERE clause against the new row, which no longer
 // matches, so exactly one succeeds, also across replicas.

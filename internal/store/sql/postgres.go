@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,6 +75,61 @@ type Options struct {
 // installations in different schemas of one database do not wait for
 // each other.
 const migrationLockClass = 0x6d637061
+
+// consumeInOne is a consumption as one statement, its own transaction:
+// the claim stands in a WITH clause (PostgreSQL allows data-modifying
+// statements there), and each insert selects its values from the claimed
+// row, so that it inserts nothing unless the claim changed a row. The
+// statement changes a row exactly when the claim did. Foreign keys are
+// checked at the end of the statement, when every insert has run.
+func consumeInOne(c consumption) (string, []any) {
+	if len(c.inserts) == 0 {
+		return c.claim, c.args
+	}
+	var b strings.Builder
+	b.WriteString("WITH claimed AS (" + c.claim + " RETURNING 1)")
+	args := append([]any(nil), c.args...)
+	for i, r := range c.inserts {
+		last := i == len(c.inserts)-1
+		if last {
+			b.WriteString("\n")
+		} else {
+			fmt.Fprintf(&b, ",\ninsert%d AS (", i)
+		}
+		b.WriteString("INSERT INTO " + r.into + " SELECT ")
+		for j, a := range r.args {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			// PostgreSQL types a parameter in a SELECT list as text.
+			b.WriteString("?" + pgCast(a))
+		}
+		b.WriteString(" FROM claimed")
+		if !last {
+			b.WriteString(")")
+		}
+		args = append(args, r.args...)
+	}
+	return b.String(), args
+}
+
+// pgCast is the cast that gives a parameter holding v its column's type,
+// or "" for a type the store does not insert this way.
+func pgCast(v any) string {
+	switch v.(type) {
+	case string:
+		return "::text"
+	case time.Time:
+		return "::timestamptz"
+	case []byte:
+		return "::bytea"
+	case int, int32, int64:
+		return "::bigint"
+	case bool:
+		return "::boolean"
+	}
+	return ""
+}
 
 // sqlState returns the SQLSTATE of a server error in err's chain, or "".
 func sqlState(err error) string {

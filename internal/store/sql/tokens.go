@@ -2,7 +2,6 @@ package sql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -47,58 +46,28 @@ func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, f stor
 	if rt != nil && rt.FamilyID != f.ID {
 		return fmt.Errorf("redeem code: refresh token belongs to family %q, not %q", rt.FamilyID, f.ID)
 	}
-	err := db.write(ctx, func(t *tx) error {
-		var familyID string
-		err := t.get("UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING family_id",
-			[]any{now, hash, now}, &familyID)
-		if errors.Is(err, store.ErrNotFound) {
-			return whyNotRedeemable(t, "SELECT used_at IS NOT NULL FROM codes WHERE hash = ?", hash)
-		}
-		if err != nil {
-			return err
-		}
-		if familyID != f.ID {
-			return fmt.Errorf("family %q is not the family %q the code was issued for", f.ID, familyID)
-		}
-		if err := insertFamily(t, f); err != nil {
-			return err
-		}
-		if rt != nil {
-			return insertRefreshToken(t, *rt)
-		}
-		return nil
+	inserts := []row{familyRow(f)}
+	if rt != nil {
+		inserts = append(inserts, refreshTokenRow(*rt))
+	}
+	err := db.consume(ctx, consumption{
+		what:  "the code",
+		claim: "UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? AND family_id = ?",
+		args:  []any{now, hash, now, f.ID}, inserts: inserts,
+		explain:     "SELECT used_at IS NOT NULL, expires_at > ?, family_id FROM codes WHERE hash = ?",
+		explainArgs: []any{now, hash}, family: f.ID,
 	})
 	return wrapf(err, "redeem code")
 }
 
-// whyNotRedeemable explains why a conditional UPDATE consuming a code or
-// refresh token changed nothing. query selects whether the value was used
-// (or its family revoked): used is store.ErrAlreadyUsed (a replay, even
-// past expiry); absent or expired is store.ErrNotFound.
-func whyNotRedeemable(t *tx, query string, hash string) error {
-	var used bool
-	switch err := t.get(query, []any{hash}, &used); {
-	case err != nil:
-		return err
-	case used:
-		return store.ErrAlreadyUsed
-	default:
-		return fmt.Errorf("expired: %w", store.ErrNotFound)
-	}
+func familyRow(f store.Family) row {
+	return row{"families (" + familyColumns + ")", []any{f.ID, f.ClientID, f.UserID, f.Resource, f.Scopes,
+		f.Fingerprint, f.KeyID, f.CreatedAt, f.ExpiresAt, f.RevokedAt}}
 }
 
-func insertFamily(t *tx, f store.Family) error {
-	_, err := t.exec(`INSERT INTO families (id, client_id, user_id, resource, scopes, fingerprint, key_id,
-			created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		f.ID, f.ClientID, f.UserID, f.Resource, f.Scopes, f.Fingerprint, f.KeyID,
-		f.CreatedAt, f.ExpiresAt, f.RevokedAt)
-	return wrapf(err, "create family %q", f.ID)
-}
-
-func insertRefreshToken(t *tx, rt store.RefreshToken) error {
-	_, err := t.exec("INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)",
-		rt.Hash, rt.FamilyID, rt.CreatedAt, rt.ExpiresAt, rt.UsedAt)
-	return wrapf(err, "create refresh token")
+func refreshTokenRow(rt store.RefreshToken) row {
+	return row{"refresh_tokens (hash, family_id, created_at, expires_at, used_at)",
+		[]any{rt.Hash, rt.FamilyID, rt.CreatedAt, rt.ExpiresAt, rt.UsedAt}}
 }
 
 const familyColumns = "id, client_id, user_id, resource, scopes, fingerprint, key_id, created_at, expires_at, revoked_at"
@@ -133,24 +102,16 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (store.RefreshTo
 // then nothing is written. Of concurrent calls for one token exactly one
 // succeeds.
 func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next store.RefreshToken) error {
-	err := db.write(ctx, func(t *tx) error {
-		var familyID string
-		err := t.get(`UPDATE refresh_tokens SET used_at = ?
-			WHERE hash = ? AND used_at IS NULL AND expires_at > ?
+	err := db.consume(ctx, consumption{
+		what: "the old token",
+		claim: `UPDATE refresh_tokens SET used_at = ?
+			WHERE hash = ? AND used_at IS NULL AND expires_at > ? AND family_id = ?
 				AND EXISTS (SELECT 1 FROM families f
-					WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL AND f.expires_at > ?)
-			RETURNING family_id`, []any{now, oldHash, now, now}, &familyID)
-		if errors.Is(err, store.ErrNotFound) {
-			return whyNotRedeemable(t, `SELECT t.used_at IS NOT NULL OR f.revoked_at IS NOT NULL
-				FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`, oldHash)
-		}
-		if err != nil {
-			return err
-		}
-		if next.FamilyID != familyID {
-			return fmt.Errorf("next token's family %q is not the old token's family %q", next.FamilyID, familyID)
-		}
-		return insertRefreshToken(t, next)
+					WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL AND f.expires_at > ?)`,
+		args: []any{now, oldHash, now, next.FamilyID, now}, inserts: []row{refreshTokenRow(next)},
+		explain: `SELECT t.used_at IS NOT NULL OR f.revoked_at IS NOT NULL, t.expires_at > ? AND f.expires_at > ?, t.family_id
+			FROM refresh_tokens t JOIN families f ON f.id = t.family_id WHERE t.hash = ?`,
+		explainArgs: []any{now, now, oldHash}, family: next.FamilyID,
 	})
 	return wrapf(err, "rotate refresh token")
 }
