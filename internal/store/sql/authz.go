@@ -46,7 +46,7 @@ func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) 
 }
 
 // PutConsent records a consent, replacing the one for the same user,
-// client and resource (SPEC E12).
+// client and resource (MCP Security Best Practices §Confused Deputy Problem).
 func (db *DB) PutConsent(ctx context.Context, c store.Consent) error {
 	_, err := db.exec(ctx, `INSERT INTO consents (user_id, client_id, resource, scopes, fingerprint, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id, resource) DO UPDATE SET

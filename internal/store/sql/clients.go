@@ -89,7 +89,7 @@ func (db *DB) GetDCRClient(ctx context.Context, clientID string) (store.DCRClien
 
 // FindDCRClient returns the newest registration with this metadata hash
 // from this source IP that is still live at now (used at least once, or
-// now before ExpiresAt), for deduplication (SPEC I5); store.ErrNotFound if
+// now before ExpiresAt), for deduplication (RFC 7591 §5); store.ErrNotFound if
 // there is none.
 func (db *DB) FindDCRClient(ctx context.Context, metadataHash, sourceIP string, now time.Time) (store.DCRClient, error) {
 	c, err := one(ctx, db, dcrDest, "SELECT "+dcrColumns+` FROM dcr_clients
@@ -106,8 +106,8 @@ func (db *DB) TouchDCRClient(ctx context.Context, clientID string, now time.Time
 }
 
 // CountDCRClients returns how many registered clients are stored, expired
-// ones not yet collected included (the global registration budget, SPEC
-// I5).
+// ones not yet collected included (the global registration budget,
+// RFC 7591 §5).
 func (db *DB) CountDCRClients(ctx context.Context) (int, error) {
 	var n int
 	err := db.get(ctx, "SELECT count(*) FROM dcr_clients", nil, &n)

@@ -7,7 +7,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 )
 
-// CreateSigningKey stores a JWT signing key (SPEC F10); store.ErrConflict if
+// CreateSigningKey stores a JWT signing key (RFC 9068 §2); store.ErrConflict if
 // its ID exists.
 func (db *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 	_, err := db.exec(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, created_at, active_at, retire_at, expire_at)
@@ -34,7 +34,8 @@ func (db *DB) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
 
 // RecordJTI stores a client assertion's jti for the client until
 // expiresAt; store.ErrConflict if the pair is stored already, expired or
-// not, until DeleteExpired collects it (SPEC F6, attack 52).
+// not, until DeleteExpired collects it (RFC 7523 §3, CIMD §8.2,
+// docs/security.md attack 52).
 func (db *DB) RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt)
 	return wrapf(err, "record jti for client %q", clientID)
