@@ -205,11 +205,16 @@ type Store interface {
 	// RedeemCode marks the code used (only if unused and unexpired) and, in
 	// the same transaction, creates the family and its first refresh token
 	// (rt may be nil when no refresh token is issued). ErrAlreadyUsed if the
-	// code was redeemed before; ErrNotFound if unknown or expired.
+	// code was redeemed before (even if expired since); ErrNotFound if
+	// unknown or expired; then nothing is written. Of concurrent calls for
+	// one code exactly one succeeds.
 	RedeemCode(ctx context.Context, hash string, now time.Time, f Family, rt *RefreshToken) error
 	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, Family, error)
-	// RotateRefreshToken marks old used and inserts next atomically; ErrAlreadyUsed
-	// when old was used before or its family is revoked (the caller then revokes the family).
+	// RotateRefreshToken marks old used and inserts next atomically;
+	// ErrAlreadyUsed when old was used before or its family is revoked (the
+	// caller then revokes the family), ErrNotFound when it or its family is
+	// unknown or expired; then nothing is written. Of concurrent calls for
+	// one token exactly one succeeds.
 	RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next RefreshToken) error
 	GetFamily(ctx context.Context, id string) (Family, error)
 	// FamilyRevoked reports whether the family is revoked (ErrNotFound if

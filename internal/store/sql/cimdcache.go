@@ -53,11 +53,9 @@ func (db *DB) DeleteCIMDEntry(ctx context.Context, clientID string) error {
 	return wrapf(err, "delete cimd entry %q", clientID)
 }
 
-// LeaseCIMDFetch claims the fetch of clientID's document for holder until
-// the given time unless another holder's claim is unexpired at now, and
-// returns the claim in force ("" when there is none). The claim and the
+// LeaseCIMDFetch claims the fetch as [store.Store] says. The claim and the
 // read are one transaction: of replicas racing for an expired or missing
-// claim, exactly one wins. It is a write, not retried.
+// claim, exactly one wins.
 func (db *DB) LeaseCIMDFetch(ctx context.Context, clientID, holder string, now, until time.Time) (string, time.Time, error) {
 	var got string
 	var end time.Time

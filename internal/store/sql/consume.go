@@ -34,24 +34,16 @@ type row struct {
 	args []any
 }
 
-// values is the INSERT of r with one placeholder per value.
-func (r row) values() string {
-	return "INSERT INTO " + r.into + " VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(r.args)), ", ") + ")"
-}
-
 // insert inserts r.
 func (t *tx) insert(r row) error {
-	_, err := t.exec(r.values(), r.args...)
+	values := strings.TrimSuffix(strings.Repeat("?, ", len(r.args)), ", ")
+	_, err := t.exec("INSERT INTO "+r.into+" VALUES ("+values+")", r.args...)
 	return err
 }
 
-// consume runs c. Where the dialect writes a consumption as one statement
-// (dialect.consumeInOne), that statement is the write, its own
-// transaction; else claim and inserts run in one transaction (on SQLite,
-// the single writer's, where they cost no round trips). A claim that
-// changes nothing writes nothing and is explained: store.ErrAlreadyUsed,
-// store.ErrNotFound (unknown or expired), or another family than
-// c.family's.
+// consume runs c as one statement (dialect.consumeInOne) or else as one
+// transaction. A claim that changes nothing writes nothing and is
+// explained (see whyNot).
 func (db *DB) consume(ctx context.Context, c consumption) error {
 	if one := db.d.consumeInOne; one != nil {
 		query, args := one(c)

@@ -66,8 +66,8 @@ func (db *DB) Close() error {
 	return db.closeErr
 }
 
-// txConn runs the statements of a write: the SQLite writer's transaction
-// (*wtx), or a PostgreSQL transaction or single statement (ctxConn).
+// txConn runs the statements of a write: the SQLite *writer, or a
+// PostgreSQL transaction or single statement (ctxConn).
 type txConn interface {
 	exec(query string, args ...any) (stdsql.Result, error)
 	row(query string, args ...any) *stdsql.Row
@@ -119,15 +119,12 @@ func (t *tx) get(query string, args []any, dest ...any) error {
 	return t.d.wrap(t.c.row(t.d.query(query), t.d.args(args)...).Scan(dest...))
 }
 
-// write runs fn as one transaction and returns nil once it has committed
-// durably. On SQLite, fn joins the single writer's next batch and may run
-// twice (see the package documentation): it only sets its own results. On
-// PostgreSQL, fn runs in a transaction of its own, never retried: if a
-// connection breaks after a write was sent, nobody can tell whether it
-// committed.
+// write runs fn as one transaction, never retried, and returns nil once it
+// has committed durably. On SQLite fn joins the writer's next batch and may
+// run twice, so it only sets its own results.
 func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
 	if db.w != nil {
-		return db.w.do(ctx, func(w *wtx) error { return fn(&tx{w, db.d}) })
+		return db.w.do(ctx, func(w *writer) error { return fn(&tx{w, db.d}) })
 	}
 	t, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
@@ -171,16 +168,13 @@ func (db *DB) change(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// readAttempts is how often a read is tried before its error is returned
-// (dialect.transient decides which errors are worth another try).
-const readAttempts = 3
-
-// retryPause is the pause before the second attempt; it doubles after.
-const retryPause = 20 * time.Millisecond
+const (
+	readAttempts = 3                     // tries of a read whose error is transient
+	retryPause   = 20 * time.Millisecond // before the second try; doubles after
+)
 
 // retry runs the read fn until it succeeds, fails for good, or has been
-// tried readAttempts times. Only reads may be retried: they are
-// idempotent.
+// tried readAttempts times. Only reads are idempotent, so only they retry.
 func retry(ctx context.Context, transient func(error) bool, fn func() error) error {
 	pause := retryPause
 	for attempt := 1; ; attempt++ {
@@ -287,8 +281,8 @@ func wrapf(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
-// timeCol scans a time column into a time.Time in UTC: SQLite's integer
-// microseconds or PostgreSQL's timestamptz; NULL is the zero time.
+// timeCol scans a time column (SQLite's integer microseconds or
+// PostgreSQL's timestamptz; NULL is the zero time) into a UTC time.Time.
 type timeCol struct{ t *time.Time }
 
 // Scan implements sql.Scanner.

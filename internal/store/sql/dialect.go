@@ -17,9 +17,8 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 )
 
-// dialect is what differs between SQLite and PostgreSQL. Every store
-// method is written once, with ? placeholders and time.Time arguments; the
-// dialect turns them into what the database takes and maps its errors.
+// dialect is what differs between SQLite and PostgreSQL (see the package
+// documentation).
 type dialect struct {
 	name string // SQLite or Postgres
 	// numbered: placeholders are sent as $1, $2, ... (PostgreSQL); micros:
@@ -63,7 +62,8 @@ func sub(fsys embed.FS, dir string) fs.FS {
 	return s
 }
 
-// query is q with the dialect's placeholders.
+// query is q with the dialect's placeholders: on PostgreSQL, each ?
+// numbered $1, $2, ... (once per query; the result is cached).
 func (d *dialect) query(q string) string {
 	if !d.numbered || !strings.Contains(q, "?") {
 		return q
@@ -71,25 +71,17 @@ func (d *dialect) query(q string) string {
 	if n, ok := d.numberedQueries.Load(q); ok {
 		return n.(string)
 	}
-	n := number(q)
-	d.numberedQueries.Store(q, n)
-	return n
-}
-
-// number is q with its ? placeholders numbered: $1, $2, ...
-func number(q string) string {
 	var b strings.Builder
-	b.Grow(len(q) + 16)
 	n := 0
 	for _, r := range q {
-		if r != '?' {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+		} else {
 			b.WriteRune(r)
-			continue
 		}
-		n++
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
 	}
+	d.numberedQueries.Store(q, b.String())
 	return b.String()
 }
 
@@ -136,9 +128,7 @@ func (d *dialect) wrap(err error) error {
 //go:embed migrations/sqlite/*.sql
 var sqliteMigrations embed.FS
 
-// sqliteDialect is SQLite's: ? placeholders, times as integer
-// microseconds, reads on prepared statements, writes through the single
-// writer (DB.w).
+// sqliteDialect is SQLite's; its writes go through the single writer (DB.w).
 func sqliteDialect() *dialect {
 	return &dialect{name: SQLite, micros: true, prepare: true, isConflict: sqliteConflict, schema: schema{
 		migrations: sub(sqliteMigrations, "migrations/sqlite"),
@@ -163,10 +153,7 @@ func sqliteConflict(err error) bool {
 //go:embed migrations/postgres/*.sql
 var postgresMigrations embed.FS
 
-// postgresDialect is PostgreSQL's: $n placeholders, timestamptz times,
-// reads retried on transient failures, writes in transactions of their
-// own (or single statements) on the pool, consumptions in one statement,
-// migrations under an advisory lock.
+// postgresDialect is PostgreSQL's.
 func postgresDialect() *dialect {
 	return &dialect{name: Postgres, numbered: true, transient: transient, consumeInOne: consumeInOne,
 		isConflict:   func(err error) bool { return sqlState(err) == "23505" }, // unique_violation

@@ -12,19 +12,13 @@ import (
 // the statement timeout.
 const expireChunk = 1000
 
-// DeleteExpired deletes what has expired at now (ExpiresAt not after now):
-// codes, sessions, pending authorization requests, refresh tokens,
-// families past their absolute lifetime, jti records, rate counters whose
-// window has ended, DCR clients never used, CIMD entries past StaleUntil
-// and fetch leases past their end. Refresh tokens go by their
-// own ExpiresAt, which the caller caps at their family's; a token whose
-// family went first is no longer found. Revoked families stay until their
+// DeleteExpired deletes what has expired at now (ExpiresAt not after now;
+// see [store.Store]). Refresh tokens go by their own ExpiresAt, which the
+// caller caps at their family's. Revoked families stay until their
 // lifetime ends, so that their access tokens keep introspecting as
-// revoked. It returns how many rows it deleted. Replicas may run it at
-// the same time; each row is counted by the one that deleted it.
+// revoked. Replicas may run it at once; each counts the rows it deleted.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	// Each table with its key and the condition that makes a row expired
-	// at the first argument.
+	// Each table with its key and the condition for a row expired at now.
 	expiring := [...]struct{ table, key, expired string }{
 		{"families", "id", "expires_at <= ?"},
 		{"refresh_tokens", "hash", "expires_at <= ?"},

@@ -19,9 +19,6 @@ var (
 	ErrSchemaTooOld = errors.New("database schema is older than this mcpauth")
 )
 
-// migration is a numbered schema migration (store.ReadMigrations reads them).
-type migration = store.Migration
-
 // Migrate applies the embedded migrations the database lacks, all in one
 // transaction, and records each in the version table. It is idempotent;
 // Open calls it (unless Options.NoMigrate is set). On PostgreSQL it holds
@@ -31,8 +28,7 @@ type migration = store.Migration
 // version this code does not know.
 func (db *DB) Migrate(ctx context.Context) error { return migrate(ctx, db.d, db.write) }
 
-// migrate applies the dialect's migrations with write, which runs a
-// function in a write transaction.
+// migrate applies the dialect's migrations in a transaction run by write.
 func migrate(ctx context.Context, d *dialect, write func(context.Context, func(*tx) error) error) error {
 	ms, err := store.ReadMigrations(d.schema.migrations)
 	if err == nil {
@@ -45,7 +41,7 @@ func migrate(ctx context.Context, d *dialect, write func(context.Context, func(*
 }
 
 // apply applies the migrations of ms that the database lacks.
-func apply(t *tx, ms []migration) error {
+func apply(t *tx, ms []store.Migration) error {
 	v := t.d.schema
 	if v.lock != nil {
 		if err := v.lock(t); err != nil {
@@ -82,7 +78,7 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	case err != nil && db.d.missingTable != nil && db.d.missingTable(err):
 		return 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("schema version: read schema version: %w", err)
+		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,42 +28,30 @@ const (
 	// DefaultMaxConnLifetime recycles connections, so that the pool
 	// follows a failover or a change of DNS.
 	DefaultMaxConnLifetime = time.Hour
-	// DefaultMaxConnIdleTime closes connections a quiet replica no longer
-	// needs.
+	// DefaultMaxConnIdleTime closes connections a quiet replica no longer needs.
 	DefaultMaxConnIdleTime = 5 * time.Minute
-	// DefaultStatementTimeout bounds every statement; the store's are
-	// single-row lookups and writes that take milliseconds.
+	// DefaultStatementTimeout bounds every statement; the store's take
+	// milliseconds.
 	DefaultStatementTimeout = 5 * time.Second
-	// DefaultConnectTimeout bounds establishing a connection, TLS and
-	// authentication included.
+	// DefaultConnectTimeout bounds a connection attempt, TLS and auth included.
 	DefaultConnectTimeout = 5 * time.Second
 )
 
-// Options configures the connection pool. The zero value is ready to use.
+// Options configures the connection pool. The zero value is ready to use:
+// a zero field takes the connection string's parameter (pool_max_conns,
+// pool_min_idle_conns, pool_max_conn_lifetime, pool_max_conn_idle_time,
+// statement_timeout, connect_timeout), else its Default constant (no idle
+// connections for MinIdleConns).
 type Options struct {
-	// MaxConns is the most connections the pool opens. Zero means the
-	// connection string's pool_max_conns, else DefaultMaxConns.
-	MaxConns int32
-	// MinIdleConns is how many idle connections the pool keeps open
-	// ahead of demand. Zero means the connection string's
-	// pool_min_idle_conns, else none.
-	MinIdleConns int32
-	// MaxConnLifetime is when a connection is closed and replaced. Zero
-	// means the connection string's pool_max_conn_lifetime, else
-	// DefaultMaxConnLifetime.
-	MaxConnLifetime time.Duration
-	// MaxConnIdleTime is when an idle connection is closed. Zero means the
-	// connection string's pool_max_conn_idle_time, else
-	// DefaultMaxConnIdleTime.
-	MaxConnIdleTime time.Duration
+	MaxConns        int32         // the most connections the pool opens
+	MinIdleConns    int32         // idle connections kept open ahead of demand
+	MaxConnLifetime time.Duration // when a connection is closed and replaced
+	MaxConnIdleTime time.Duration // when an idle connection is closed
 	// StatementTimeout is the statement_timeout (and
 	// idle_in_transaction_session_timeout) of every connection, in whole
-	// milliseconds. Zero means the connection string's statement_timeout
-	// parameter, else DefaultStatementTimeout; negative means none.
+	// milliseconds; negative means none.
 	StatementTimeout time.Duration
-	// ConnectTimeout bounds one connection attempt. Zero means the
-	// connection string's connect_timeout, else DefaultConnectTimeout.
-	ConnectTimeout time.Duration
+	ConnectTimeout   time.Duration // bounds one connection attempt
 	// NoMigrate makes Open check the schema instead of migrating it: it
 	// fails with ErrSchemaTooOld unless Migrate (mcpauth migrate) has
 	// brought it up to date, for deployments whose serving role may not
@@ -70,47 +59,35 @@ type Options struct {
 	NoMigrate bool
 }
 
-// migrationLockClass is the first key of the advisory lock that Migrate
-// holds ("mcpa"); the second is a hash of the schema migrated, so that
-// installations in different schemas of one database do not wait for
-// each other.
+// migrationLockClass is the first key of Migrate's advisory lock ("mcpa");
+// the second is a hash of the schema, so that schemas do not wait for each
+// other.
 const migrationLockClass = 0x6d637061
 
-// consumeInOne is a consumption as one statement, its own transaction:
-// the claim stands in a WITH clause (PostgreSQL allows data-modifying
-// statements there), and each insert selects its values from the claimed
-// row, so that it inserts nothing unless the claim changed a row. The
-// statement changes a row exactly when the claim did. Foreign keys are
-// checked at the end of the statement, when every insert has run.
+// consumeInOne writes a consumption as one statement: the claim in a WITH
+// clause, and each insert selecting from the claimed row, so that it
+// inserts nothing unless the claim changed a row. Foreign keys are checked
+// at the end of the statement.
 func consumeInOne(c consumption) (string, []any) {
 	if len(c.inserts) == 0 {
 		return c.claim, c.args
 	}
-	var b strings.Builder
-	b.WriteString("WITH claimed AS (" + c.claim + " RETURNING 1)")
-	args := append([]any(nil), c.args...)
+	q := "WITH claimed AS (" + c.claim + " RETURNING 1)"
+	args := slices.Clone(c.args)
 	for i, r := range c.inserts {
-		last := i == len(c.inserts)-1
-		if last {
-			b.WriteString("\n")
-		} else {
-			fmt.Fprintf(&b, ",\ninsert%d AS (", i)
-		}
-		b.WriteString("INSERT INTO " + r.into + " SELECT ")
+		values := make([]string, len(r.args))
 		for j, a := range r.args {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			// PostgreSQL types a parameter in a SELECT list as text.
-			b.WriteString("?" + pgCast(a))
+			values[j] = "?" + pgCast(a) // PostgreSQL types a parameter in a SELECT list as text
 		}
-		b.WriteString(" FROM claimed")
-		if !last {
-			b.WriteString(")")
+		insert := "INSERT INTO " + r.into + " SELECT " + strings.Join(values, ", ") + " FROM claimed"
+		if i < len(c.inserts)-1 {
+			q += fmt.Sprintf(",\ninsert%d AS (%s)", i, insert)
+		} else {
+			q += "\n" + insert
 		}
 		args = append(args, r.args...)
 	}
-	return b.String(), args
+	return q, args
 }
 
 // pgCast is the cast that gives a parameter holding v its column's type,
@@ -141,8 +118,8 @@ func sqlState(err error) string {
 }
 
 // lockSchema takes the migration lock of the current schema for the
-// transaction. The lock waits for another replica's migration, which may
-// take longer than a statement may.
+// transaction, waiting without statement_timeout for another replica's
+// migration.
 func lockSchema(t *tx) error {
 	if _, err := t.exec("SET LOCAL statement_timeout = 0"); err != nil {
 		return err
@@ -171,34 +148,25 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	cc := cfg.ConnConfig
-	db, err := openPostgres(ctx, cfg, opts.NoMigrate)
+	db, err := connect(ctx, cfg)
+	if err == nil {
+		check := db.Migrate
+		if opts.NoMigrate {
+			check = db.checkSchema
+		}
+		if err = check(ctx); err != nil {
+			db.Close()
+		}
+	}
 	if err != nil {
+		cc := cfg.ConnConfig
 		return nil, fmt.Errorf("open postgres database %q on %s:%d as %q: %w", cc.Database, cc.Host, cc.Port, cc.User, err)
 	}
 	return db, nil
 }
 
-func openPostgres(ctx context.Context, cfg *pgxpool.Config, noMigrate bool) (*DB, error) {
-	db, err := connect(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if noMigrate {
-		err = db.checkSchema(ctx)
-	} else {
-		err = db.Migrate(ctx)
-	}
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
-}
-
-// connect opens the pool and checks that the database answers. The pool
-// is pgx's (pgxpool: its size, lifetimes and health checks); database/sql
-// borrows a connection from it for each query or transaction.
+// connect opens the pool (pgxpool; database/sql borrows its connections)
+// and checks that the database answers.
 func connect(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -22,15 +22,16 @@ const busyTimeoutMillis = 5000
 // mode 0600 if it does not exist, and applies the embedded migrations. It
 // fails with [ErrSchemaTooNew] if the database was written by a newer
 // mcpauth. The caller must Close the DB.
-func OpenSQLite(ctx context.Context, path string) (*DB, error) {
-	db, err := openSQLite(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("open database %q: %w", path, err)
-	}
-	return db, nil
-}
-
-func openSQLite(ctx context.Context, path string) (_ *DB, err error) {
+func OpenSQLite(ctx context.Context, path string) (_ *DB, err error) {
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for _, c := range slices.Backward(closers) {
+				c()
+			}
+			err = fmt.Errorf("open database %q: %w", path, err)
+		}
+	}()
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
 		return nil, errors.New(`need a plain file path (no ":memory:", "file:" URI, '?' or '#')`)
 	}
@@ -44,14 +45,6 @@ func openSQLite(ctx context.Context, path string) (_ *DB, err error) {
 		return nil, err
 	}
 
-	var closers []func() error
-	defer func() {
-		if err != nil {
-			for _, c := range slices.Backward(closers) {
-				c()
-			}
-		}
-	}()
 	single := func(role role) (*sql.DB, *sql.Conn, error) {
 		db, err := sql.Open("sqlite", dsn(path, role))
 		if err != nil {
@@ -75,7 +68,7 @@ func openSQLite(ctx context.Context, path string) (_ *DB, err error) {
 	d := sqliteDialect()
 	// Before the writer goroutine starts, the migrations run on this one.
 	now := func(ctx context.Context, fn func(*tx) error) error {
-		return w.doNow(ctx, func(t *wtx) error { return fn(&tx{t, d}) })
+		return w.doNow(ctx, func(w *writer) error { return fn(&tx{w, d}) })
 	}
 	if err := migrate(ctx, d, now); err != nil {
 		return nil, err

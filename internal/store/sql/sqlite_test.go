@@ -82,7 +82,7 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 	t.Run("writer connection", func(t *testing.T) {
 		got := map[string]string{}
-		err := db.w.do(ctx, func(tx *wtx) error {
+		err := db.w.do(ctx, func(tx *writer) error {
 			for name := range want {
 				var v string
 				if err := tx.row("PRAGMA " + name).Scan(&v); err != nil {
@@ -231,8 +231,8 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(ms)
-	bad := append(ms, migration{Version: n + 1, Name: "x_ok.sql", SQL: "CREATE TABLE x (a INTEGER)"},
-		migration{Version: n + 2, Name: "y_bad.sql", SQL: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
+	bad := append(ms, store.Migration{Version: n + 1, Name: "x_ok.sql", SQL: "CREATE TABLE x (a INTEGER)"},
+		store.Migration{Version: n + 2, Name: "y_bad.sql", SQL: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
 	if err := db.write(ctx, func(t *tx) error { return apply(t, bad) }); err == nil {
 		t.Fatalf("applying a failing migration succeeded")
 	}

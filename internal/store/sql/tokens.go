@@ -33,15 +33,8 @@ func (db *DB) GetCode(ctx context.Context, hash string) (store.Code, error) {
 	return c, wrapf(err, "get code")
 }
 
-// RedeemCode marks the code used at now, if it is unused and unexpired
-// (now before ExpiresAt), and in the same transaction creates the family f
-// and, unless rt is nil, its first refresh token (OAuth 2.1 §4.1.3,
-// RFC 7636 §4.6). f.ID must be the code's FamilyID and rt.FamilyID must be
-// f.ID. It returns store.ErrAlreadyUsed if the code was redeemed before (also
-// once it has expired since), and store.ErrNotFound if it is unknown or
-// expired; then nothing is written. Of concurrent calls for one code exactly
-// one succeeds: the conditional UPDATE decides (see the package
-// documentation).
+// RedeemCode redeems the code as [store.Store] says (OAuth 2.1 §4.1.3,
+// RFC 7636 §4.6). f.ID must be the code's FamilyID and rt.FamilyID f.ID.
 func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, f store.Family, rt *store.RefreshToken) error {
 	if rt != nil && rt.FamilyID != f.ID {
 		return fmt.Errorf("redeem code: refresh token belongs to family %q, not %q", rt.FamilyID, f.ID)
@@ -92,15 +85,8 @@ func (db *DB) GetRefreshToken(ctx context.Context, hash string) (store.RefreshTo
 	return rt, f, nil
 }
 
-// RotateRefreshToken marks the token oldHash used at now and inserts next,
-// atomically (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). It succeeds only if the old
-// token is unused and unexpired and its family is neither revoked nor expired
-// (now before ExpiresAt); next.FamilyID must be the old token's family. It
-// returns store.ErrAlreadyUsed if the old token was used before or its family
-// is revoked (the caller then revokes the family, docs/security.md attack 53),
-// and store.ErrNotFound if the token is unknown or it or its family expired;
-// then nothing is written. Of concurrent calls for one token exactly one
-// succeeds.
+// RotateRefreshToken rotates the token as [store.Store] says (OAuth 2.1
+// §4.3.1, RFC 9700 §4.14.2); next.FamilyID must be the old token's family.
 func (db *DB) RotateRefreshToken(ctx context.Context, oldHash string, now time.Time, next store.RefreshToken) error {
 	err := db.consume(ctx, consumption{
 		what: "the old token",

@@ -24,11 +24,9 @@ var errClosed = errors.New("sqlite: database is closed")
 // until the process restarts; the batch that failed was rolled back.
 var ErrWritesStopped = errors.New("sqlite: writes refused until restart after a write to the database failed")
 
-// writer owns the database's only writing connection. Writes are handed to
-// its goroutine, which runs them back to back in one transaction and
-// commits them together (group commit) with synchronous=FULL: COMMIT
-// returns once the write-ahead log is synced (see the package
-// documentation).
+// writer owns the database's only writing connection; its goroutine runs
+// queued writes in one transaction (group commit, see the package
+// documentation). As a txConn it is valid only during a write's function.
 type writer struct {
 	db   *sql.DB
 	conn *sql.Conn
@@ -48,14 +46,10 @@ type writer struct {
 // writeOp is one write waiting for, or running in, a batch.
 type writeOp struct {
 	ctx    context.Context
-	fn     func(*wtx) error
+	fn     func(*writer) error
 	err    error
 	result chan error
 }
-
-// wtx is the write transaction a write runs in. It is valid only during the
-// write's call and must not be used from another goroutine.
-type wtx struct{ w *writer }
 
 func newWriter(db *sql.DB, conn *sql.Conn) *writer {
 	return &writer{
@@ -74,7 +68,7 @@ func newWriter(db *sql.DB, conn *sql.Conn) *writer {
 // of fn is committed and the commit error is returned. ctx is honoured
 // until the write is taken into a batch; from then on do waits for the
 // commit, so that its answer is always the truth about durability.
-func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
+func (w *writer) do(ctx context.Context, fn func(*writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -92,9 +86,9 @@ func (w *writer) do(ctx context.Context, fn func(*wtx) error) error {
 	return <-op.result
 }
 
-// doNow runs fn in a transaction of its own on the calling goroutine. It is
-// for Open, before the writer goroutine starts.
-func (w *writer) doNow(ctx context.Context, fn func(*wtx) error) error {
+// doNow runs fn in a transaction of its own on the calling goroutine, for
+// Open before the writer goroutine starts.
+func (w *writer) doNow(ctx context.Context, fn func(*writer) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, result: make(chan error, 1)}
 	w.runBatch(op)
 	return op.err
@@ -107,7 +101,9 @@ func (w *writer) run() {
 		select {
 		case op := <-w.ops:
 			batch, committed := w.runBatch(op)
-			report(batch)
+			for _, op := range batch {
+				op.result <- op.err
+			}
 			if committed {
 				if w.batches++; w.batches%kickEvery == 0 {
 					w.ckpt.wake()
@@ -126,23 +122,11 @@ func (w *writer) run() {
 }
 
 // runBatch runs first and the writes queued behind it (up to maxBatch) in
-// one transaction and commits it; with synchronous=FULL, COMMIT returns
-// once the write-ahead log holding the batch is synced. Writes that arrive
-// meanwhile wait for the next batch. It returns the batch, each write's
-// outcome in its err, and whether the transaction committed; the caller
-// reports the outcomes.
-//
-// Writes first run without savepoints, which would copy every page they
-// touch. When one fails, the part of it that ran may have written, so the
-// transaction is rolled back and the batch runs again with each write in a
-// savepoint of its own, which undoes a failed write alone. A write's
-// function may therefore run twice; store methods only set their own
-// results in it.
-//
-// A failure at the disk (see diskFailure), or of the transaction's own
-// statements once it has begun, stops the writer: the transaction is
-// rolled back, the whole batch fails, and so does every later write (see
-// stopWrites).
+// one transaction and commits it. It returns the batch, each write's
+// outcome in its err, and whether it committed. A failed write makes the
+// batch run again with savepoints (savepoints copy every page a write
+// touches, so they are not used first); a disk failure or a failure of the
+// transaction's own statements stops writes (see stopWrites).
 func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	batch = make([]*writeOp, 0, 8)
 	if err := w.stopped(); err != nil {
@@ -166,7 +150,7 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 			break
 		}
 		if op.err = op.ctx.Err(); op.err == nil {
-			if op.err = op.fn(&wtx{w}); op.err != nil {
+			if op.err = op.fn(w); op.err != nil {
 				if diskFailure(op.err) {
 					lost, fatal = op.err, true
 				} else {
@@ -196,10 +180,8 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 		}
 		lost, fatal = fmt.Errorf("commit: %w", err), true
 	}
-	// Nothing of this batch is committed, and what the writes observed (a
-	// code already used, say) was never committed: every caller gets the
-	// failure. A failed COMMIT has rolled back already; this ROLLBACK is
-	// for the other cases.
+	// Nothing of the batch is committed: every caller gets the failure. A
+	// failed COMMIT has rolled back already; this is for the other cases.
 	_, _ = w.exec("ROLLBACK")
 	err := fmt.Errorf("write transaction lost: %w", lost)
 	if fatal {
@@ -211,15 +193,9 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	return batch, false
 }
 
-// stopWrites stops writes for good after cause, a failure at the disk, and
-// returns the error that every write gets from now on. The batch that
-// failed is rolled back in SQLite, so no connection sees it; but its frames,
-// its commit frame included when only the sync failed, are still in the
-// write-ahead log file past the last commit SQLite acknowledged, and
-// SQLite's recovery would take them back if the process died before the
-// log is reset. A TRUNCATE checkpoint copies the acknowledged commits into
-// the database file, syncs it and empties the log, which removes them; it
-// is best effort, as the disk is failing.
+// stopWrites stops writes for good after cause and returns the error every
+// write gets from now on. Its TRUNCATE checkpoint, best effort, removes the
+// failed batch's frames from the log (see the package documentation).
 func (w *writer) stopWrites(cause error) error {
 	err := fmt.Errorf("%w: %w", ErrWritesStopped, cause)
 	if !w.stopErr.CompareAndSwap(nil, &err) {
@@ -237,10 +213,9 @@ func (w *writer) stopped() error {
 	return nil
 }
 
-// diskFailure reports whether err is SQLite's report of a failure at the
-// disk or of the file's contents: an I/O error (a failed write, read or
-// sync), a full disk, a corrupt or foreign file. After one, what the file
-// holds is no longer known, so the writer stops rather than go on.
+// diskFailure reports whether err is an I/O error (a failed write, read or
+// sync), a full disk, or a corrupt or foreign file: what the file holds is
+// then no longer known, so the writer stops.
 func diskFailure(err error) bool {
 	var se *msqlite.Error
 	if !errors.As(err, &se) {
@@ -263,7 +238,7 @@ func (w *writer) runOne(op *writeOp) error {
 	if _, err := w.exec("SAVEPOINT op"); err != nil {
 		return err
 	}
-	if op.err = op.fn(&wtx{w}); op.err == nil {
+	if op.err = op.fn(w); op.err == nil {
 		_, err := w.exec("RELEASE op")
 		return err
 	}
@@ -279,8 +254,7 @@ func (w *writer) runOne(op *writeOp) error {
 }
 
 // next returns a write already waiting to join the batch, or nil when the
-// batch should commit now. Writes that arrive while a COMMIT waits for its
-// sync queue up and make the next batch.
+// batch should commit now.
 func (w *writer) next(n int) *writeOp {
 	if n >= maxBatch {
 		return nil
@@ -293,13 +267,6 @@ func (w *writer) next(n int) *writeOp {
 	}
 }
 
-// report tells each write of a batch its outcome.
-func report(batch []*writeOp) {
-	for _, op := range batch {
-		op.result <- op.err
-	}
-}
-
 // stop ends the writer goroutine after the batch in progress and closes the
 // connection.
 func (w *writer) stop() error {
@@ -308,8 +275,7 @@ func (w *writer) stop() error {
 	return w.closeConn()
 }
 
-// closeConn closes the prepared statements and the connection. It is also
-// used by Open before the goroutine starts.
+// closeConn closes the prepared statements and the connection.
 func (w *writer) closeConn() error {
 	for q, s := range w.stmts {
 		s.Close()
@@ -331,9 +297,8 @@ func (w *writer) stmt(query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-// exec runs a statement on the writer's connection. Statements run without
-// the caller's context: interrupting a statement inside the shared
-// transaction would roll back the other writes of the batch.
+// exec runs a statement on the writer's connection, without the caller's
+// context: interrupting it would roll back the batch's other writes.
 func (w *writer) exec(query string, args ...any) (sql.Result, error) {
 	s, err := w.stmt(query)
 	if err != nil {
@@ -342,24 +307,18 @@ func (w *writer) exec(query string, args ...any) (sql.Result, error) {
 	return s.ExecContext(context.Background(), args...)
 }
 
-// exec runs a statement in the transaction.
-func (t *wtx) exec(query string, args ...any) (sql.Result, error) {
-	return t.w.exec(query, args...)
-}
-
-// script runs several statements (a migration) unprepared in the
-// transaction.
-func (t *wtx) script(text string) error {
-	_, err := t.w.conn.ExecContext(context.Background(), text)
+// script runs several statements (a migration) unprepared.
+func (w *writer) script(text string) error {
+	_, err := w.conn.ExecContext(context.Background(), text)
 	return err
 }
 
-// row runs a query that returns at most one row in the transaction.
-func (t *wtx) row(query string, args ...any) *sql.Row {
-	s, err := t.w.stmt(query)
+// row runs a query that returns at most one row.
+func (w *writer) row(query string, args ...any) *sql.Row {
+	s, err := w.stmt(query)
 	if err != nil {
 		// Unprepared, the query reports the same error through the Row.
-		return t.w.conn.QueryRowContext(context.Background(), query, args...)
+		return w.conn.QueryRowContext(context.Background(), query, args...)
 	}
 	return s.QueryRowContext(context.Background(), args...)
 }
