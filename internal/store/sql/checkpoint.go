@@ -8,44 +8,26 @@ import (
 )
 
 const (
-	// kickEvery is how many committed batches make the writer wake the
-	// checkpointer.
-	kickEvery = 32
-	// checkpointIdle is how often the checkpointer runs without being woken.
-	checkpointIdle = time.Second
-	// restartFrames is the log length (4 KiB pages) from which the
-	// checkpointer asks the writer to let the log start over; the log
-	// file stays about this size (32 MiB) however long the load lasts.
+	kickEvery      = 32          // committed batches after which the writer wakes the checkpointer
+	checkpointIdle = time.Second // how often the checkpointer runs unwoken
+	// restartFrames is the log length (4 KiB pages, 32 MiB) from which the
+	// writer is asked to let the log start over, which bounds its size.
 	restartFrames = 8192
 )
 
 // checkpointer copies committed pages from the write-ahead log into the
 // database file (PRAGMA wal_checkpoint(PASSIVE)) on a connection of its
-// own, so that commits do not pay for it: SQLite's automatic checkpoint is
-// off on the writer (wal_autocheckpoint=0). A passive checkpoint leaves the
-// frames written while it ran, so under continuous load the log would only
-// grow; once it is restartFrames long the checkpointer asks the writer to
-// copy the rest between two batches, after which the writer's next
-// transaction starts the log over from its beginning.
+// own, so that commits do not wait for it. A passive checkpoint leaves the
+// frames written while it ran, so under load the log would only grow; at
+// restartFrames the writer copies the rest between two batches, and its
+// next transaction starts the log over.
 type checkpointer struct {
-	db   *sql.DB
-	conn *sql.Conn
-
+	db     *sql.DB
+	conn   *sql.Conn
 	kick   chan struct{} // writer -> checkpointer: many frames were written
 	finish chan struct{} // checkpointer -> writer: copy the rest now
 	quit   chan struct{}
 	done   chan struct{}
-}
-
-func newCheckpointer(db *sql.DB, conn *sql.Conn) *checkpointer {
-	return &checkpointer{
-		db:     db,
-		conn:   conn,
-		kick:   make(chan struct{}, 1),
-		finish: make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-	}
 }
 
 // run is the checkpointer goroutine.

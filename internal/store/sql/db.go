@@ -17,16 +17,13 @@ const (
 	Postgres = "postgres"
 )
 
-// DB is a store.Store on a SQLite database file or a PostgreSQL database.
-// It is safe for concurrent use, also by several processes sharing the
-// database.
+// DB is a store.Store on a SQLite database file or a PostgreSQL database,
+// safe for concurrent use, also by several processes sharing the database.
 type DB struct {
-	d *dialect
-	r *stdsql.DB // reads; on PostgreSQL, writes too
-	w *writer    // SQLite's only writing connection; nil on PostgreSQL
-
-	rstmts sync.Map // query -> *stdsql.Stmt prepared on r (dialect.prepare)
-
+	d          *dialect
+	r          *stdsql.DB   // reads; on PostgreSQL, writes too
+	w          *writer      // SQLite's only writing connection; nil on PostgreSQL
+	rstmts     sync.Map     // query -> *stdsql.Stmt prepared on r (dialect.prepare)
 	closeConns func() error // closes what the dialect opened besides r
 	closeOnce  sync.Once
 	closeErr   error

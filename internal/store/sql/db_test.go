@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/mcpauth/mcpauth/internal/store"
 )
 
 func TestDialectQuery(t *testing.T) {
@@ -78,7 +76,7 @@ func TestTimeColumn(t *testing.T) {
 func TestEmbeddedMigrations(t *testing.T) {
 	var counts []int
 	for _, d := range []*dialect{sqliteDialect(), postgresDialect()} {
-		ms, err := store.ReadMigrations(d.schema.migrations)
+		ms, err := readMigrations(d.schema.migrations)
 		if err != nil {
 			t.Fatalf("%s migrations: %v", d.name, err)
 		}

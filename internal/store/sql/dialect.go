@@ -20,24 +20,17 @@ import (
 // dialect is what differs between SQLite and PostgreSQL (see the package
 // documentation).
 type dialect struct {
-	name string // SQLite or Postgres
-	// numbered: placeholders are sent as $1, $2, ... (PostgreSQL); micros:
-	// times are stored as integer microseconds since the Unix epoch
-	// (SQLite), not as timestamps; prepare: reads use statements prepared
-	// once per connection of the read pool (SQLite; pgx caches its own).
-	numbered, micros, prepare bool
-	// isConflict reports a unique or primary-key violation; transient, a
-	// failed read that may succeed when tried again (nil: none is
-	// retried); missingTable, if set, a query on a table that does not
-	// exist.
+	name     string // SQLite or Postgres
+	numbered bool   // placeholders are $1, $2, ... (PostgreSQL)
+	micros   bool   // times are integer microseconds since the epoch (SQLite)
+	prepare  bool   // reads are prepared once per connection (SQLite; pgx caches its own)
+	// isConflict reports a unique violation; transient, a failed read worth
+	// another try (nil: none); missingTable (optional), a missing table.
 	isConflict, transient, missingTable func(error) bool
-	// consumeInOne, if set, writes a consumption as one statement
-	// (PostgreSQL: a WITH clause holding the claim); else it is a
-	// transaction of several (SQLite, which allows no writes in WITH; its
-	// single writer makes the transaction cheap).
-	consumeInOne func(consumption) (string, []any)
-	schema       schema
-
+	// consumeInOne, if set, writes a consumption as one statement; else
+	// it is a transaction (SQLite allows no writes in WITH).
+	consumeInOne    func(consumption) (string, []any)
+	schema          schema
 	numberedQueries sync.Map // query with ? -> with $n (numbered)
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/mcpauth/mcpauth/internal/store"
 )
 
 // Schema version errors, for errors.Is.
@@ -19,20 +21,14 @@ var (
 	ErrSchemaTooOld = errors.New("database schema is older than this mcpauth")
 )
 
-// Migrate applies the embedded migrations the database lacks, all in one
-// transaction, and records each in the version table. It is idempotent;
-// Open calls it (unless Options.NoMigrate is set). On PostgreSQL it holds
-// an advisory lock for the schema meanwhile, so replicas migrating at once
-// apply each migration once, and it is bounded by ctx, not by the
-// statement timeout. It fails with [ErrSchemaTooNew] if the database has a
-// version this code does not know.
-func (db *DB) Migrate(ctx context.Context) error { return migrate(ctx, db.d, db.write) }
-
-// migrate applies the dialect's migrations in a transaction run by write.
-func migrate(ctx context.Context, d *dialect, write func(context.Context, func(*tx) error) error) error {
-	ms, err := store.ReadMigrations(d.schema.migrations)
+// Migrate applies the embedded migrations the database lacks in one
+// transaction (see the package documentation); it is idempotent, bounded
+// by ctx rather than the statement timeout, and fails with
+// [ErrSchemaTooNew] for a version this code does not know.
+func (db *DB) Migrate(ctx context.Context) error {
+	ms, err := readMigrations(db.d.schema.migrations)
 	if err == nil {
-		err = write(ctx, func(t *tx) error { return apply(t, ms) })
+		err = db.write(ctx, func(t *tx) error { return apply(t, ms) })
 	}
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -41,7 +37,7 @@ func migrate(ctx context.Context, d *dialect, write func(context.Context, func(*
 }
 
 // apply applies the migrations of ms that the database lacks.
-func apply(t *tx, ms []store.Migration) error {
+func apply(t *tx, ms []migration) error {
 	v := t.d.schema
 	if v.lock != nil {
 		if err := v.lock(t); err != nil {
@@ -85,7 +81,7 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 
 // checkSchema fails unless the schema is at the version this code knows.
 func (db *DB) checkSchema(ctx context.Context) error {
-	ms, err := store.ReadMigrations(db.d.schema.migrations)
+	ms, err := readMigrations(db.d.schema.migrations)
 	if err != nil {
 		return fmt.Errorf("check schema: %w", err)
 	}
@@ -110,4 +106,43 @@ func tooNew(current, known int) error {
 			ErrSchemaTooNew, current, known)
 	}
 	return nil
+}
+
+// migration is one numbered schema migration.
+type migration struct {
+	Version int
+	Name    string // file name, NNNN_name.sql
+	SQL     string
+}
+
+// readMigrations reads the migrations in the top directory of fsys. Their
+// file names are NNNN_name.sql, numbered 1, 2, 3, ... without gaps; any
+// other file is an error.
+func readMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries { // sorted by name
+		name := e.Name()
+		digits, label, _ := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+		v, err := strconv.Atoi(digits)
+		if e.IsDir() || path.Ext(name) != ".sql" || len(digits) != 4 || strings.Trim(digits, "0123456789") != "" ||
+			err != nil || label == "" {
+			return nil, fmt.Errorf("migration %q: name must be NNNN_name.sql", name)
+		}
+		if v != len(ms)+1 {
+			return nil, fmt.Errorf("migration %q: want version %d", name, len(ms)+1)
+		}
+		text, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{Version: v, Name: name, SQL: string(text)})
+	}
+	if len(ms) == 0 {
+		return nil, errors.New("no migrations")
+	}
+	return ms, nil
 }

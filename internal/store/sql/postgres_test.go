@@ -392,7 +392,7 @@ func TestPoolConfig(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	srv := testServer(t)
-	ms, err := store.ReadMigrations(postgresDialect().schema.migrations)
+	ms, err := readMigrations(postgresDialect().schema.migrations)
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}

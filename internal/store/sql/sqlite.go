@@ -14,8 +14,8 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// busyTimeoutMillis is how long a connection waits for a lock held by
-// another process sharing the database before it fails with SQLITE_BUSY.
+// busyTimeoutMillis is how long a connection waits for another process's
+// lock before it fails with SQLITE_BUSY.
 const busyTimeoutMillis = 5000
 
 // OpenSQLite opens the SQLite database at path, creating the file with
@@ -65,21 +65,13 @@ func OpenSQLite(ctx context.Context, path string) (_ *DB, err error) {
 	}
 	w := newWriter(wdb, wconn)
 	closers = append(closers, w.closeConn)
-	d := sqliteDialect()
-	// Before the writer goroutine starts, the migrations run on this one.
-	now := func(ctx context.Context, fn func(*tx) error) error {
-		return w.doNow(ctx, func(w *writer) error { return fn(&tx{w, d}) })
-	}
-	if err := migrate(ctx, d, now); err != nil {
-		return nil, err
-	}
-
 	cdb, cconn, err := single(checkpointerRole)
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, cdb.Close, cconn.Close)
-	w.ckpt = newCheckpointer(cdb, cconn)
+	w.ckpt = &checkpointer{db: cdb, conn: cconn, kick: make(chan struct{}, 1), finish: make(chan struct{}, 1),
+		quit: make(chan struct{}), done: make(chan struct{})}
 
 	rdb, err := sql.Open("sqlite", dsn(path, readerRole))
 	if err != nil {
@@ -89,12 +81,16 @@ func OpenSQLite(ctx context.Context, path string) (_ *DB, err error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	db := &DB{d: d, w: w, r: rdb, closeConns: func() error { return errors.Join(w.ckpt.stop(), w.stop()) }}
+	db := &DB{d: sqliteDialect(), w: w, r: rdb, closeConns: func() error { return errors.Join(w.ckpt.stop(), w.stop()) }}
 	if err := db.Ping(ctx); err != nil {
 		return nil, err
 	}
 	go w.ckpt.run()
 	go w.run()
+	closers = []func() error{db.Close} // which now closes everything
+	if err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -111,12 +107,9 @@ const (
 // touches (index roots and the newest leaves) stay in memory.
 const writerCacheKiB = 32 << 10
 
-// dsn is the modernc.org/sqlite data source name for a connection to path.
-// Every connection waits busy_timeout for locks and enforces foreign keys.
-// The writer sets WAL mode (persistent in the file), commits with
-// synchronous=FULL (COMMIT returns once the log is synced) and leaves
-// checkpoints to the checkpointer, which syncs the database file with
-// synchronous=FULL too; readers are query_only.
+// dsn is the modernc.org/sqlite data source name for a connection to path
+// in role r. The writer sets WAL mode (persistent in the file) and leaves
+// checkpoints to the checkpointer.
 func dsn(path string, r role) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))

@@ -128,7 +128,7 @@ func TestSQLitePragmas(t *testing.T) {
 }
 
 func TestSQLiteMigrate(t *testing.T) {
-	ms, err := store.ReadMigrations(sqliteDialect().schema.migrations)
+	ms, err := readMigrations(sqliteDialect().schema.migrations)
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
@@ -226,13 +226,13 @@ func TestSQLiteMigrate(t *testing.T) {
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := t.Context()
-	ms, err := store.ReadMigrations(sqliteDialect().schema.migrations)
+	ms, err := readMigrations(sqliteDialect().schema.migrations)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := len(ms)
-	bad := append(ms, store.Migration{Version: n + 1, Name: "x_ok.sql", SQL: "CREATE TABLE x (a INTEGER)"},
-		store.Migration{Version: n + 2, Name: "y_bad.sql", SQL: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
+	bad := append(ms, migration{Version: n + 1, Name: "x_ok.sql", SQL: "CREATE TABLE x (a INTEGER)"},
+		migration{Version: n + 2, Name: "y_bad.sql", SQL: "CREATE TABLE y (a INTEGER); INSERT INTO nowhere VALUES (1)"})
 	if err := db.write(ctx, func(t *tx) error { return apply(t, bad) }); err == nil {
 		t.Fatalf("applying a failing migration succeeded")
 	}

@@ -28,19 +28,15 @@ var ErrWritesStopped = errors.New("sqlite: writes refused until restart after a 
 // queued writes in one transaction (group commit, see the package
 // documentation). As a txConn it is valid only during a write's function.
 type writer struct {
-	db   *sql.DB
-	conn *sql.Conn
-	ckpt *checkpointer
-
-	batches int // committed, for waking the checkpointer
-
+	db      *sql.DB
+	conn    *sql.Conn
+	ckpt    *checkpointer
+	batches int                   // committed, for waking the checkpointer
 	stopErr atomic.Pointer[error] // set once by stopWrites: writes are refused from then on
-
-	stmts map[string]*sql.Stmt // prepared on conn; used only by the writer goroutine
-
-	ops  chan *writeOp // unbuffered: a write is either taken by the goroutine or not sent
-	quit chan struct{}
-	done chan struct{}
+	stmts   map[string]*sql.Stmt  // prepared on conn; used only by the writer goroutine
+	ops     chan *writeOp         // unbuffered: a write is either taken by the goroutine or not sent
+	quit    chan struct{}
+	done    chan struct{}
 }
 
 // writeOp is one write waiting for, or running in, a batch.
@@ -62,12 +58,10 @@ func newWriter(db *sql.DB, conn *sql.Conn) *writer {
 	}
 }
 
-// do runs fn in a write transaction. It returns nil only once the
-// transaction holding fn's writes has committed durably. If fn fails, its
-// writes are undone and its error is returned; if the commit fails, nothing
-// of fn is committed and the commit error is returned. ctx is honoured
-// until the write is taken into a batch; from then on do waits for the
-// commit, so that its answer is always the truth about durability.
+// do runs fn in a write transaction and returns nil only once it has
+// committed durably; if fn fails, its writes are undone. ctx is honoured
+// until the write joins a batch; from then on do waits for the outcome, so
+// that its answer is always the truth about durability.
 func (w *writer) do(ctx context.Context, fn func(*writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -84,14 +78,6 @@ func (w *writer) do(ctx context.Context, fn func(*writer) error) error {
 		return errClosed
 	}
 	return <-op.result
-}
-
-// doNow runs fn in a transaction of its own on the calling goroutine, for
-// Open before the writer goroutine starts.
-func (w *writer) doNow(ctx context.Context, fn func(*writer) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, result: make(chan error, 1)}
-	w.runBatch(op)
-	return op.err
 }
 
 // run is the writer goroutine.

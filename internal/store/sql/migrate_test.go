@@ -1,4 +1,4 @@
-package store
+package sql
 
 import (
 	"slices"
@@ -28,15 +28,15 @@ func TestReadMigrations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ms, err := ReadMigrations(tt.fsys)
+			ms, err := readMigrations(tt.fsys)
 			if tt.want == nil {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ReadMigrations: err = %v, want one saying %q", err, tt.wantErr)
+					t.Fatalf("readMigrations: err = %v, want one saying %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ReadMigrations: %v", err)
+				t.Fatalf("readMigrations: %v", err)
 			}
 			var got []int
 			for _, m := range ms {
