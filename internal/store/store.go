@@ -150,9 +150,8 @@ type SigningKey struct {
 
 // CIMDEntry is a client metadata document in the cache that replicas share
 // (MCP SEP-991 §Best Practices: one fetch per freshness lifetime for a
-// cluster). Its fields are exactly the exported fields of cimd.Entry: the
-// validated body as fetched and the HTTP metadata needed for RFC 9111 freshness
-// and revalidation (§4.2, §4.3). Readers re-validate Body before use.
+// cluster): the exported fields of cimd.Entry, the validated body and the
+// HTTP metadata for RFC 9111 §4.2, §4.3. Readers re-validate Body.
 type CIMDEntry struct {
 	ClientID     string
 	Body         []byte
@@ -261,10 +260,9 @@ type Store interface {
 	DeleteCIMDEntry(ctx context.Context, clientID string) error
 	// LeaseCIMDFetch claims the fetch of clientID's document for holder
 	// until the given time, unless another holder's claim is unexpired at
-	// now (a holder may renew its own). It returns the holder and end of the
-	// claim in force, so that one replica fetches while the others wait for
-	// its PutCIMDEntry or DeleteCIMDEntry, which end the claim. The holder
-	// is "" when no claim is in force (it ended meanwhile).
+	// now (a holder may renew its own). It returns the claim in force
+	// (holder "" if none), so that one replica fetches while the others
+	// wait for its PutCIMDEntry or DeleteCIMDEntry, which end the claim.
 	LeaseCIMDFetch(ctx context.Context, clientID, holder string, now, until time.Time) (string, time.Time, error)
 
 	// DeleteExpired collects expired codes, sessions, auth requests, refresh

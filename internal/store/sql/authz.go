@@ -29,10 +29,9 @@ func (db *DB) GetAuthRequest(ctx context.Context, id string, now time.Time) (sto
 	return r, nil
 }
 
-// ConsumeAuthRequest deletes the pending request and returns it, in one
-// statement: of concurrent calls for one ID at most one succeeds, and a
-// replay gets store.ErrNotFound. An expired request is not returned
-// (store.ErrNotFound) and is left for DeleteExpired.
+// ConsumeAuthRequest deletes and returns the pending request in one
+// statement: at most one of concurrent calls succeeds. An expired request
+// is store.ErrNotFound and left for DeleteExpired.
 func (db *DB) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (store.AuthRequest, error) {
 	r := store.AuthRequest{ID: id}
 	err := db.writeOne(ctx, func(t *tx) error {
@@ -75,11 +74,9 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]store.Consent,
 	return list(ctx, db, "list consents", consentDest, selectConsent+" WHERE user_id = ? ORDER BY client_id, resource", userID)
 }
 
-// RevokeClient deletes the user's consents for the client (every
-// resource), deletes the codes issued to the client for the user that are
-// not redeemed yet, and revokes the user's refresh families of the client
-// at now, in one transaction. Families revoked before keep their
-// RevokedAt. Revoking a client the user never authorized is not an error.
+// RevokeClient deletes the user's consents and unredeemed codes for the
+// client and revokes their families at now, in one transaction; families
+// revoked before keep their RevokedAt. A client never authorized is no error.
 func (db *DB) RevokeClient(ctx context.Context, userID, clientID string, now time.Time) error {
 	return wrapf(db.write(ctx, func(t *tx) error {
 		for _, q := range []string{

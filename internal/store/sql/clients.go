@@ -7,10 +7,9 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 )
 
-// RecordClientSeen records a CIMD client the server fetched: it inserts
-// the client, or updates LastSeen, LastResult, Tier and Fingerprint of one
-// seen before and keeps its FirstSeen. On the first call a zero FirstSeen
-// means LastSeen. c.Users is ignored.
+// RecordClientSeen inserts a CIMD client the server fetched, or updates
+// one seen before, keeping its FirstSeen (on the first call, a zero
+// FirstSeen means LastSeen). c.Users is ignored.
 func (db *DB) RecordClientSeen(ctx context.Context, c store.ClientSeen) error {
 	first := c.FirstSeen
 	if first.IsZero() {
@@ -88,9 +87,8 @@ func (db *DB) GetDCRClient(ctx context.Context, clientID string) (store.DCRClien
 }
 
 // FindDCRClient returns the newest registration with this metadata hash
-// from this source IP that is still live at now (used at least once, or
-// now before ExpiresAt), for deduplication (RFC 7591 §5); store.ErrNotFound if
-// there is none.
+// from this source IP that is live at now (used once, or not expired), for
+// deduplication (RFC 7591 §5); store.ErrNotFound if there is none.
 func (db *DB) FindDCRClient(ctx context.Context, metadataHash, sourceIP string, now time.Time) (store.DCRClient, error) {
 	c, err := one(ctx, db, dcrDest, "SELECT "+dcrColumns+` FROM dcr_clients
 		WHERE metadata_hash = ? AND source_ip = ? AND (last_used_at IS NOT NULL OR expires_at > ?)

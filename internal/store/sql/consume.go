@@ -8,27 +8,22 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 )
 
-// consumption is a write that consumes a single-use row (an authorization
-// code, a refresh token) and creates rows from it, all or nothing. claim
-// is an UPDATE that changes the row only if it is still unused, live and
-// of the caller's family; the inserts run only if it changed one. Of
-// concurrent consumptions of one row exactly one changes it (see the
-// package documentation).
+// consumption is a write that consumes a single-use row (a code, a refresh
+// token) and creates rows from it, all or nothing: the inserts run only if
+// claim changed the row.
 type consumption struct {
 	what    string // the value consumed, for errors: "the code"
 	claim   string // UPDATE ... WHERE <unused, live, of family>, no RETURNING
 	args    []any  // claim's
 	inserts []row  // in the order their foreign keys need
 	// explain selects, for a claim that changed nothing, whether the value
-	// was used (or its family revoked), whether it is live and its family
-	// ID; explainArgs are its arguments.
+	// was used (or its family revoked), whether it is live, and its family.
 	explain     string
 	explainArgs []any
 	family      string // the family the caller expects the value to have
 }
 
-// row is a row to insert: into names the table and its columns, args
-// holds one value per column.
+// row is a row to insert: "table (columns)" and one value per column.
 type row struct {
 	into string
 	args []any

@@ -36,17 +36,14 @@ type dialect struct {
 
 // schema is a dialect's migrations and the table that records them.
 type schema struct {
-	migrations fs.FS  // the embedded NNNN_name.sql files
-	table      string // records the versions applied
-	create     string // creates table
-	// record inserts a row into table, taking the version, the file name
-	// and the time (in that order; SQLite's table keeps no name).
-	record string
-	// lock, if set, runs first in the migration transaction.
-	lock func(*tx) error
+	migrations fs.FS           // the embedded NNNN_name.sql files
+	table      string          // records the versions applied
+	create     string          // creates table
+	record     string          // inserts version, file name, time (SQLite keeps no name)
+	lock       func(*tx) error // if set, runs first in the migration transaction
 }
 
-// sub is the directory dir of fsys, a constant path in an embedded tree.
+// sub is the directory dir of the embedded fsys.
 func sub(fsys embed.FS, dir string) fs.FS {
 	s, err := fs.Sub(fsys, dir)
 	if err != nil {

@@ -6,12 +6,11 @@
 //
 // Every method is written once, with ? placeholders and time.Time
 // arguments. The dialect value holds what differs: placeholders ($n on
-// PostgreSQL); time encoding (integer microseconds on SQLite, timestamptz
-// on PostgreSQL; a zero time is NULL, times come back in UTC); how a
-// unique violation (store.ErrConflict) is recognised; which read failures
-// are retried; the migrations; and the write path. On SQLite every write
-// goes through one writer goroutine; on PostgreSQL it is a transaction on
-// the pool, or a single statement.
+// PostgreSQL); times (integer microseconds on SQLite, timestamptz on
+// PostgreSQL; zero is NULL, read back in UTC); unique violations
+// (store.ErrConflict); which read failures are retried; the migrations;
+// and the write path: SQLite's single writer goroutine, or PostgreSQL
+// transactions (or single statements) on the pool.
 //
 // # Single-use values
 //
@@ -57,10 +56,9 @@
 //     deletes the log. If the process dies before either succeeds, the
 //     batch may reappear, as with any database whose fsync failed.
 //
-// SQLite's automatic checkpoint is off: it would sync the database file on
-// the writer's connection while every write waits. A checkpointer
-// goroutine copies the log on a connection of its own instead (see
-// checkpointer; in BenchmarkRedeemCode 147 against 169 µs/op).
+// SQLite's automatic checkpoint, which would sync the database file while
+// every write waits, is off; a checkpointer goroutine copies the log on a
+// connection of its own (BenchmarkRedeemCode: 147 against 169 µs/op).
 //
 // # PostgreSQL: connections, retries, failures
 //

@@ -6,10 +6,9 @@ import (
 	"time"
 )
 
-// expireChunk is how many rows one statement of DeleteExpired deletes.
-// Each chunk is a write of its own, so that collecting a large backlog
-// never holds up other writes for long, holds many row locks, or runs into
-// the statement timeout.
+// expireChunk is how many rows one write of DeleteExpired deletes, so that
+// a large backlog never holds up other writes, holds many row locks, or
+// runs into the statement timeout.
 const expireChunk = 1000
 
 // DeleteExpired deletes what has expired at now (ExpiresAt not after now;

@@ -32,10 +32,9 @@ func (db *DB) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
 	return wrapf(err, "update signing key %q", k.ID)
 }
 
-// RecordJTI stores a client assertion's jti for the client until
-// expiresAt; store.ErrConflict if the pair is stored already, expired or
-// not, until DeleteExpired collects it (RFC 7523 §3, CIMD §8.2,
-// docs/security.md attack 52).
+// RecordJTI stores the client's assertion jti until expiresAt;
+// store.ErrConflict while the pair is stored, expired or not (RFC 7523 §3,
+// CIMD §8.2, docs/security.md attack 52).
 func (db *DB) RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt)
 	return wrapf(err, "record jti for client %q", clientID)

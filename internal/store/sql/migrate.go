@@ -13,8 +13,7 @@ import (
 
 // Schema version errors, for errors.Is.
 var (
-	// ErrSchemaTooNew is returned by Open and Migrate for a database whose
-	// schema was written by a newer mcpauth than this one.
+	// ErrSchemaTooNew is returned by Open and Migrate for a newer schema.
 	ErrSchemaTooNew = errors.New("database schema is newer than this mcpauth")
 	// ErrSchemaTooOld is returned by OpenPostgres with Options.NoMigrate
 	// for a schema that lacks migrations this mcpauth needs.

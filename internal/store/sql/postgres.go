@@ -20,10 +20,8 @@ import (
 
 // Defaults for the zero fields of [Options].
 const (
-	// DefaultMaxConns is enough connections for a replica's token endpoint
-	// to keep several commits waiting on one WAL flush, which PostgreSQL
-	// then makes durable together; several replicas stay well below
-	// PostgreSQL's default max_connections of 100.
+	// DefaultMaxConns lets several commits share one WAL flush, and several
+	// replicas stay well below PostgreSQL's default max_connections of 100.
 	DefaultMaxConns = 16
 	// DefaultMaxConnLifetime recycles connections, so that the pool
 	// follows a failover or a change of DNS.
@@ -60,8 +58,7 @@ type Options struct {
 }
 
 // migrationLockClass is the first key of Migrate's advisory lock ("mcpa");
-// the second is a hash of the schema, so that schemas do not wait for each
-// other.
+// the second is a hash of the schema, so schemas do not wait for each other.
 const migrationLockClass = 0x6d637061
 
 // consumeInOne writes a consumption as one statement: the claim in a WITH
@@ -138,11 +135,10 @@ func lockSchema(t *tx) error {
 	return nil
 }
 
-// OpenPostgres connects to the PostgreSQL database that dsn names (a URL
-// or key=value connection string), checks that it answers and applies the
-// embedded migrations (or, with opts.NoMigrate, checks that they are
-// applied). It fails with [ErrSchemaTooNew] if the schema was written by
-// a newer mcpauth. The caller must Close the DB.
+// OpenPostgres connects to the database that dsn names (a URL or key=value
+// connection string) and applies the migrations (with opts.NoMigrate,
+// checks that they are applied); [ErrSchemaTooNew] if the schema was
+// written by a newer mcpauth. The caller must Close the DB.
 func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	cfg, err := poolConfig(dsn, opts)
 	if err != nil {
@@ -183,9 +179,8 @@ func connect(ctx context.Context, cfg *pgxpool.Config) (*DB, error) {
 
 // poolConfig parses dsn and applies opts and the defaults to it.
 func poolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
-	// pgx leaves parameters it does not know in RuntimeParams, pool_*
-	// included; pgxpool removes those after reading them, filling in its
-	// own defaults. Parse once without the pool to learn which were given.
+	// pgxpool removes the pool_* parameters it reads, filling in its own
+	// defaults; pgx alone keeps them in RuntimeParams, so we see which were given.
 	given, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -236,8 +231,7 @@ func set[T int32 | time.Duration](dst *T, opt, def T, inDSN bool) {
 }
 
 // transient reports whether a read that failed with err may succeed when
-// tried again: the server refused it for a reason that passes, or the
-// connection failed (the pool replaces a broken connection).
+// tried again: the server's reason passes, or the connection broke.
 func transient(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -38,10 +38,9 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	return list(ctx, db, "list users", userDest, selectUser+" ORDER BY name")
 }
 
-// DeleteUser deletes the user named name with their sessions, consents and
-// authorization codes, and revokes their refresh families (RevokedAt is
-// the wall-clock time of the call), in one transaction. store.ErrNotFound
-// if there is no such user.
+// DeleteUser deletes the user with their sessions, consents and codes, and
+// revokes their families (at the wall-clock time), in one transaction;
+// store.ErrNotFound if there is no such user.
 func (db *DB) DeleteUser(ctx context.Context, name string) error {
 	now := time.Now()
 	return wrapf(db.write(ctx, func(t *tx) error {
@@ -64,11 +63,9 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 	}), "delete user %q", name)
 }
 
-// RateHit counts one event for key in the fixed window containing now and
-// returns the count in that window, this event included. Windows are
-// aligned to the Unix epoch: [k*window, (k+1)*window). A key counted over
-// different window lengths keeps a counter per length. It is a write,
-// never retried, or one event could count twice.
+// RateHit counts one event as [store.Store] says. Windows are aligned to
+// the Unix epoch: [k*window, (k+1)*window); each window length has its own
+// counter. It is a write, never retried, or one event could count twice.
 func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
 	w := window.Microseconds()
 	if w <= 0 {

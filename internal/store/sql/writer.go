@@ -11,17 +11,15 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// maxBatch caps how many writes share one transaction, so that one commit
-// stays short even under a flood of writes.
+// maxBatch caps how many writes share one transaction, so commits stay short.
 const maxBatch = 128
 
 // errClosed is returned by writes attempted after Close.
 var errClosed = errors.New("sqlite: database is closed")
 
 // ErrWritesStopped is wrapped by the error of every write, and of Ping,
-// once a write to the database file has failed at the disk (an I/O error,
-// a full disk, a failed sync or COMMIT). The store then refuses writes
-// until the process restarts; the batch that failed was rolled back.
+// once a write to the database file failed at the disk (an I/O error, a
+// full disk, a failed sync or COMMIT); the failed batch was rolled back.
 var ErrWritesStopped = errors.New("sqlite: writes refused until restart after a write to the database failed")
 
 // writer owns the database's only writing connection; its goroutine runs
@@ -60,8 +58,7 @@ func newWriter(db *sql.DB, conn *sql.Conn) *writer {
 
 // do runs fn in a write transaction and returns nil only once it has
 // committed durably; if fn fails, its writes are undone. ctx is honoured
-// until the write joins a batch; from then on do waits for the outcome, so
-// that its answer is always the truth about durability.
+// until the write joins a batch; then do waits for the truth.
 func (w *writer) do(ctx context.Context, fn func(*writer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -96,8 +93,8 @@ func (w *writer) run() {
 				}
 			}
 		case <-w.ckpt.finish:
-			// Between batches no frame is being written, so this copies
-			// the rest of the log and the next write starts it over.
+			// Between batches this copies the rest of the log, so the
+			// next write starts it over.
 			if w.stopped() == nil {
 				_, _ = walCheckpoint(w.conn) // on failure the next round retries
 			}
@@ -110,9 +107,9 @@ func (w *writer) run() {
 // runBatch runs first and the writes queued behind it (up to maxBatch) in
 // one transaction and commits it. It returns the batch, each write's
 // outcome in its err, and whether it committed. A failed write makes the
-// batch run again with savepoints (savepoints copy every page a write
-// touches, so they are not used first); a disk failure or a failure of the
-// transaction's own statements stops writes (see stopWrites).
+// batch run again with savepoints (which copy every page a write touches);
+// a disk failure or a failure of the transaction's own statements stops
+// writes (see stopWrites).
 func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	batch = make([]*writeOp, 0, 8)
 	if err := w.stopped(); err != nil {
@@ -123,8 +120,7 @@ func (w *writer) runBatch(first *writeOp) (batch []*writeOp, committed bool) {
 	fatal := false // ... and writes stop
 	begin := func() {
 		if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
-			// Typically SQLITE_BUSY: another process held the lock for
-			// busy_timeout. Nothing was written.
+			// Typically SQLITE_BUSY after busy_timeout; nothing was written.
 			lost, fatal = err, diskFailure(err)
 		}
 	}
@@ -214,9 +210,8 @@ func diskFailure(err error) bool {
 	return false
 }
 
-// runOne runs op in a savepoint of the batch's transaction, setting op.err
-// to its outcome. It returns an error only if the transaction as a whole is
-// lost.
+// runOne runs op in a savepoint, setting op.err to its outcome. It returns
+// an error only if the transaction as a whole is lost.
 func (w *writer) runOne(op *writeOp) error {
 	if op.err = op.ctx.Err(); op.err != nil {
 		return nil
@@ -253,8 +248,7 @@ func (w *writer) next(n int) *writeOp {
 	}
 }
 
-// stop ends the writer goroutine after the batch in progress and closes the
-// connection.
+// stop ends the goroutine after the batch in progress and closes the connection.
 func (w *writer) stop() error {
 	close(w.quit)
 	<-w.done
