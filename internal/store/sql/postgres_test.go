@@ -37,9 +37,9 @@ type server struct {
 	admin *pgxpool.Pool // for creating and dropping schemas, outside the store
 }
 
-// testServer connects to the test server. When it is unreachable the test
-// fails if the CI environment variable is set, and is skipped otherwise
-// (see doc.go).
+// testServer connects to the test server, which must be on a loopback
+// address. When it is unreachable the test fails if the CI environment
+// variable is set, and is skipped otherwise.
 func testServer(tb testing.TB) *server {
 	tb.Helper()
 	dsn := os.Getenv(testDSNEnv)
