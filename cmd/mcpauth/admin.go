@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -356,5 +358,57 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return nil
 	}
 	fmt.Fprintln(stdout, "schema is up to date")
+	return nil
+}
+
+const backupUsage = `Usage: mcpauth backup --to FILE [--data DIR]
+
+Writes a consistent copy of the SQLite database in --data to FILE (a new
+file, mode 0600) while serve keeps running. Restore: stop serve, replace
+mcpauth.db with the copy, delete mcpauth.db-wal and mcpauth.db-shm, start.
+The copy holds the signing keys: keep it as secret as the data directory.
+PostgreSQL (--store) is backed up with pg_dump. See docs/operations.md.`
+
+func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := dataFlag(backupUsage, "backup", stderr, getenv)
+	to := f.String("to", "", "the backup file to create (must not exist)")
+	pos, err := interleaved(f.FlagSet, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("backup takes no arguments")
+	}
+	if *to == "" {
+		return usageError("backup needs --to FILE")
+	}
+	if isPostgresURL(*f.store) {
+		return errors.New("backup copies the SQLite store; back up PostgreSQL with pg_dump (see docs/operations.md)")
+	}
+	if *f.store == "" || *f.store == "sqlite" {
+		// Do not create an empty store just to copy it.
+		if _, err := os.Stat(filepath.Join(*f.data, "mcpauth.db")); err != nil {
+			return fmt.Errorf("no database to back up in %q: %w", *f.data, err)
+		}
+	}
+	db, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	b, ok := db.(interface {
+		Backup(ctx context.Context, path string) error
+	})
+	if !ok {
+		return fmt.Errorf("this store cannot be backed up by mcpauth")
+	}
+	if err := b.Backup(ctx, *to); err != nil {
+		return err
+	}
+	fi, err := os.Stat(*to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes)\n", filepath.Join(*f.data, "mcpauth.db"), *to, fi.Size())
 	return nil
 }

@@ -64,6 +64,7 @@ Commands:
   clients            list the CIMD clients seen; block and unblock abusive ones
   keys               rotate and list signing keys
   migrate            apply database migrations (SQLite in --data, or --store postgres://...)
+  backup --to FILE   copy the SQLite store while serve runs
   client check URL   fetch and validate a client ID metadata document as the server would
   client serve-metadata
                      serve a client ID metadata document on loopback for local development
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runLogin(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, rootUsage)
 		return usageError("unknown command %q", args[0])

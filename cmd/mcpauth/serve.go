@@ -302,7 +302,7 @@ func openStore(ctx context.Context, storeURL, dir string) (store.Store, error) {
 // the URL's pool_* values, then the defaults).
 func openStoreWith(ctx context.Context, storeURL, dir string, pg sqlstore.Options) (store.Store, error) {
 	switch {
-	case strings.HasPrefix(storeURL, "postgres://"), strings.HasPrefix(storeURL, "postgresql://"):
+	case isPostgresURL(storeURL):
 		return sqlstore.OpenPostgres(ctx, storeURL, pg)
 	case storeURL != "" && storeURL != "sqlite":
 		return nil, usageError("store %q: use a postgres:// URL, or leave it empty for SQLite in --data", redactURL(storeURL))
@@ -318,6 +318,11 @@ func openStoreWith(ctx context.Context, storeURL, dir string, pg sqlstore.Option
 		return nil, err
 	}
 	return db, nil
+}
+
+// isPostgresURL reports whether storeURL names a PostgreSQL store.
+func isPostgresURL(storeURL string) bool {
+	return strings.HasPrefix(storeURL, "postgres://") || strings.HasPrefix(storeURL, "postgresql://")
 }
 
 // buildPolicy merges the configured trust policy with the stored blocks.

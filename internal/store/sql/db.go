@@ -23,6 +23,7 @@ type DB struct {
 	d          *dialect
 	r          *stdsql.DB   // reads; on PostgreSQL, writes too
 	w          *writer      // SQLite's only writing connection; nil on PostgreSQL
+	file       string       // SQLite's database file
 	rstmts     sync.Map     // query -> *stdsql.Stmt prepared on r (dialect.prepare)
 	closeConns func() error // closes what the dialect opened besides r
 	closeOnce  sync.Once

@@ -81,7 +81,7 @@ func OpenSQLite(ctx context.Context, path string) (_ *DB, err error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	db := &DB{d: sqliteDialect(), w: w, r: rdb, closeConns: func() error { return errors.Join(w.ckpt.stop(), w.stop()) }}
+	db := &DB{d: sqliteDialect(), w: w, r: rdb, file: path, closeConns: func() error { return errors.Join(w.ckpt.stop(), w.stop()) }}
 	if err := db.Ping(ctx); err != nil {
 		return nil, err
 	}
@@ -101,6 +101,7 @@ const (
 	writerRole role = iota
 	checkpointerRole
 	readerRole
+	backupRole // VACUUM INTO, which the readers' query_only refuses
 )
 
 // writerCacheKiB is the writer's page cache: the pages that every write
