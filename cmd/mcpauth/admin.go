@@ -35,7 +35,8 @@ const clientsUsage = `Usage:
 
 Lists the CIMD clients the server has seen and blocks abusive ones. A block
 reaches a running server within 5 seconds: new authorizations and refreshes
-are refused and the client's tokens become inactive at introspection.`
+are refused and the client's tokens become inactive at introspection. Access
+tokens checked as JWTs stay valid until they expire; block prints both bounds.`
 
 const keysUsage = `Usage:
   mcpauth keys rotate [--data DIR]
@@ -193,7 +194,7 @@ func runClients(ctx context.Context, args []string, getenv func(string) string, 
 		if err := db.PutBlock(ctx, store.Block{Pattern: pos[0], Reason: *reason, CreatedAt: time.Now()}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "blocked %s; a running server applies it within %s\n", pos[0], policyReloadInterval*2)
+		fmt.Fprint(stdout, blockBounds(pos[0]))
 	case "unblock":
 		err := db.DeleteBlock(ctx, pos[0])
 		if errors.Is(err, store.ErrNotFound) {
@@ -205,6 +206,18 @@ func runClients(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "unblocked %s\n", pos[0])
 	}
 	return nil
+}
+
+// blockBounds says when a block made now takes effect: on a running
+// server, and for the access tokens already issued in each token mode.
+func blockBounds(pattern string) string {
+	reload := policyReloadInterval * 2
+	return fmt.Sprintf(`blocked %s; a running server refuses its authorizations, refreshes and introspections within %s.
+Access tokens already issued stay valid:
+  as JWTs (mcpauth proxy, resource.JWTVerifier): until they expire, at most the access-token lifetime (lifetimes.access_token: %s unless configured, at most %s)
+  with introspection (mcpauth proxy --introspect): for at most %s (%s plus --introspect-cache, default %s)
+`, pattern, reload, authserver.Lifetimes{}.WithDefaults().AccessToken, maxAccessLifetime,
+		reload+defaultIntrospectCache, reload, defaultIntrospectCache)
 }
 
 func listClients(ctx context.Context, db store.Store, stdout io.Writer) error {

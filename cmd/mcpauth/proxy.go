@@ -38,6 +38,12 @@ Flags win over MCPAUTH_PROXY_* environment variables (MCPAUTH_ISSUER and
 MCPAUTH_LOG_FORMAT are shared with serve), which win over --config, a YAML
 file that also holds per-tool scopes (tools:) and identity header names.`
 
+// defaultIntrospectCache is --introspect-cache's default: how long the
+// proxy reuses an active introspection result, and so how late it notices
+// a revocation or a block (RFC 7662 §4 leaves the trade-off to the resource
+// server).
+const defaultIntrospectCache = 5 * time.Second
+
 // ProxyConfig is everything `mcpauth proxy` needs, from flags, environment
 // variables and the optional YAML file, validated once at start. The
 // single-valued settings and scopes are rows of proxySettings; the YAML tags
@@ -54,6 +60,7 @@ type ProxyConfig struct {
 	IntrospectionEndpoint string              `yaml:"-"`
 	ClientID              string              `yaml:"-"`
 	ClientSecretFile      string              `yaml:"-"`
+	IntrospectCache       duration            `yaml:"-"`
 	IdentityHeaders       IdentityHeaders     `yaml:"identity_headers"`
 	MaxBodyBytes          int64               `yaml:"-"`
 	UpstreamTimeout       duration            `yaml:"-"`
@@ -104,6 +111,16 @@ func proxySettings(c *ProxyConfig) []setting {
 			set: text(&c.ClientID)},
 		{flag: "client-secret-file", env: "MCPAUTH_PROXY_CLIENT_SECRET_FILE", key: "client_secret_file", help: "file holding the client secret for introspection",
 			set: text(&c.ClientSecretFile)},
+		{flag: "introspect-cache", env: "MCPAUTH_PROXY_INTROSPECT_CACHE", key: "introspect_cache", def: defaultIntrospectCache.String(),
+			help: "how long (a `duration`) an active introspection result is reused; it bounds how late a revoked token or a blocked client is refused; 0 asks on every request",
+			set: func(v string) error {
+				d, err := time.ParseDuration(strings.TrimSpace(v))
+				if err != nil || d < 0 {
+					return errors.New("write a duration such as 5s, or 0 to introspect every request")
+				}
+				c.IntrospectCache = duration(d)
+				return nil
+			}},
 		{flag: "log-format", env: "MCPAUTH_LOG_FORMAT", key: "log_format", def: "text", help: "log format: text or json",
 			set: oneOf(&c.LogFormat, "text", "json")},
 		{flag: "max-body", env: "MCPAUTH_PROXY_MAX_BODY", key: "max_body_bytes", def: strconv.Itoa(gateway.DefaultMaxBodyBytes),
@@ -287,8 +304,12 @@ func (c *ProxyConfig) gatewayOptions(logger *slog.Logger) (gateway.Options, erro
 		if s == "" {
 			return gateway.Options{}, fmt.Errorf("client-secret-file %q is empty", c.ClientSecretFile)
 		}
+		ttl := time.Duration(c.IntrospectCache)
+		if ttl == 0 {
+			ttl = -1 // IntrospectionOptions: negative disables the cache
+		}
 		v, err = gateway.NewIntrospection(resource.IntrospectionOptions{Endpoint: c.IntrospectionEndpoint, Issuer: c.Issuer,
-			Resource: c.ResourceURL, ClientID: c.ClientID, ClientSecret: s, Client: client})
+			Resource: c.ResourceURL, ClientID: c.ClientID, ClientSecret: s, Client: client, CacheTTL: ttl})
 		if err != nil {
 			return gateway.Options{}, err
 		}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +38,8 @@ upstream_timeout: 2m
 		t.Fatal(err)
 	}
 	base := ProxyConfig{Listen: "127.0.0.1:8090", Upstream: "http://127.0.0.1:3001/mcp", Issuer: "http://localhost:8080",
-		ResourceURL: "http://127.0.0.1:8090/mcp", LogFormat: "text", MaxBodyBytes: 4 << 20, UpstreamTimeout: duration(time.Minute)}
+		ResourceURL: "http://127.0.0.1:8090/mcp", LogFormat: "text", MaxBodyBytes: 4 << 20, UpstreamTimeout: duration(time.Minute),
+		IntrospectCache: duration(5 * time.Second)}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -68,6 +71,10 @@ upstream_timeout: 2m
 			}},
 		{"introspection", []string{"--upstream", "http://127.0.0.1:3001/mcp", "--issuer", "http://localhost:8080", "--introspect", "--client-id", "gw", "--client-secret-file", file}, nil,
 			func(c *ProxyConfig) { c.Introspect, c.ClientID, c.ClientSecretFile = true, "gw", file }},
+		{"introspection cache time", []string{"--upstream", "http://127.0.0.1:3001/mcp", "--issuer", "http://localhost:8080", "--introspect-cache", "0"},
+			nil, func(c *ProxyConfig) { c.IntrospectCache = 0 }},
+		{"introspection cache time from the environment", []string{"--upstream", "http://127.0.0.1:3001/mcp", "--issuer", "http://localhost:8080"},
+			map[string]string{"MCPAUTH_PROXY_INTROSPECT_CACHE": "2s"}, func(c *ProxyConfig) { c.IntrospectCache = duration(2 * time.Second) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pf := newProxyFlags(io.Discard)
@@ -114,6 +121,7 @@ func TestProxyConfigErrors(t *testing.T) {
 		{"tool without scopes", append(ok, "--config", writeFile(t, dir, "tools.yaml", "tools: {delete_file: []}\n")), "tools.delete_file"},
 		{"duration of the wrong form is named", append(ok, "--config", writeFile(t, dir, "dur.yaml", "upstream_timeout: soon\n")), `line 1: upstream_timeout "soon": write a positive duration`},
 		{"positional argument", append(ok, "extra"), "no arguments"},
+		{"negative introspection cache", append(ok, "--introspect-cache", "-1s"), `--introspect-cache "-1s": write a duration such as 5s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errOut, code := runCmd(t, append([]string{"proxy"}, tc.args...)...)
@@ -297,5 +305,42 @@ func TestEnvBooleanFlagWins(t *testing.T) {
 	// Loopback not allowed: the check refuses the client_id without a fetch (exit 1).
 	if code := exitCode(err, &errb); code != 1 || strings.Contains(errb.String(), "perhaps") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 1 (refused), the variable ignored", code, out.String(), errb.String())
+	}
+}
+
+// TestProxyIntrospectCache: --introspect-cache is how long the proxy reuses
+// an active introspection result; 0 introspects every request.
+func TestProxyIntrospectCache(t *testing.T) {
+	secret := writeFile(t, t.TempDir(), "secret", "s3cret\n")
+	const resourceURL = "http://127.0.0.1:8090/mcp"
+	for _, tc := range []struct {
+		cache time.Duration
+		calls int32 // for three requests with one token
+	}{
+		{defaultIntrospectCache, 1},
+		{0, 3},
+	} {
+		var calls atomic.Int32
+		as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "iss": "http://localhost:8080", "sub": "alice", "client_id": "c", "aud": resourceURL,
+				"exp": time.Now().Add(time.Hour).Unix()})
+		}))
+		c := ProxyConfig{Issuer: "http://localhost:8080", ResourceURL: resourceURL, Introspect: true, IntrospectionEndpoint: as.URL,
+			ClientID: "gw", ClientSecretFile: secret, IntrospectCache: duration(tc.cache)}
+		opts, err := c.gatewayOptions(slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := opts.Verifier.VerifyToken(t.Context(), "tok"); err != nil {
+				t.Fatalf("cache %v: VerifyToken: %v", tc.cache, err)
+			}
+		}
+		if got := calls.Load(); got != tc.calls {
+			t.Errorf("--introspect-cache %v: %d introspection calls for three requests, want %d", tc.cache, got, tc.calls)
+		}
+		as.Close()
 	}
 }

@@ -302,8 +302,17 @@ func TestClientsBlockReachesRunningServer(t *testing.T) {
 	if code, body := get(t, authorize); code != http.StatusSeeOther {
 		t.Fatalf("authorize before the block: %d %s", code, body)
 	}
-	if o, e, code := runCmd(t, "clients", "block", "127.0.0.1", "--reason", "abuse", "--data", data); code != 0 {
+	o, e, code := runCmd(t, "clients", "block", "127.0.0.1", "--reason", "abuse", "--data", data)
+	if code != 0 {
 		t.Fatalf("clients block: %d %s %s", code, o, e)
+	}
+	// Both token modes get their bound: JWTs live until they expire (the
+	// default access-token lifetime), introspection sees the block after
+	// the reload and the proxy's cache time.
+	for _, want := range []string{"within 4s", "as JWTs", "until they expire", "10m0s unless configured", "for at most 9s", "--introspect-cache, default 5s"} {
+		if !strings.Contains(o, want) {
+			t.Errorf("clients block output lacks %q:\n%s", want, o)
+		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -316,7 +325,7 @@ func TestClientsBlockReachesRunningServer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	o, _, _ := runCmd(t, "clients", "list", "--data", data)
+	o, _, _ = runCmd(t, "clients", "list", "--data", data)
 	sc := bufio.NewScanner(strings.NewReader(o))
 	var row, blockRow string
 	for sc.Scan() {

@@ -48,7 +48,7 @@ var settingSamples = map[string][3]string{
 	"listen": {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}, "upstream": {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "http://127.0.0.1:1/c"},
 	"resource_url": {"https://a.example/mcp", "https://b.example/mcp", "https://c.example/mcp"}, "scopes": {"a", "b", "c"},
 	"introspect": {"on", "off", "1"}, "introspection_endpoint": {"https://a.example/i", "https://b.example/i", "https://c.example/i"},
-	"client_id": {"a", "b", "c"}, "client_secret_file": {"/a", "/b", "/c"}, "max_body_bytes": {"1", "2", "3"}, "upstream_timeout": {"1s", "2s", "3s"},
+	"client_id": {"a", "b", "c"}, "client_secret_file": {"/a", "/b", "/c"}, "max_body_bytes": {"1", "2", "3"}, "upstream_timeout": {"1s", "2s", "3s"}, "introspect_cache": {"1s", "2s", "3s"},
 }
 
 // yamlOf is a file that sets key to v ("lifetimes.code" is a section).
