@@ -204,7 +204,9 @@ func (r *Resolver) ClientID(s string) (ClientID, error) {
 // Errors are *Error; (*Error).OAuth gives the invalid_client response.
 func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error) {
 	policy := r.policy.Load()
-	if IsLoopbackClientID(clientID) {
+	// Without the development exception no other http://localhost client_id
+	// can be valid, so LoopbackClient's message says what to fix.
+	if IsLoopbackClientID(clientID) || r.devLocal && !r.loopback && strings.HasPrefix(clientID, loopbackOrigin) {
 		return r.loopbackClient(policy, clientID)
 	}
 	e, err := r.cache.Get(ctx, clientID)
