@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -107,19 +108,14 @@ func visitRefused(t *testing.T, authURL string) string {
 		return "-"
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		t.Errorf("read the authorization page: %v", err)
 	}
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("authorization URL answered %d, want 400 and an error page", resp.StatusCode)
 	}
-	return b.String()
+	return string(b)
 }
 
 // TestLoginCallbackPort: --callback-port N makes the redirect listener bind
