@@ -61,6 +61,13 @@ const (
 	ReasonNotAllowed  Reason = "client_not_allowed" // CIMD §7.2, §8.9: allowlist-only policy without a match
 )
 
+// Reasons for refusing a loopback development client_id
+// (AT Protocol OAuth, Localhost Client Development).
+const (
+	ReasonLoopbackClient   Reason = "loopback_client_invalid"  // a malformed http://localhost client_id
+	ReasonLoopbackDisabled Reason = "loopback_client_disabled" // the server does not accept loopback development clients
+)
+
 // Warning codes: conditions that do not reject a client but that an operator
 // or the consent screen should show (CIMD §3, §8.5, §8.8, §9.2,
 // MCP 2025-11-25 Authorization §Client ID Metadata Documents, §Localhost

@@ -43,6 +43,11 @@ type Options struct {
 	// docs/security.md decision 8): client_ids on loopback hosts, over http or
 	// https, are accepted and fetched. Never enable it in production.
 	AllowLoopback bool
+	// LoopbackClients accepts loopback development client_ids
+	// (http://localhost?redirect_uri=...&scope=...), whose metadata is
+	// derived from the URL by LoopbackClient without any fetch. Off by
+	// default; turn it off in production.
+	LoopbackClients bool
 	// LenientContentType also accepts text/plain documents
 	// (docs/security.md decision 4). Off by default.
 	LenientContentType bool
@@ -99,6 +104,9 @@ type Client struct {
 	FetchedAt   time.Time // when the document (or its last revalidation) was received
 	FreshUntil  time.Time
 	Fingerprint string
+	// Loopback marks a loopback development client: its Document was
+	// derived from the client_id by LoopbackClient, not fetched.
+	Loopback bool
 }
 
 // Resolver resolves CIMD client_ids to validated documents. It is safe for
@@ -111,6 +119,7 @@ type Resolver struct {
 	group    singleflight.Group
 	onChange func(ChangeEvent)
 	loopback bool
+	devLocal bool // Options.LoopbackClients
 	lenient  bool
 	timeout  time.Duration
 	now      func() time.Time
@@ -150,6 +159,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 		fetcher:  f,
 		onChange: opts.OnChange,
 		loopback: opts.AllowLoopback,
+		devLocal: opts.LoopbackClients,
 		lenient:  opts.LenientContentType,
 		timeout:  timeout,
 		now:      opts.Now,
@@ -194,6 +204,11 @@ func (r *Resolver) ClientID(s string) (ClientID, error) {
 // Errors are *Error; (*Error).OAuth gives the invalid_client response.
 func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error) {
 	policy := r.policy.Load()
+	// Without the development exception no other http://localhost client_id
+	// can be valid, so LoopbackClient's message says what to fix.
+	if IsLoopbackClientID(clientID) || r.devLocal && !r.loopback && strings.HasPrefix(clientID, loopbackOrigin) {
+		return r.loopbackClient(policy, clientID)
+	}
 	e, err := r.cache.Get(ctx, clientID)
 	if err == nil && e.client != nil {
 		tier, rule, perr := policy.check(e.client.ID)
@@ -235,6 +250,25 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error
 		c.Tier, c.Rule = tier, rule
 		return &c, nil
 	}
+}
+
+// loopbackClient resolves a loopback development client_id, when allowed,
+// without fetching anything; the trust policy applies as to any client.
+func (r *Resolver) loopbackClient(policy *Policy, clientID string) (*Client, error) {
+	if !r.devLocal {
+		return nil, newError(Problem{Reason: ReasonLoopbackDisabled, Ref: refLoopbackClient, Field: "client_id",
+			Message: "this server does not accept loopback development clients (http://localhost client_ids); use the https URL of a client metadata document as client_id, or credentials registered with the operator"})
+	}
+	c, err := LoopbackClient(clientID)
+	if err != nil {
+		return nil, err
+	}
+	// Only a block applies: an allow rule cannot make a client verified
+	// whose client_id anyone on any computer can present.
+	if _, c.Rule, err = policy.check(c.ID); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // refresh runs once per client_id at a time. It re-reads the cache (another

@@ -112,7 +112,13 @@ type TrustConfig struct {
 	Allow         []string `yaml:"allow"`
 	Deny          []string `yaml:"deny"`
 	AllowlistOnly bool     `yaml:"allowlist_only"`
+	// LoopbackClients accepts loopback development clients
+	// (http://localhost client_ids, cimd.LoopbackClient); nil means true.
+	LoopbackClients *bool `yaml:"loopback_clients"`
 }
+
+// loopbackClients reports whether trust.loopback_clients is on (the default).
+func (t TrustConfig) loopbackClients() bool { return t.LoopbackClients == nil || *t.LoopbackClients }
 
 // ClientConfig is a statically configured client, e.g. a resource server
 // allowed to introspect.

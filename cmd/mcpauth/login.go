@@ -18,14 +18,16 @@ import (
 
 const loginUsage = `Usage:
   mcpauth login MCP_URL [--client-id URL] [--scope S]... [--print-token] [--no-browser]
-                        [--call TOOL [--arguments JSON]] [--token-dir DIR]
+                        [--call TOOL [--arguments JSON]] [--token-dir DIR] [--callback-port N]
   mcpauth login --logout MCP_URL
 
 Logs in to an MCP server the way an MCP client does (MCP 2025-11-25
 authorization): discovers its authorization server from the 401 challenge and
 the RFC 9728 / RFC 8414 metadata, registers (pre-registered credentials, then
 the Client ID Metadata Document given with --client-id when the server
-supports CIMD, then dynamic registration), opens the browser for the
+supports CIMD, then dynamic registration, else a loopback development client
+http://localhost?redirect_uri=...&scope=... when no --client-id is given),
+opens the browser for the
 authorization code flow with PKCE through a redirect listener on 127.0.0.1,
 stores the tokens (mode 0600, in the user's config directory), refreshes them
 when needed, asks again for broader scopes when the server answers 403
@@ -47,6 +49,7 @@ type loginFlags struct {
 	clientID, registeredID, registeredIssuer, tokenDir, call, arguments *string
 	printToken, noBrowser, logout, conformance                          *bool
 	timeout                                                             *time.Duration
+	callbackPort                                                        *int
 	scopes                                                              stringList
 }
 
@@ -76,6 +79,8 @@ func runLoginWith(ctx context.Context, args []string, getenv func(string) string
 		logout:      fs.Bool("logout", false, "forget the stored tokens of MCP_URL"),
 		conformance: fs.Bool("conformance", false, "MCP conformance suite mode (see above)"),
 		timeout:     fs.Duration("timeout", login.DefaultCallbackTimeout, "how long to wait for the browser to come back"),
+		callbackPort: fs.Int("callback-port", 0,
+			"port of the redirect listener on 127.0.0.1, for SSH forwarding and firewalls (default: a random port)"),
 	}
 	fs.Var(&f.scopes, "scope", "scope to request instead of the server's choice; repeatable, or space-separated")
 	pos, err := interleaved(fs, args, stdout)
@@ -121,6 +126,9 @@ func runLoginWith(ctx context.Context, args []string, getenv func(string) string
 	}
 	if err := connectAndList(ctx, a, out, *f.call, toolArgs); err != nil {
 		if aerr := a.Err(); aerr != nil {
+			if strings.Contains(err.Error(), aerr.Error()) {
+				return aerr // the MCP client only repeats it
+			}
 			return fmt.Errorf("%w\n(MCP client: %v)", aerr, err)
 		}
 		return err
@@ -144,6 +152,10 @@ func (f *loginFlags) options(mcpURL string, getenv func(string) string, store lo
 		Store:               store,
 		Progress:            stderr,
 		CallbackTimeout:     *f.timeout,
+		CallbackPort:        *f.callbackPort,
+	}
+	if *f.callbackPort < 0 || *f.callbackPort > 65535 {
+		return opts, usageError("--callback-port must be a port number from 1 to 65535, or 0 for a random port")
 	}
 	for _, s := range f.scopes {
 		opts.Scopes = append(opts.Scopes, strings.Fields(s)...)

@@ -151,7 +151,7 @@ func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys
 		return nil, nil, err
 	}
 	resolver, err := cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger,
-		Cache: cimdCacheFor(db, logger)})
+		LoopbackClients: cfg.Trust.loopbackClients(), Cache: cimdCacheFor(db, logger)})
 	if err != nil {
 		return nil, nil, err
 	}

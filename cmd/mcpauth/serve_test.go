@@ -171,7 +171,7 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 		{"bad pool size", []string{"--store-max-conns", "-1"}, nil, "store-max-conns"},
 		{"bad statement timeout", []string{"--store-statement-timeout", "-5s"}, nil, "store-statement-timeout"},
 		{"bad trusted proxy", []string{"--trusted-proxy", "10.0.0.0/33"}, nil, `--trusted-proxy "10.0.0.0/33": not an IP address or CIDR prefix`},
-		{"unknown YAML key lists the keys there", []string{"--config", badYAML}, nil, `unknown key "alow" in trust; the keys there are allow, deny, allowlist_only`},
+		{"unknown YAML key lists the keys there", []string{"--config", badYAML}, nil, `unknown key "alow" in trust; the keys there are allow, deny, allowlist_only, loopback_clients`},
 		{"unknown top-level YAML key", []string{"--config", yamlFile("top.yaml", "isuer: https://a.example\n")}, nil, `unknown key "isuer" at the top level`},
 		{"bad lifetime names its key", []string{"--config", yamlFile("life.yaml", "lifetimes:\n  access_token: banana\n")}, nil, `lifetimes.access_token "banana": write a positive duration`},
 		{"unknown lifetime is named", []string{"--config", yamlFile("life2.yaml", "lifetimes:\n  acess_token: 5m\n")}, nil, "lifetimes.acess_token is not a setting; use access_token, code"},

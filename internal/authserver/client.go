@@ -43,6 +43,7 @@ type client struct {
 	Introspect    bool
 	Warnings      []cimd.Warning
 	LocalhostOnly bool
+	Loopback      bool // a loopback development client: metadata derived from its client_id
 
 	// AssertionKey is set by authenticateClient for private_key_jwt: the
 	// RFC 7638 thumbprint of the key that signed the assertion.
@@ -105,7 +106,7 @@ func (s *Server) loadCIMDClient(ctx context.Context, id string) (*client, error)
 	return &client{ID: id, Kind: kindCIMD, Name: d.DisplayName(rc.ID.Host()), Host: rc.ID.Host(),
 		RedirectURIs: d.RedirectURIs, AuthMethod: d.TokenEndpointAuthMethod, GrantTypes: d.GrantTypes,
 		Scope: d.Scope, Tier: rc.Tier, Stale: rc.Stale, FreshUntil: rc.FreshUntil, Fingerprint: rc.Fingerprint, LogoURI: d.LogoURI,
-		JWKS: d.JWKS, JWKSURI: d.JWKSURI, Warnings: rc.Warnings, LocalhostOnly: d.LocalhostOnlyRedirects()}, nil
+		JWKS: d.JWKS, JWKSURI: d.JWKSURI, Warnings: rc.Warnings, LocalhostOnly: d.LocalhostOnlyRedirects(), Loopback: rc.Loopback}, nil
 }
 
 // seenLog remembers what recordSeen last wrote per client, so that a busy

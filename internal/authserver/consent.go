@@ -22,6 +22,7 @@ type consentView struct {
 	Verified              bool
 	SelfAsserted          bool // DCR client (RFC 7591 §5)
 	Development           bool // loopback client accepted under --dev-allow-loopback
+	LoopbackClient        bool // a loopback development client (http://localhost client_id)
 	Stale                 bool
 	LogoURL               string // served from our own origin (CIMD §8.8, §9.2)
 	RedirectHost          string
@@ -99,6 +100,9 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	// only.
 	v.LocalhostWarning = c.LocalhostOnly || oauth.IsLoopbackRedirect(ar.RedirectURI)
 	v.Development = c.Kind == kindCIMD && isLoopbackHost(c.Host)
+	if c.Loopback {
+		v.LoopbackClient, v.LocalhostWarning, v.ClientHost = true, true, "a development client on this computer"
+	}
 	if c.LogoURI != "" && c.Kind == kindCIMD {
 		v.LogoURL = s.base + "/logo?client_id=" + url.QueryEscape(c.ID)
 	}

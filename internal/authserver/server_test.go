@@ -141,6 +141,11 @@ type harnessConfig struct {
 	lifetimes   Lifetimes
 	policy      cimd.PolicyConfig
 	limits      cimd.Limits
+	// noLoopbackClients refuses http://localhost client_ids (cimd.Options.LoopbackClients).
+	noLoopbackClients bool
+	// noDevLoopback turns off the development exception that accepts CIMD
+	// client_ids on loopback hosts (cimd.Options.AllowLoopback).
+	noDevLoopback bool
 }
 
 type harness struct {
@@ -175,8 +180,8 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.resolver, err = cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: true, RootCAs: h.docs.pool(),
-		Now: h.clock.now, Limits: cfg.limits})
+	h.resolver, err = cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: !cfg.noDevLoopback, RootCAs: h.docs.pool(),
+		Now: h.clock.now, Limits: cfg.limits, LoopbackClients: !cfg.noLoopbackClients})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,6 +79,10 @@ type Options struct {
 	// Base sends the requests to the MCP server; nil: a transport without
 	// proxy.
 	Base http.RoundTripper
+	// CallbackPort is the port of the loopback redirect listener on
+	// 127.0.0.1 (SSH forwarding, firewalls); an error if it is in use. Zero:
+	// a random port, or the port of a stored dynamic registration.
+	CallbackPort int
 	// CallbackTimeout bounds the wait for the redirect; zero:
 	// DefaultCallbackTimeout.
 	CallbackTimeout time.Duration

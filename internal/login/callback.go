@@ -31,9 +31,12 @@ var (
 const callbackPath = "/callback"
 
 // listenLoopback listens on 127.0.0.1:port, or on a random port when port is
-// 0 or taken.
-func listenLoopback(port int) (net.Listener, error) {
+// 0, or taken and not fixed.
+func listenLoopback(port int, fixed bool) (net.Listener, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil && fixed {
+		return nil, fmt.Errorf("listen for the redirect on 127.0.0.1:%d (the callback port): %w; free the port or choose another", port, err)
+	}
 	if err != nil && port != 0 {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 	}
@@ -160,22 +163,32 @@ func (a *Authorizer) codeFlow(ctx context.Context, d *discovery, scopes []string
 	if err != nil {
 		return nil, err
 	}
-	port := 0
-	if kind == KindDCR {
+	port, fixed := a.opts.CallbackPort, a.opts.CallbackPort != 0
+	if kind == KindDCR && !fixed {
 		if reg, err := a.store.LoadRegistration(d.issuer); err == nil {
 			port = loopbackPort(reg.RedirectURI)
 		}
 	}
-	ln, err := listenLoopback(port)
+	ln, err := listenLoopback(port, fixed)
 	if err != nil {
 		return nil, err
 	}
 	defer ln.Close()
 	redirectURI := "http://" + ln.Addr().String() + callbackPath
-	c, err := a.client(ctx, d, kind, redirectURI)
+	c, err := a.client(ctx, d, kind, redirectURI, scopes)
 	if err != nil {
 		return nil, err
 	}
+	s, err := a.authorizeCode(ctx, d, c, ln, redirectURI, scopes)
+	if err != nil && kind == KindLoopback {
+		return nil, fmt.Errorf("%w\n%s", err, loopbackHint)
+	}
+	return s, err
+}
+
+// authorizeCode runs the authorization code flow with PKCE for client c,
+// receiving the redirect on ln.
+func (a *Authorizer) authorizeCode(ctx context.Context, d *discovery, c Client, ln net.Listener, redirectURI string, scopes []string) (*Session, error) {
 	verifier, state := randomToken(), randomToken()
 	authURL, err := authorizationURL(d.as.AuthorizationEndpoint, c, redirectURI, s256(verifier), state, d.resource, scopes)
 	if err != nil {
@@ -188,7 +201,7 @@ func (a *Authorizer) codeFlow(ctx context.Context, d *discovery, scopes []string
 	if len(scopes) > 0 {
 		scopeText = "scope " + strings.Join(scopes, " ")
 	}
-	a.progressf("Authorizing at %s as client %s (%s) for %s, %s.", d.issuer, c.ID, kind, d.resource, scopeText)
+	a.progressf("Authorizing at %s as client %s (%s) for %s, %s.", d.issuer, c.ID, c.Kind, d.resource, scopeText)
 	if err := a.opts.OpenBrowser(ctx, authURL); err != nil {
 		return nil, fmt.Errorf("open the authorization URL: %w", err)
 	}

@@ -123,6 +123,7 @@ func TestDiscoveryRefusals(t *testing.T) {
 		name    string
 		as      func(*fakeAS)
 		rs      func(*fakeRS)
+		opts    func(*Options)
 		wantErr error
 		wantMsg string
 	}{
@@ -142,13 +143,14 @@ func TestDiscoveryRefusals(t *testing.T) {
 		}, wantErr: ErrResourceMismatch},
 		{name: "J2 no PRM anywhere", rs: func(rs *fakeRS) { rs.inHeader, rs.prmAt = false, "none" }, wantMsg: "no protected resource metadata"},
 		{name: "J4 no AS metadata anywhere", as: func(as *fakeAS) { as.metadataAt = "/nowhere" }, wantMsg: "no authorization server metadata"},
-		{name: "J6 neither CIMD nor DCR nor credentials", as: func(as *fakeAS) { as.dcr = false }, wantErr: ErrNoRegistration},
+		{name: "J6 a client_id without CIMD support, no DCR, no credentials", as: func(as *fakeAS) { as.dcr = false },
+			opts: func(o *Options) { o.ClientIDMetadataURL = "https://app.example/client.json" }, wantErr: ErrNoRegistration},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			as := newFakeAS(t, tt.as)
 			rs := newFakeRS(t, as, tt.rs)
-			a := newTestAuthorizer(t, rs, nil)
+			a := newTestAuthorizer(t, rs, tt.opts)
 			_, err := call(t, a, rs.mcpURL(), "tools/list")
 			if err == nil {
 				t.Fatal("call succeeded")

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpauth/mcpauth/oauth"
@@ -33,7 +35,17 @@ const (
 	KindPreregistered = "preregistered"
 	KindCIMD          = "cimd"
 	KindDCR           = "dcr"
+	// KindLoopback is a loopback development client: the client_id
+	// http://localhost?redirect_uri=...&scope=..., whose metadata the
+	// authorization server derives from the URL (the AT Protocol OAuth
+	// convention, Localhost Client Development). Not every server accepts it.
+	KindLoopback = "loopback"
 )
+
+// loopbackHint is the line added to an error of an authorization with a
+// loopback development client, which the server may not accept.
+const loopbackHint = "the authorization server may not accept loopback development clients (http://localhost); " +
+	"pass --client-id with the URL of your client metadata document, or pre-registered credentials with --registered-client-id and --registered-issuer"
 
 // ErrNoRegistration: no way to obtain a client identity at the
 // authorization server (MCP 2025-11-25 Authorization §Client Registration
@@ -62,6 +74,8 @@ func (a *Authorizer) clientKind(d *discovery) (string, error) {
 		return KindCIMD, nil
 	case d.as.RegistrationEndpoint != "":
 		return KindDCR, nil
+	case a.opts.ClientIDMetadataURL == "":
+		return KindLoopback, nil
 	}
 	hint := "pass pre-registered client credentials for it"
 	if d.as.ClientIDMetadataDocumentSupported {
@@ -70,9 +84,16 @@ func (a *Authorizer) clientKind(d *discovery) (string, error) {
 	return "", fmt.Errorf("%w %q: it has no registration_endpoint and %s", ErrNoRegistration, d.issuer, hint)
 }
 
-// client returns the client identity of the given kind for redirectURI.
-func (a *Authorizer) client(ctx context.Context, d *discovery, kind, redirectURI string) (Client, error) {
+// client returns the client identity of the given kind for redirectURI and
+// scopes.
+func (a *Authorizer) client(ctx context.Context, d *discovery, kind, redirectURI string, scopes []string) (Client, error) {
 	switch kind {
+	case KindLoopback:
+		q := url.Values{"redirect_uri": {redirectURI}}
+		if len(scopes) > 0 {
+			q.Set("scope", strings.Join(scopes, " "))
+		}
+		return Client{ID: "http://localhost?" + q.Encode(), AuthMethod: AuthNone, Kind: kind}, nil
 	case KindPreregistered:
 		r := a.opts.Registered
 		method := AuthNone

@@ -51,7 +51,7 @@ type Client struct {
 	// AuthMethod is the token endpoint authentication method (RFC 7591 §2):
 	// none, client_secret_basic or client_secret_post.
 	AuthMethod string `json:"token_endpoint_auth_method"`
-	// Kind says where the client came from: preregistered, cimd or dcr.
+	// Kind says where the client came from: preregistered, cimd, dcr or loopback.
 	Kind string `json:"kind"`
 }
 
