@@ -50,6 +50,13 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	// Bound first, so that a port in use leaves nothing behind: no data
+	// directory, no database, no keys, no admin.
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // closed already once served; here for the steps that fail first
 
 	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, sqlstore.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
@@ -75,10 +82,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	var ready atomic.Bool
-	srv, ln, err := listen(cfg.Addr, newMux(as, db, &ready), logger)
-	if err != nil {
-		return err
-	}
+	srv := newHTTPServer(newMux(as, db, &ready), logger)
 	stopBackground := startBackground(ctx, cfg, db, keys, resolver, logger, iv)
 	defer stopBackground()
 	return serveUntilDone(ctx, srv, ln, &ready, cfg.Issuer, stdout, logger)
@@ -111,6 +115,15 @@ func loadServeConfig(args []string, getenv func(string) string, stdout, stderr i
 		return Config{}, usageError("%v", err)
 	}
 	return cfg, nil
+}
+
+// listen opens the listening socket, before anything is created on disk.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (--addr): %w", addr, err)
+	}
+	return ln, nil
 }
 
 // checkAutoApproveUser refuses a --dev-auto-approve user that does not
@@ -200,17 +213,12 @@ func newMux(as http.Handler, db store.Store, ready *atomic.Bool) *http.ServeMux 
 	return mux
 }
 
-// listen opens the listening socket and the HTTP server, with its timeouts
-// and header limit, that will serve h on it.
-func listen(addr string, h http.Handler, logger *slog.Logger) (*http.Server, net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+// newHTTPServer is the HTTP server, with its timeouts and header limit,
+// that serves h on the listener.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	return srv, ln, nil
 }
 
 // startBackground starts serve's periodic work: the trust policy reload,

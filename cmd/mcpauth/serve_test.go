@@ -396,3 +396,25 @@ func TestTrustedProxiesSources(t *testing.T) {
 		})
 	}
 }
+
+// TestServePortInUseLeavesNothingBehind: serve binds before it creates the
+// data directory, the database, the keys and the admin user.
+func TestServePortInUseLeavesNothingBehind(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	var out, errOut bytes.Buffer
+	err = runServe(context.Background(), []string{"--addr", ln.Addr().String(), "--data", data}, func(string) string { return "" }, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "cannot listen on "+ln.Addr().String()) || !strings.Contains(err.Error(), "--addr") {
+		t.Errorf("serve on a port in use: err %v, want one naming the address and --addr", err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("data directory %s: stat err %v, want it not created", data, err)
+	}
+	if strings.Contains(out.String(), "created user admin") {
+		t.Errorf("admin created although serve could not listen:\n%s", out.String())
+	}
+}
