@@ -1,10 +1,19 @@
 # make test is the one command that runs every check and test (the README and .ci/run use it).
 GO ?= go
-STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+# Pinned, and run through go run, so nothing must be installed first.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test lint unit build bench e2e e2e-bin e2e-deps screenshot conformance
+.PHONY: test tools lint unit build bench e2e e2e-bin e2e-deps screenshot conformance
 
-test: lint unit e2e conformance
+test: tools lint unit e2e conformance
+
+# tools stops make test at once, in one line, when a program it needs is
+# missing (Go modules, staticcheck and the npm packages are fetched as needed).
+tools:
+	@missing=""; \
+	  for c in $(GO) node npm openssl; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	  [ -x "$${E2E_CHROMIUM:-/usr/bin/chromium}" ] || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then echo "make test: missing:$$missing (install them, e.g. apt-get install golang nodejs npm openssl chromium, or run .ci/run, which does)"; exit 1; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node_modules/*')); \

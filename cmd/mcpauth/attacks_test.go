@@ -291,11 +291,7 @@ func newAttackServer(t *testing.T) *attackServer {
 		"lifetimes:\n  code: %s\nclients:\n  - client_id: rs\n    secret: %s\n    introspect: true\n", attackCodeLifetime, attackRSSecret))
 	base, out := startServe(t, nil, "--addr", freeAddr(t), "--data", dir+"/data", "--config", cfg,
 		"--dev-allow-loopback", "--resource", attackResource+"=read,write")
-	m := regexp.MustCompile(`created user admin with password (\S+)`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no admin password in the first start's output:\n%s", out)
-	}
-	a.base, a.issuer, a.password = base, base, m[1]
+	a.base, a.issuer, a.password = base, base, adminPassword(t, dir+"/data")
 	if i := strings.Index(out.String(), "issuer "); i >= 0 {
 		a.issuer = strings.Fields(out.String()[i+len("issuer "):])[0]
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -256,7 +257,7 @@ func conversationDeadline(parent context.Context, a *login.Authorizer, limit tim
 }
 
 func connectAndListIn(ctx context.Context, a *login.Authorizer, w io.Writer, tool string, args map[string]any) error {
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpauth-login", Version: version}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpauth-login", Version: moduleVersion(debug.ReadBuildInfo)}, nil)
 	httpClient := &http.Client{
 		Transport:     a,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -10,11 +10,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -86,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, rootUsage)
 		return nil
 	case "version", "--version":
-		return runVersion(args[1:], stdout, stderr)
+		return runVersion(args[1:], debug.ReadBuildInfo, stdout, stderr)
 	case "client":
 		return runClient(ctx, args[1:], getenv, stdout, stderr)
 	case "serve":
@@ -111,11 +110,56 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 }
 
-func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "Usage: mcpauth version\n\nPrints the mcpauth version.", stderr)
+// runVersion is `mcpauth version`: the module version and the VCS
+// revision, time and modified flag the Go toolchain recorded in the binary,
+// as readBuildInfo (debug.ReadBuildInfo) reports them.
+func runVersion(args []string, readBuildInfo func() (*debug.BuildInfo, bool), stdout, stderr io.Writer) error {
+	fs := newFlagSet("version", "Usage: mcpauth version\n\nPrints the mcpauth version: the module version, VCS revision and Go version the binary was built from.", stderr)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mcpauth %s\n", version)
+	fmt.Fprintf(stdout, "mcpauth %s\n", versionString(readBuildInfo))
 	return nil
+}
+
+// versionString is "VERSION (revision REV, TIME, modified; GOVERSION)":
+// the main module's version ("(devel)" for a build from a checkout), and
+// the vcs.* settings that are present.
+func versionString(readBuildInfo func() (*debug.BuildInfo, bool)) string {
+	bi, ok := readBuildInfo()
+	if !ok {
+		return "unknown (no build information in the binary)"
+	}
+	version := moduleVersion(readBuildInfo)
+	var vcs []string
+	for _, key := range []string{"vcs.revision", "vcs.time", "vcs.modified"} {
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key != key || s.Value == "":
+			case key == "vcs.revision":
+				vcs = append(vcs, "revision "+s.Value)
+			case key == "vcs.modified":
+				if s.Value == "true" {
+					vcs = append(vcs, "modified")
+				}
+			default:
+				vcs = append(vcs, s.Value)
+			}
+		}
+	}
+	details := bi.GoVersion
+	if len(vcs) > 0 {
+		details = strings.Join(vcs, ", ") + "; " + details
+	}
+	return version + " (" + details + ")"
+}
+
+// moduleVersion is the main module's version in the build information:
+// "v1.2.3" when installed with go install at a version, "(devel)" for a
+// build from a checkout, "unknown" without build information.
+func moduleVersion(readBuildInfo func() (*debug.BuildInfo, bool)) string {
+	if bi, ok := readBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

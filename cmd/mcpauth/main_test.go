@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -15,9 +18,40 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
+// TestVersion: version prints what the build information says.
 func TestVersion(t *testing.T) {
+	vcs := []debug.BuildSetting{{Key: "-compiler", Value: "gc"}, {Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+		{Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}}
+	for _, tc := range []struct {
+		name string
+		info *debug.BuildInfo // nil: no build information
+		want string
+	}{
+		{"released", &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"},
+			Settings: append(vcs, debug.BuildSetting{Key: "vcs.modified", Value: "false"})},
+			"mcpauth v1.2.3 (revision 0123456789abcdef0123456789abcdef01234567, 2026-12-01T10:00:00Z; go1.26.0)\n"},
+		{"checkout with changes", &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"},
+			Settings: append(vcs, debug.BuildSetting{Key: "vcs.modified", Value: "true"})},
+			"mcpauth (devel) (revision 0123456789abcdef0123456789abcdef01234567, 2026-12-01T10:00:00Z, modified; go1.26.0)\n"},
+		{"no VCS information", &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}},
+			"mcpauth (devel) (go1.26.0)\n"},
+		{"no build information", nil, "mcpauth unknown (no build information in the binary)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			read := func() (*debug.BuildInfo, bool) { return tc.info, tc.info != nil }
+			if err := runVersion(nil, read, &out, &errOut); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, out.String()); diff != "" {
+				t.Errorf("version output (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// run reads the binary's own build information.
 	out, _, code := runCmd(t, "version")
-	if code != 0 || !strings.HasPrefix(out, "mcpauth ") {
+	if code != 0 || out != "mcpauth "+versionString(debug.ReadBuildInfo)+"\n" {
 		t.Fatalf("version: code %d, out %q", code, out)
 	}
 }

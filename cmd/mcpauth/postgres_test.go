@@ -55,13 +55,12 @@ func TestPostgresMigrateUsersAndServe(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "schema is at version") {
 		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
 	}
-	// The data directory is not used with --store; users go to PostgreSQL.
-	unused := filepath.Join(t.TempDir(), "unused")
-	base, serveOut := startServe(t, map[string]string{"MCPAUTH_STORE": dsn, "MCPAUTH_STORE_MAX_CONNS": "4"},
-		"--addr", freeAddr(t), "--data", unused, "--store-statement-timeout", "3s")
-	if !strings.Contains(serveOut.String(), "created user admin") {
-		t.Errorf("first start on an empty PostgreSQL must create admin:\n%s", serveOut)
-	}
+	// With --store, users go to PostgreSQL; the data directory only gets
+	// the first user's password (stdout is not a terminal here).
+	data := filepath.Join(t.TempDir(), "data")
+	base, _ := startServe(t, map[string]string{"MCPAUTH_STORE": dsn, "MCPAUTH_STORE_MAX_CONNS": "4"},
+		"--addr", freeAddr(t), "--data", data, "--store-statement-timeout", "3s")
+	adminPassword(t, data) // first start on an empty PostgreSQL creates admin
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("readyz on PostgreSQL: %d %s", code, body)
 	}
@@ -69,8 +68,8 @@ func TestPostgresMigrateUsersAndServe(t *testing.T) {
 	if code != 0 || !strings.Contains(o, "admin") {
 		t.Errorf("users list --store: %d %s %s", code, o, e)
 	}
-	if _, err := os.Stat(unused); !os.IsNotExist(err) {
-		t.Errorf("--store postgres must not create the SQLite data directory (stat: %v)", err)
+	if _, err := os.Stat(filepath.Join(data, "mcpauth.db")); !os.IsNotExist(err) {
+		t.Errorf("--store postgres must not create a SQLite database (stat: %v)", err)
 	}
 	if _, e, code := runCmd(t, "migrate", "--store", "mysql://x"); code != 2 || !strings.Contains(e, "postgres://") {
 		t.Errorf("unknown store scheme: exit %d %s", code, e)

@@ -136,14 +136,13 @@ func startClusterWith(t *testing.T, n int, docs *docServer, store string, iv ser
 	_, port := freePort(t)
 	c := &cluster{issuer: "http://localhost:" + port}
 	args := append(serveArgs(t, c.issuer, docs), extra...)
-	args = append(args, "--store", store, "--data", filepath.Join(t.TempDir(), "unused"))
+	data := filepath.Join(t.TempDir(), "data") // only for the first replica's initial-admin-password
+	args = append(args, "--store", store, "--data", data)
 	for range n {
-		base, out, _ := startServeWith(t, nil, iv, append([]string{"--addr", freeAddr(t)}, args...)...)
-		if m := regexp.MustCompile(`created user admin with password (\S+)`).FindStringSubmatch(out.String()); m != nil {
-			c.password = m[1]
-		}
+		base, _, _ := startServeWith(t, nil, iv, append([]string{"--addr", freeAddr(t)}, args...)...)
 		c.bases = append(c.bases, base)
 	}
+	c.password = adminPassword(t, data)
 	return c
 }
 

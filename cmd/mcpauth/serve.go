@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/mcpauth/mcpauth/cimd"
 	"github.com/mcpauth/mcpauth/internal/authserver"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
@@ -50,6 +51,13 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	logger := newLogger(cfg.LogFormat, stderr)
+	// Bound first, so that a port in use leaves nothing behind: no data
+	// directory, no database, no keys, no admin.
+	ln, err := listen(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // closed already once served; here for the steps that fail first
 
 	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, sqlstore.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
@@ -63,7 +71,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 	}
-	if err := ensureAdmin(ctx, db, stdout); err != nil {
+	if err := ensureAdmin(ctx, db, adminPasswordTo{terminal: isTerminal(stdout), stdout: stdout, dataDir: cfg.Data, logger: logger}); err != nil {
 		return err
 	}
 	keys, err := newKeyManager(ctx, cfg, db, logger)
@@ -75,10 +83,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	var ready atomic.Bool
-	srv, ln, err := listen(cfg.Addr, newMux(as, db, &ready), logger)
-	if err != nil {
-		return err
-	}
+	srv := newHTTPServer(newMux(as, db, &ready), logger)
 	stopBackground := startBackground(ctx, cfg, db, keys, resolver, logger, iv)
 	defer stopBackground()
 	return serveUntilDone(ctx, srv, ln, &ready, cfg.Issuer, stdout, logger)
@@ -111,6 +116,15 @@ func loadServeConfig(args []string, getenv func(string) string, stdout, stderr i
 		return Config{}, usageError("%v", err)
 	}
 	return cfg, nil
+}
+
+// listen opens the listening socket, before anything is created on disk.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (--addr): %w", addr, err)
+	}
+	return ln, nil
 }
 
 // checkAutoApproveUser refuses a --dev-auto-approve user that does not
@@ -200,17 +214,12 @@ func newMux(as http.Handler, db store.Store, ready *atomic.Bool) *http.ServeMux 
 	return mux
 }
 
-// listen opens the listening socket and the HTTP server, with its timeouts
-// and header limit, that will serve h on it.
-func listen(addr string, h http.Handler, logger *slog.Logger) (*http.Server, net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+// newHTTPServer is the HTTP server, with its timeouts and header limit,
+// that serves h on the listener.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 32 << 10,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	return srv, ln, nil
 }
 
 // startBackground starts serve's periodic work: the trust policy reload,
@@ -338,8 +347,23 @@ func buildPolicy(ctx context.Context, cfg Config, db store.Store) (*cimd.Policy,
 	return cimd.NewPolicy(cimd.PolicyConfig{Allow: cfg.Trust.Allow, Deny: deny, AllowlistOnly: cfg.Trust.AllowlistOnly})
 }
 
+// initialAdminPasswordFile is the file, in the data directory, that holds
+// the first user's password when stdout is not a terminal.
+const initialAdminPasswordFile = "initial-admin-password"
+
+// adminPasswordTo is where ensureAdmin shows the password it chose: on
+// stdout when that is a terminal, else in the data directory's
+// initialAdminPasswordFile (mode 0600), with a log line naming the file.
+// The password never goes to the log, which may be collected as JSON.
+type adminPasswordTo struct {
+	terminal bool
+	stdout   io.Writer
+	dataDir  string
+	logger   *slog.Logger
+}
+
 // ensureAdmin creates user admin with a random password on first start.
-func ensureAdmin(ctx context.Context, db store.Store, stdout io.Writer) error {
+func ensureAdmin(ctx context.Context, db store.Store, to adminPasswordTo) error {
 	users, err := db.ListUsers(ctx)
 	if err != nil {
 		return err
@@ -354,9 +378,48 @@ func ensureAdmin(ctx context.Context, db store.Store, stdout io.Writer) error {
 		}
 		return fmt.Errorf("create admin user: %w", err)
 	}
-	fmt.Fprintf(stdout, "mcpauth: created user admin with password %s\n", pw)
-	fmt.Fprintf(stdout, "mcpauth: this password is shown once; add users with: mcpauth users add NAME --password-stdin\n")
+	if to.terminal {
+		fmt.Fprintf(to.stdout, "mcpauth: created user admin with password %s\n", pw)
+		fmt.Fprintf(to.stdout, "mcpauth: this password is shown once; add users with: mcpauth users add NAME --password-stdin\n")
+		return nil
+	}
+	path := filepath.Join(to.dataDir, initialAdminPasswordFile)
+	if err := writeSecretFile(path, pw+"\n"); err != nil {
+		// Nobody could sign in as admin: take it back, so that the next
+		// start tries again.
+		if derr := db.DeleteUser(ctx, "admin"); derr != nil {
+			return errors.Join(err, fmt.Errorf("delete admin user after: %w", derr))
+		}
+		return err
+	}
+	to.logger.Info("created user admin; its password is in the file (delete the file once you have it; add users with: mcpauth users add NAME --password-stdin)",
+		"path", path)
 	return nil
+}
+
+// writeSecretFile writes content to path with mode 0600, creating its
+// directory with mode 0700 if needed.
+func writeSecretFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("initial admin password: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("initial admin password: %w", err)
+	}
+	_, err = io.WriteString(f, content)
+	err = errors.Join(err, f.Chmod(0o600), f.Close())
+	if err != nil {
+		return fmt.Errorf("initial admin password %s: %w", path, err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (a tty, or a Cygwin/MSYS
+// pty on Windows); a pipe, a file or /dev/null is not.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 func randomPassword() string {

@@ -453,11 +453,7 @@ dev_allow_loopback: true
 `, replicaResource, staticRedirect, introspector, introspectorSecret, docs.ca))
 	data := filepath.Join(dir, "data")
 	s := startServed(t, "--addr", freeAddr(t), "--data", data, "--config", cfg)
-	m := regexp.MustCompile(`created user admin with password (\S+)`).FindStringSubmatch(s.out.String())
-	if m == nil {
-		t.Fatalf("no admin password in:\n%s", s.out)
-	}
-	adminPassword := m[1]
+	adminPassword := adminPassword(t, data)
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	fetch := func(u string) (int, string, string) {
 		t.Helper()

@@ -11,11 +11,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/authserver"
 )
 
 // syncBuffer is a goroutine-safe writer for a server's output.
@@ -97,6 +101,21 @@ func startServeWith(t *testing.T, env map[string]string, iv serveIntervals, args
 	return "", nil, nil
 }
 
+// adminPassword reads the password of user admin that a first start with
+// stdout not a terminal wrote to the data directory.
+func adminPassword(t *testing.T, data string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(data, "initial-admin-password"))
+	if err != nil {
+		t.Fatalf("initial admin password: %v", err)
+	}
+	pw := strings.TrimSuffix(string(b), "\n")
+	if len(pw) < 20 || strings.ContainsAny(pw, " \n") {
+		t.Fatalf("initial admin password %q: want one line of at least 20 characters", pw)
+	}
+	return pw
+}
+
 func get(t *testing.T, u string) (int, string) {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -112,9 +131,15 @@ func get(t *testing.T, u string) (int, string) {
 func TestServeZeroConfigFirstStart(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	addr := freeAddr(t)
-	base, out := startServe(t, nil, "--addr", addr, "--data", data)
-	if !strings.Contains(out.String(), "created user admin with password ") || !strings.Contains(out.String(), "mcpauth users add") {
-		t.Errorf("first start must print the admin password once and how to add users:\n%s", out)
+	base, out, logs := startServeLogs(t, nil, "--addr", addr, "--data", data)
+	// stdout is not a terminal here: the password is in a file, the log
+	// names the file and says how to add users.
+	pw := adminPassword(t, data)
+	if strings.Contains(out.String(), pw) || strings.Contains(logs.String(), pw) {
+		t.Errorf("the admin password must not be printed when stdout is not a terminal:\nstdout:\n%s\nstderr:\n%s", out, logs)
+	}
+	if path := filepath.Join(data, "initial-admin-password"); !strings.Contains(logs.String(), path) || !strings.Contains(logs.String(), "mcpauth users add") {
+		t.Errorf("the log must name %s and say how to add users:\n%s", path, logs)
 	}
 	if want := "issuer http://localhost:" + strings.Split(addr, ":")[1]; !strings.Contains(out.String(), want) {
 		t.Errorf("default issuer: want %q in %q", want, out)
@@ -125,7 +150,7 @@ func TestServeZeroConfigFirstStart(t *testing.T) {
 			t.Errorf("GET %s: %d %s", path, code, body)
 		}
 	}
-	for name, mode := range map[string]os.FileMode{"": 0o700, "mcpauth.db": 0o600} {
+	for name, mode := range map[string]os.FileMode{"": 0o700, "mcpauth.db": 0o600, "initial-admin-password": 0o600} {
 		fi, err := os.Stat(filepath.Join(data, name))
 		if err != nil {
 			t.Fatal(err)
@@ -348,7 +373,11 @@ func TestClientsBlockReachesRunningServer(t *testing.T) {
 }
 
 func TestServeJSONLogs(t *testing.T) {
-	base, _, logs := startServeLogs(t, nil, "--addr", freeAddr(t), "--data", filepath.Join(t.TempDir(), "d"), "--log-format", "json")
+	data := filepath.Join(t.TempDir(), "d")
+	base, _, logs := startServeLogs(t, nil, "--addr", freeAddr(t), "--data", data, "--log-format", "json")
+	if pw := adminPassword(t, data); strings.Contains(logs.String(), pw) {
+		t.Errorf("the admin password is in the JSON log:\n%s", logs)
+	}
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Fatalf("healthz: %d", code)
 	}
@@ -403,5 +432,128 @@ func TestTrustedProxiesSources(t *testing.T) {
 				t.Errorf("trusted proxies = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestServePortInUseLeavesNothingBehind: serve binds before it creates the
+// data directory, the database, the keys and the admin user.
+func TestServePortInUseLeavesNothingBehind(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	var out, errOut bytes.Buffer
+	err = runServe(context.Background(), []string{"--addr", ln.Addr().String(), "--data", data}, func(string) string { return "" }, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "cannot listen on "+ln.Addr().String()) || !strings.Contains(err.Error(), "--addr") {
+		t.Errorf("serve on a port in use: err %v, want one naming the address and --addr", err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("data directory %s: stat err %v, want it not created", data, err)
+	}
+	if strings.Contains(out.String(), "created user admin") {
+		t.Errorf("admin created although serve could not listen:\n%s", out.String())
+	}
+}
+
+// TestFirstUserPassword: the first start shows admin's password on stdout
+// when that is a terminal, else writes it to <data>/initial-admin-password
+// (mode 0600) and logs the path; never the password into the log.
+func TestFirstUserPassword(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		terminal bool
+	}{{"terminal", true}, {"not a terminal", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			db, err := openStore(t.Context(), "", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var out, logs bytes.Buffer
+			to := adminPasswordTo{terminal: tc.terminal, stdout: &out, dataDir: data, logger: newLogger("json", &logs)}
+			if err := ensureAdmin(t.Context(), db, to); err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(data, "initial-admin-password")
+			var pw string
+			if tc.terminal {
+				m := regexp.MustCompile(`created user admin with password (\S+)`).FindStringSubmatch(out.String())
+				if m == nil {
+					t.Fatalf("no password on the terminal:\n%s", out.String())
+				}
+				pw = m[1]
+				if _, err := os.Stat(file); !os.IsNotExist(err) {
+					t.Errorf("%s written although stdout is a terminal (stat: %v)", file, err)
+				}
+			} else {
+				pw = adminPassword(t, data)
+				if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s: %v, mode %v; want mode 0600", file, err, fi.Mode().Perm())
+				}
+				if out.Len() != 0 {
+					t.Errorf("stdout, not a terminal: %q, want nothing", out.String())
+				}
+				var rec struct{ Path string }
+				if err := json.Unmarshal(logs.Bytes(), &rec); err != nil || rec.Path != file {
+					t.Errorf("log %q: want one JSON record with path %s (%v)", logs.String(), file, err)
+				}
+			}
+			if strings.Contains(logs.String(), pw) {
+				t.Errorf("the password is in the log: %s", logs.String())
+			}
+			u, err := db.GetUserByName(t.Context(), "admin")
+			if err != nil || !authserver.VerifyPassword(u.PasswordHash, pw) {
+				t.Errorf("admin does not sign in with the password shown (%v)", err)
+			}
+			// A second start neither creates admin again nor shows anything.
+			out.Reset()
+			logs.Reset()
+			if err := ensureAdmin(t.Context(), db, to); err != nil || out.Len() != 0 || logs.Len() != 0 {
+				t.Errorf("second start: err %v, stdout %q, log %q; want nothing", err, out.String(), logs.String())
+			}
+		})
+	}
+}
+
+// TestIsTerminal: a pipe, a regular file, /dev/null (a character device,
+// but no terminal) and a buffer are not terminals; a pseudo-terminal is.
+func TestIsTerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	regular, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer regular.Close()
+	type terminalCase struct {
+		name string
+		w    io.Writer
+		want bool
+	}
+	cases := []terminalCase{{"pipe", w, false}, {"/dev/null", devNull, false}, {"regular file", regular, false}, {"buffer", &bytes.Buffer{}, false}}
+	if runtime.GOOS == "linux" {
+		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		cases = append(cases, terminalCase{"pseudo-terminal", ptmx, true})
+	}
+	for _, tc := range cases {
+		if got := isTerminal(tc.w); got != tc.want {
+			t.Errorf("isTerminal(%s) = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -260,4 +260,25 @@ func TestLogin(t *testing.T) {
 			t.Errorf("over the limit: %d", resp.status)
 		}
 	})
+	t.Run("only failed sign-ins count toward the limits", func(t *testing.T) {
+		h := h.in(t)
+		h.clock.advance(loginWindow) // a fresh window, whatever the subtests above counted
+		for _, step := range []struct {
+			password string
+			times    int
+			want     int
+		}{
+			{testPassword, loginPerUserAtAddr + 2, http.StatusSeeOther}, // a developer iterating is never locked out
+			{"wrong", loginPerUserAtAddr, http.StatusUnauthorized},
+			{"wrong", 1, http.StatusTooManyRequests},
+			{testPassword, 1, http.StatusTooManyRequests}, // and over the limit, the right password is refused too
+		} {
+			for i := range step.times {
+				b := h.newBrowser()
+				if resp := b.login(b.authorize(authParams(id, newPKCE())), step.password); resp.status != step.want {
+					t.Fatalf("sign-in %d with password %q: %d, want %d", i+1, step.password, resp.status, step.want)
+				}
+			}
+		}
+	})
 }

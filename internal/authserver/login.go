@@ -127,7 +127,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	limited, err := s.loginLimited(r, name)
+	now := s.now()
+	limited, err := s.loginLimited(r, name, now)
 	if err != nil {
 		s.writeHTMLError(w, r, http.StatusServiceUnavailable, err)
 		return
@@ -154,6 +155,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeHTMLError(w, r, http.StatusServiceUnavailable, err)
 		return
 	}
+	s.loginSucceeded(r, name, now)
 	next := "/consent?request=" + url.QueryEscape(ar.ID)
 	if ar.Return != "" {
 		next = ar.Return
@@ -169,15 +171,12 @@ func loginRateKeys(name, ip string) (userAtAddr, user, addr string) {
 }
 
 // loginLimited counts a sign-in attempt and reports whether it is over the
-// limits; every attempt counts, so guessing is bounded whatever the outcome.
-func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
-	now := s.now()
-	userAtAddrKey, userKey, addrKey := loginRateKeys(name, s.clientIP(r))
+// limits. Every attempt counts before the password is checked, so that
+// guesses sent in parallel are bounded too; loginSucceeded takes a
+// successful one back.
+func (s *Server) loginLimited(r *http.Request, name string, now time.Time) (bool, error) {
 	limited := false
-	for _, l := range []struct {
-		key string
-		max int
-	}{{userAtAddrKey, loginPerUserAtAddr}, {userKey, loginPerUser}, {addrKey, loginPerAddress}} {
+	for _, l := range s.loginLimits(r, name) {
 		n, err := s.store.RateHit(r.Context(), l.key, loginWindow, now)
 		if err != nil {
 			return false, err
@@ -185,6 +184,31 @@ func (s *Server) loginLimited(r *http.Request, name string) (bool, error) {
 		limited = limited || n > l.max
 	}
 	return limited, nil
+}
+
+// loginSucceeded takes back the attempt loginLimited counted at now: only
+// failed sign-ins count toward the limits, so a developer signing in again
+// and again is never locked out. A failure here only leaves the attempt
+// counted, so it is logged, not returned.
+func (s *Server) loginSucceeded(r *http.Request, name string, now time.Time) {
+	for _, l := range s.loginLimits(r, name) {
+		if err := s.store.RateUndo(r.Context(), l.key, loginWindow, now); err != nil {
+			s.log.Warn("login rate limit: take back a successful sign-in", "err", err)
+		}
+	}
+}
+
+// loginLimit is one sign-in rate limit: a store.RateHit key and its
+// maximum per loginWindow.
+type loginLimit struct {
+	key string
+	max int
+}
+
+// loginLimits are the limits of a sign-in attempt at name from r's address.
+func (s *Server) loginLimits(r *http.Request, name string) []loginLimit {
+	userAtAddrKey, userKey, addrKey := loginRateKeys(name, s.clientIP(r))
+	return []loginLimit{{userAtAddrKey, loginPerUserAtAddr}, {userKey, loginPerUser}, {addrKey, loginPerAddress}}
 }
 
 // clientIP is the address a request is attributed to for rate limits and

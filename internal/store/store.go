@@ -179,6 +179,10 @@ type Store interface {
 	// RateHit counts one event for key in the fixed window containing now and
 	// reports the count in that window including this event (login and DCR limits).
 	RateHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// RateUndo takes back one event RateHit counted for key in the window
+	// containing now (a sign-in that succeeded does not count toward the
+	// brute-force limits).
+	RateUndo(ctx context.Context, key string, window time.Duration, now time.Time) error
 
 	// Sessions.
 	CreateSession(ctx context.Context, s Session) error

@@ -67,22 +67,47 @@ func (db *DB) DeleteUser(ctx context.Context, name string) error {
 // the Unix epoch: [k*window, (k+1)*window); each window length has its own
 // counter. It is a write, never retried, or one event could count twice.
 func (db *DB) RateHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
-	w := window.Microseconds()
-	if w <= 0 {
-		return 0, fmt.Errorf("rate hit %q: window %v is shorter than a microsecond", key, window)
-	}
-	us := now.UnixMicro()
-	start := us - us%w
-	if us%w < 0 {
-		start -= w
+	w, start, err := rateWindow(window, now)
+	if err != nil {
+		return 0, fmt.Errorf("rate hit %q: %w", key, err)
 	}
 	var n int
-	err := db.writeOne(ctx, func(t *tx) error {
+	err = db.writeOne(ctx, func(t *tx) error {
 		return t.get(`INSERT INTO rate_hits (key, window_us, window_start, count, expires_at) VALUES (?, ?, ?, 1, ?)
 			ON CONFLICT (key, window_us, window_start) DO UPDATE SET count = rate_hits.count + 1
 			RETURNING count`, []any{key, w, time.UnixMicro(start), time.UnixMicro(start + w)}, &n)
 	})
 	return n, wrapf(err, "rate hit %q", key)
+}
+
+// RateUndo takes back one event as [store.Store] says; a count never goes
+// below zero. Like RateHit it is never retried.
+func (db *DB) RateUndo(ctx context.Context, key string, window time.Duration, now time.Time) error {
+	w, start, err := rateWindow(window, now)
+	if err != nil {
+		return fmt.Errorf("rate undo %q: %w", key, err)
+	}
+	err = db.writeOne(ctx, func(t *tx) error {
+		_, err := t.exec("UPDATE rate_hits SET count = count - 1 WHERE key = ? AND window_us = ? AND window_start = ? AND count > 0",
+			key, w, time.UnixMicro(start))
+		return err
+	})
+	return wrapf(err, "rate undo %q", key)
+}
+
+// rateWindow is the window length and the start of the window containing
+// now, in microseconds since the Unix epoch.
+func rateWindow(window time.Duration, now time.Time) (w, start int64, err error) {
+	w = window.Microseconds()
+	if w <= 0 {
+		return 0, 0, fmt.Errorf("window %v is shorter than a microsecond", window)
+	}
+	us := now.UnixMicro()
+	start = us - us%w
+	if us%w < 0 {
+		start -= w
+	}
+	return w, start, nil
 }
 
 // CreateSession stores a signed-in session; store.ErrConflict if its ID

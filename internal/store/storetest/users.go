@@ -114,10 +114,45 @@ func testRateHit(t *testing.T, open opener) {
 			}
 		}
 	})
+	t.Run("RateUndo takes back one event in its window, never below zero", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		base := time.Unix(1_800_000_000, 0).UTC()
+		must(t, "RateUndo of nothing", s.RateUndo(ctx, "login:alice", time.Minute, base))
+		steps := []struct {
+			undo bool
+			at   time.Time
+			want int // RateHit's count; unused for an undo
+		}{
+			{false, base, 1},
+			{false, base.Add(time.Second), 2},
+			{true, base.Add(2 * time.Second), 0},
+			{false, base.Add(3 * time.Second), 2}, // 2 - 1 + 1
+			{true, base.Add(time.Minute), 0},      // the next window: nothing to take back there
+			{false, base.Add(4 * time.Second), 3}, // the first window kept its count
+			{true, base.Add(5 * time.Second), 0},
+			{true, base.Add(5 * time.Second), 0},
+			{true, base.Add(5 * time.Second), 0},
+			{true, base.Add(5 * time.Second), 0}, // below zero: stays at zero
+			{false, base.Add(6 * time.Second), 1},
+			{false, base.Add(time.Minute + time.Second), 1},
+		}
+		for i, st := range steps {
+			if st.undo {
+				must(t, "RateUndo", s.RateUndo(ctx, "login:alice", time.Minute, st.at))
+				continue
+			}
+			got, err := s.RateHit(ctx, "login:alice", time.Minute, st.at)
+			must(t, "RateHit", err)
+			if got != st.want {
+				t.Errorf("step %d: RateHit at %v = %d, want %d", i, st.at, got, st.want)
+			}
+		}
+	})
 	t.Run("window shorter than a microsecond is refused", func(t *testing.T) {
 		s := open(t)
 		_, err := s.RateHit(t.Context(), "login:alice", 0, t0())
 		checkOther(t, "RateHit with window 0", err)
+		checkOther(t, "RateUndo with window 0", s.RateUndo(t.Context(), "login:alice", 0, t0()))
 	})
 }
 
