@@ -18,6 +18,7 @@ import (
 	"github.com/mcpauth/mcpauth/cimd"
 	"github.com/mcpauth/mcpauth/internal/authserver"
 	"github.com/mcpauth/mcpauth/internal/store"
+	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
 )
 
@@ -39,11 +40,18 @@ are refused and the client's tokens become inactive at introspection. Access
 tokens checked as JWTs stay valid until they expire; block prints both bounds.`
 
 const keysUsage = `Usage:
-  mcpauth keys rotate [--data DIR]
-  mcpauth keys list [--data DIR]
+  mcpauth keys rotate [--key-encryption-key-file FILE] [--data DIR]
+  mcpauth keys list [--key-encryption-key-file FILE] [--data DIR]
+  mcpauth keys rewrap [--from FILE] [--to FILE] [--data DIR]
 
 Signing keys: rotate promotes the published next key and publishes a new one;
-tokens signed by the old key stay verifiable until they expire.`
+tokens signed by the old key stay verifiable until they expire.
+
+rewrap re-encrypts every stored private key in one transaction: from the key
+encryption key in --from (absent: the keys are stored unencrypted) to the one
+in --to (absent: store them unencrypted). Each key is checked to decrypt
+before anything is written. Stop every serve first, then start them with
+--key-encryption-key-file set to the --to file.`
 
 // groupHelp handles a command group called without a subcommand (usage,
 // exit 2) or with help (usage, exit 0). done reports whether it did.
@@ -268,25 +276,40 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	sub := args[0]
 	f := dataFlag(keysUsage, "keys "+sub, stderr, getenv)
+	var kekFile, from, to *string
+	if sub == "rewrap" {
+		from = f.String("from", "", "the key encryption key `FILE` the keys are encrypted with now; absent: they are unencrypted")
+		to = f.String("to", "", "the key encryption key `FILE` to encrypt them with; absent: store them unencrypted")
+	} else {
+		kekFile = f.String("key-encryption-key-file", getenv("MCPAUTH_KEY_ENCRYPTION_KEY_FILE"),
+			"`FILE` of the key that encrypts the signing keys at rest (env MCPAUTH_KEY_ENCRYPTION_KEY_FILE)")
+	}
 	pos, err := interleaved(f.FlagSet, args[1:], stdout)
 	if err != nil {
 		return err
 	}
-	if sub != "rotate" && sub != "list" {
+	if sub != "rotate" && sub != "list" && sub != "rewrap" {
 		fmt.Fprintln(stderr, keysUsage)
 		return usageError("unknown keys command %q", sub)
 	}
 	if len(pos) != 0 {
 		return usageError("keys %s takes no arguments", sub)
 	}
+	if sub == "rewrap" {
+		return rewrapKeys(ctx, f, *from, *to, stdout)
+	}
+	kek, err := loadKEK("--key-encryption-key-file", *kekFile)
+	if err != nil {
+		return err
+	}
 	db, err := f.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	keys := token.NewKeys(db, token.KeyOptions{})
+	keys := token.NewKeys(db, token.KeyOptions{KEK: kek})
 	if err := keys.Load(ctx); err != nil {
-		return err
+		return keyLoadError(err, *kekFile)
 	}
 	var oldKID string // the key that signed before the rotation
 	if sub == "rotate" {
@@ -325,6 +348,59 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, fmtTime(k.ActiveAt), fmtTime(k.RetireAt), fmtTime(k.ExpireAt))
 	}
 	return tw.Flush()
+}
+
+// rewrapKeys is `mcpauth keys rewrap`.
+func rewrapKeys(ctx context.Context, f *flagSetWithData, fromFile, toFile string, stdout io.Writer) error {
+	if fromFile == "" && toFile == "" {
+		return usageError("keys rewrap needs --from FILE, --to FILE or both")
+	}
+	from, err := loadKEK("--from", fromFile)
+	if err != nil {
+		return err
+	}
+	to, err := loadKEK("--to", toFile)
+	if err != nil {
+		return err
+	}
+	db, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rs, ok := db.(interface {
+		ReplaceSigningKeyMaterial(ctx context.Context, changes []store.KeyMaterial) error
+	})
+	if !ok {
+		return errors.New("this store cannot rewrap signing keys")
+	}
+	list, err := db.ListSigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	changes, err := token.Rewrap(list, from, to)
+	switch {
+	case errors.Is(err, token.ErrKEKRequired):
+		return fmt.Errorf("keys rewrap: the keys are encrypted: give their current key with --from FILE: %w", err)
+	case errors.Is(err, token.ErrKEKMismatch):
+		return fmt.Errorf("keys rewrap: --from %s is not the key the signing keys are encrypted with: %w", fromFile, err)
+	case err != nil:
+		return fmt.Errorf("keys rewrap: %w", err)
+	}
+	state, start := "unencrypted", "without --key-encryption-key-file"
+	if toFile != "" {
+		state, start = "encrypted with the key in "+toFile, "with --key-encryption-key-file "+toFile
+	}
+	switch err := rs.ReplaceSigningKeyMaterial(ctx, changes); {
+	case errors.Is(err, sqlstore.ErrLogHeld):
+		return fmt.Errorf("keys rewrap: the keys are now %s, %w; stop every serve and run keys rewrap --from %s --to %s", state, err, toFile, toFile)
+	case errors.Is(err, store.ErrConflict):
+		return fmt.Errorf("keys rewrap: nothing changed: %w; stop every serve and run the command again", err)
+	case err != nil:
+		return fmt.Errorf("keys rewrap: nothing changed: %w", err)
+	}
+	fmt.Fprintf(stdout, "rewrapped %d signing key(s): now %s; start serve %s\n", len(changes), state, start)
+	return nil
 }
 
 func fmtTime(t time.Time) string {

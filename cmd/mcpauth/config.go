@@ -37,6 +37,7 @@ type Config struct {
 	DevAllowLoopback      bool             `yaml:"-"`
 	DevAutoApprove        string           `yaml:"-"`
 	CIMDCAFile            string           `yaml:"-"`
+	KeyEncryptionKeyFile  string           `yaml:"-"`
 	EnableDCR             bool             `yaml:"-"`
 	TrustedProxies        []string         `yaml:"-"`
 	Resources             []ResourceConfig `yaml:"resources"`
@@ -78,6 +79,9 @@ func serveSettings(c *Config) []setting {
 			set: text(&c.DevAutoApprove)},
 		{flag: "cimd-ca-file", env: "MCPAUTH_CIMD_CA_FILE", key: "cimd_ca_file", help: "PEM bundle of extra CAs trusted for client metadata hosts",
 			set: text(&c.CIMDCAFile)},
+		{flag: "key-encryption-key-file", env: "MCPAUTH_KEY_ENCRYPTION_KEY_FILE", key: "key_encryption_key_file",
+			help: "`FILE` of 32 random bytes (raw or base64, mode 0600) that encrypts the signing keys at rest with AES-256-GCM",
+			set:  text(&c.KeyEncryptionKeyFile)},
 		{flag: "enable-dcr", env: "MCPAUTH_ENABLE_DCR", key: "enable_dcr", boolean: true, help: "enable RFC 7591 dynamic client registration (deprecated fallback)",
 			set: boolean(&c.EnableDCR)},
 		{flag: "trusted-proxy", env: "MCPAUTH_TRUSTED_PROXIES", key: "trusted_proxies", list: ", \t\n",

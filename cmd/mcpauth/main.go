@@ -61,7 +61,7 @@ Commands:
   proxy              protect an existing Streamable HTTP MCP server: OAuth in front, identity headers behind
   users              add, list and remove local accounts
   clients            list the CIMD clients seen; block and unblock abusive ones
-  keys               rotate and list signing keys
+  keys               rotate, list and rewrap (encrypt) signing keys
   migrate            apply database migrations (SQLite in --data, or --store postgres://...)
   backup --to FILE   copy the SQLite store while serve runs
   client check URL   fetch and validate a client ID metadata document as the server would

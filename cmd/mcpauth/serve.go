@@ -58,6 +58,10 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer ln.Close() // closed already once served; here for the steps that fail first
+	kek, err := loadKEK("--key-encryption-key-file", cfg.KeyEncryptionKeyFile)
+	if err != nil {
+		return err
+	}
 
 	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, sqlstore.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
@@ -74,7 +78,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 	if err := ensureAdmin(ctx, db, adminPasswordTo{terminal: isTerminal(stdout), stdout: stdout, dataDir: cfg.Data, logger: logger}); err != nil {
 		return err
 	}
-	keys, err := newKeyManager(ctx, cfg, db, logger)
+	keys, err := newKeyManager(ctx, cfg, db, kek, logger)
 	if err != nil {
 		return err
 	}
@@ -143,13 +147,39 @@ func checkAutoApproveUser(ctx context.Context, db store.Store, name string) erro
 	return nil
 }
 
-// newKeyManager loads the signing keys, creating them on first start.
-func newKeyManager(ctx context.Context, cfg Config, db store.Store, logger *slog.Logger) (*token.Keys, error) {
-	keys := token.NewKeys(db, token.KeyOptions{TokenLifetime: cfg.lifetimes().AccessToken, Logger: logger})
+// newKeyManager loads the signing keys, creating them on first start;
+// kek, when not nil, encrypts them at rest.
+func newKeyManager(ctx context.Context, cfg Config, db store.Store, kek *token.KEK, logger *slog.Logger) (*token.Keys, error) {
+	keys := token.NewKeys(db, token.KeyOptions{TokenLifetime: cfg.lifetimes().AccessToken, Logger: logger, KEK: kek})
 	if err := keys.Load(ctx); err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
+		return nil, keyLoadError(err, cfg.KeyEncryptionKeyFile)
 	}
 	return keys, nil
+}
+
+// loadKEK reads the key encryption key file that flag names; nil when
+// path is empty.
+func loadKEK(flag, path string) (*token.KEK, error) {
+	if path == "" {
+		return nil, nil
+	}
+	kek, err := token.LoadKEK(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return kek, nil
+}
+
+// keyLoadError is the one-line message of a failed key load, naming the
+// flag when the keys are encrypted and it is missing or wrong.
+func keyLoadError(err error, kekFile string) error {
+	switch {
+	case errors.Is(err, token.ErrKEKRequired):
+		return fmt.Errorf("signing keys are encrypted at rest: give their key with --key-encryption-key-file FILE (or MCPAUTH_KEY_ENCRYPTION_KEY_FILE): %w", err)
+	case errors.Is(err, token.ErrKEKMismatch):
+		return fmt.Errorf("--key-encryption-key-file %s: not the key the signing keys are encrypted with: %w", kekFile, err)
+	}
+	return fmt.Errorf("signing keys: %w", err)
 }
 
 // newServer builds the authorization server with its CIMD resolver (whose

@@ -40,7 +40,7 @@ var settingSamples = map[string][3]string{
 	"addr": {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}, "issuer": {"https://a.example", "https://b.example", "https://c.example"},
 	"data": {"/d1", "/d2", "/d3"}, "store": {"postgres://a/x", "postgres://b/x", "postgres://c/x"}, "store_max_conns": {"1", "2", "3"},
 	"store-statement-timeout": {"1s", "2s", "3s"}, "log_format": {"json", "text", "json"}, "dev_allow_loopback": {"true", "false", "true"},
-	"dev_auto_approve": {"a", "b", "c"}, "cimd_ca_file": {"/a.pem", "/b.pem", "/c.pem"}, "enable_dcr": {"true", "off", "yes"},
+	"dev_auto_approve": {"a", "b", "c"}, "cimd_ca_file": {"/a.pem", "/b.pem", "/c.pem"}, "key_encryption_key_file": {"/a.kek", "/b.kek", "/c.kek"}, "enable_dcr": {"true", "off", "yes"},
 	"trusted_proxies": {"10.0.0.1", "10.0.0.0/8", "192.0.2.7"}, "resource": {"https://a.example/mcp", "https://b.example/mcp=x", "-"},
 	"lifetimes.access_token": {"-", "-", "5m"}, "lifetimes.code": {"-", "-", "1m"}, "lifetimes.refresh_idle": {"-", "-", "24h"},
 	"lifetimes.refresh_absolute": {"-", "-", "48h"}, "lifetimes.session": {"-", "-", "1h"},

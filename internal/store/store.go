@@ -148,6 +148,13 @@ type SigningKey struct {
 	ExpireAt   time.Time // removed from the JWKS after this
 }
 
+// KeyMaterial is a change of one signing key's stored PrivateKey bytes
+// (a re-encryption, see token.Rewrap): Old as stored now, New to store.
+type KeyMaterial struct {
+	ID       string
+	Old, New []byte
+}
+
 // CIMDEntry is a client metadata document in the cache that replicas share
 // (MCP SEP-991 §Best Practices: one fetch per freshness lifetime for a
 // cluster): the exported fields of cimd.Entry, the validated body and the

@@ -82,6 +82,11 @@ type KeyOptions struct {
 	// Logger receives key lifecycle events (never key material). nil
 	// discards them.
 	Logger *slog.Logger
+	// KEK, when set, encrypts new private keys before they reach the store
+	// and decrypts wrapped ones; plain (legacy) rows are read as they are.
+	// nil stores new keys plain, and Load fails with ErrKEKRequired on a
+	// wrapped row.
+	KEK *KEK
 }
 
 // Keys manages the signing keys: it loads them from a KeyStore, rotates
@@ -117,7 +122,7 @@ type publicKey struct {
 // NewKeys returns a key manager over ks. It holds no keys until Load.
 func NewKeys(ks KeyStore, opts KeyOptions) *Keys {
 	k := &Keys{
-		ks:          ks,
+		ks:          sealedKeyStore{KeyStore: ks, kek: opts.KEK},
 		rotateEvery: opts.RotateEvery,
 		lifetime:    opts.TokenLifetime,
 		lead:        opts.PublishLead,

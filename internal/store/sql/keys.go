@@ -2,6 +2,9 @@ package sql
 
 import (
 	"context"
+	stdsql "database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -38,4 +41,65 @@ func (db *DB) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
 func (db *DB) RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt)
 	return wrapf(err, "record jti for client %q", clientID)
+}
+
+// ErrLogHeld is returned by [DB.ReplaceSigningKeyMaterial] when the change
+// committed but another process kept the SQLite write-ahead log from being
+// emptied, so the old bytes may remain in it.
+var ErrLogHeld = errors.New("committed, but the old key bytes may remain in the write-ahead log: another process holds the database")
+
+// ReplaceSigningKeyMaterial stores the New bytes of every change in one
+// transaction: all or none. The changes must cover exactly the stored keys,
+// each still holding its Old bytes; otherwise (a key was added, removed or
+// changed since they were read) nothing is written and the error is
+// store.ErrConflict. On SQLite the database is then rebuilt (VACUUM) and its
+// log truncated, so that the Old bytes do not linger in free pages or the
+// WAL; that part fails, after the commit, only when another process holds
+// the log (a running serve), and the error says so.
+func (db *DB) ReplaceSigningKeyMaterial(ctx context.Context, changes []store.KeyMaterial) error {
+	err := db.write(ctx, func(t *tx) error {
+		var n int
+		if err := t.get("SELECT count(*) FROM signing_keys", nil, &n); err != nil {
+			return fmt.Errorf("count signing keys: %w", err)
+		}
+		if n != len(changes) {
+			return fmt.Errorf("replace signing key material: %d keys stored, %d given: %w", n, len(changes), store.ErrConflict)
+		}
+		for _, c := range changes {
+			m, err := t.exec("UPDATE signing_keys SET private_key = ? WHERE id = ? AND private_key = ?", c.New, c.ID, c.Old)
+			if err != nil {
+				return fmt.Errorf("replace signing key material %q: %w", c.ID, err)
+			}
+			if m != 1 {
+				return fmt.Errorf("replace signing key material %q: changed since read: %w", c.ID, store.ErrConflict)
+			}
+		}
+		return nil
+	})
+	if err != nil || db.w == nil {
+		return err
+	}
+	return db.scrub(ctx)
+}
+
+// scrub rewrites the SQLite file without free pages (VACUUM) and empties
+// the WAL (a TRUNCATE checkpoint), on a connection of its own.
+func (db *DB) scrub(ctx context.Context) error {
+	c, err := stdsql.Open("sqlite", dsn(db.file, backupRole))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetMaxOpenConns(1)
+	if _, err := c.ExecContext(ctx, "VACUUM"); err != nil {
+		return fmt.Errorf("vacuum after replacing key material: %w", err)
+	}
+	var busy, frames, done int
+	if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil {
+		return fmt.Errorf("checkpoint after replacing key material: %w", err)
+	}
+	if busy != 0 {
+		return ErrLogHeld
+	}
+	return nil
 }

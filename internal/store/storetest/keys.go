@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -55,6 +56,44 @@ func testSigningKeys(t *testing.T, open opener) {
 			t.Errorf("ListSigningKeys mismatch (-want +got):\n%s", d)
 		}
 		check(t, "UpdateSigningKey unknown", s.UpdateSigningKey(ctx, key("k-unknown", t0())), store.ErrNotFound)
+	})
+	t.Run("replace key material: all keys or none", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		r, ok := s.(interface {
+			ReplaceSigningKeyMaterial(ctx context.Context, changes []store.KeyMaterial) error
+		})
+		if !ok {
+			t.Fatalf("%T has no ReplaceSigningKeyMaterial", s)
+		}
+		a, b := key("k-a", t0()), key("k-b", at(day))
+		for _, k := range []store.SigningKey{a, b} {
+			must(t, "CreateSigningKey", s.CreateSigningKey(ctx, k))
+		}
+		change := func(k store.SigningKey, old string) store.KeyMaterial {
+			return store.KeyMaterial{ID: k.ID, Old: []byte(old), New: []byte("wrapped-" + k.ID)}
+		}
+		for _, tc := range []struct {
+			name    string
+			changes []store.KeyMaterial
+		}{
+			{"one key left out", []store.KeyMaterial{change(a, string(a.PrivateKey))}},
+			{"one key changed since read", []store.KeyMaterial{change(a, string(a.PrivateKey)), change(b, "stale")}},
+		} {
+			check(t, tc.name, r.ReplaceSigningKeyMaterial(ctx, tc.changes), store.ErrConflict)
+			got, err := s.ListSigningKeys(ctx)
+			must(t, "ListSigningKeys", err)
+			if d := diff([]store.SigningKey{a, b}, got); d != "" {
+				t.Errorf("%s: a refused replacement changed keys (-want +got):\n%s", tc.name, d)
+			}
+		}
+		must(t, "ReplaceSigningKeyMaterial", r.ReplaceSigningKeyMaterial(ctx,
+			[]store.KeyMaterial{change(a, string(a.PrivateKey)), change(b, string(b.PrivateKey))}))
+		got, err := s.ListSigningKeys(ctx)
+		must(t, "ListSigningKeys", err)
+		a.PrivateKey, b.PrivateKey = []byte("wrapped-k-a"), []byte("wrapped-k-b")
+		if d := diff([]store.SigningKey{a, b}, got); d != "" {
+			t.Errorf("ListSigningKeys after replacement (-want +got):\n%s", d)
+		}
 	})
 }
 
