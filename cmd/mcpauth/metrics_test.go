@@ -2,20 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/mcpauth/mcpauth/oauth"
 )
 
 // scrape reads and parses the text exposition at http://addr/metrics.
@@ -160,21 +156,7 @@ func TestServeMetricsOff(t *testing.T) {
 func TestProxyMetrics(t *testing.T) {
 	addr, maddr := freeAddr(t), freeAddr(t)
 	resourceURL := "http://" + addr + "/mcp"
-	var as *httptest.Server
-	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case oauth.WellKnownAuthorizationServer:
-			_ = json.NewEncoder(w).Encode(oauth.AuthorizationServerMetadata{Issuer: as.URL, AuthorizationEndpoint: as.URL + "/authorize",
-				TokenEndpoint: as.URL + "/token", IntrospectionEndpoint: as.URL + "/introspect"})
-		case "/introspect":
-			_ = json.NewEncoder(w).Encode(map[string]any{"active": r.PostFormValue("token") == "good", "iss": as.URL, "sub": "alice",
-				"client_id": "https://client.example/c.json", "scope": "mcp:tools", "aud": resourceURL, "exp": time.Now().Add(time.Hour).Unix()})
-		default:
-			w.WriteHeader(http.StatusNotFound)
-		}
-	}))
-	defer as.Close()
+	as := newIntrospectionAS(t, resourceURL)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
