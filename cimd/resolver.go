@@ -38,6 +38,15 @@ type Options struct {
 	// the cached one in a security-relevant field (CIMD §8.4). It runs on the
 	// fetching goroutine and must not block.
 	OnChange func(ChangeEvent)
+	// OnCache and OnFetch, if set, are told, for metrics, how each look-up
+	// was answered and how each fetch ended; nil is off. A look-up is one
+	// Resolve answered from the cache, or one fetch shared by the
+	// concurrent callers for a client_id. OnCache gets CacheHit,
+	// CacheMiss, CacheStale or CacheRevalidated; OnFetch gets FetchOK,
+	// FetchNotModified, FetchFailed or FetchInvalid. They run on the
+	// resolving goroutine and must not block.
+	OnCache func(result string)
+	OnFetch func(result string)
 
 	// AllowLoopback is the development exception (CIMD §8.6,
 	// docs/security.md decision 8): client_ids on loopback hosts, over http or
@@ -69,6 +78,19 @@ type Options struct {
 	// Logger receives fetch failures and change events; nil discards.
 	Logger *slog.Logger
 }
+
+// Results given to Options.OnCache and Options.OnFetch.
+const (
+	CacheHit         = "hit"         // a fresh cached document answered
+	CacheMiss        = "miss"        // no usable copy: the document was fetched
+	CacheStale       = "stale"       // the host is down: a copy past its freshness answered (RFC 5861 §4)
+	CacheRevalidated = "revalidated" // the host confirmed the cached copy (304, RFC 9111 §4.3)
+
+	FetchOK          = "ok"           // a new document was accepted
+	FetchNotModified = "not_modified" // 304 Not Modified
+	FetchFailed      = "failed"       // no answer, or an answer other than the document (status, redirect, size)
+	FetchInvalid     = "invalid"      // the answer's content type or document was rejected
+)
 
 // Limits are the operator's bounds on how long documents are cached, which
 // draft-ietf-oauth-client-id-metadata-document-02 §5.2 allows. Within them the
@@ -118,6 +140,8 @@ type Resolver struct {
 	fetcher  *safehttp.Client
 	group    singleflight.Group
 	onChange func(ChangeEvent)
+	onCache  func(string)
+	onFetch  func(string)
 	loopback bool
 	devLocal bool // Options.LoopbackClients
 	lenient  bool
@@ -158,6 +182,8 @@ func NewResolver(opts Options) (*Resolver, error) {
 		limits:   httpcache.Limits(opts.Limits).WithDefaults(),
 		fetcher:  f,
 		onChange: opts.OnChange,
+		onCache:  opts.OnCache,
+		onFetch:  opts.OnFetch,
 		loopback: opts.AllowLoopback,
 		devLocal: opts.LoopbackClients,
 		lenient:  opts.LenientContentType,
@@ -216,6 +242,7 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Client, error
 			return nil, perr
 		}
 		if r.now().Before(e.FreshUntil) {
+			observe(r.onCache, CacheHit)
 			c := *e.client
 			c.Tier, c.Rule = tier, rule
 			return &c, nil
@@ -277,17 +304,37 @@ func (r *Resolver) refresh(ctx context.Context, id ClientID) (*Client, error) {
 	now := r.now()
 	old := r.cached(ctx, id)
 	if old != nil && now.Before(old.FreshUntil) {
+		observe(r.onCache, CacheHit)
 		return old.client, nil
 	}
 	resp, err := r.fetcher.Fetch(ctx, conditionalRequest(id, old))
 	if err != nil {
-		return r.fetchFailed(ctx, id, old, now, err)
+		observe(r.onFetch, FetchFailed)
+		c, err := r.fetchFailed(ctx, id, old, now, err)
+		observe(r.onCache, map[bool]string{false: CacheMiss, true: CacheStale}[c != nil])
+		return c, err
 	}
 	e, hdr, err := r.newEntry(ctx, id, old, resp, now)
-	if err != nil {
+	switch {
+	case err != nil:
+		observe(r.onFetch, FetchInvalid)
+		observe(r.onCache, CacheMiss)
 		return nil, err
+	case resp.StatusCode == http.StatusNotModified:
+		observe(r.onFetch, FetchNotModified)
+		observe(r.onCache, CacheRevalidated)
+	default:
+		observe(r.onFetch, FetchOK)
+		observe(r.onCache, CacheMiss)
 	}
 	return r.store(ctx, id, e, hdr, now), nil
+}
+
+// observe calls f, an optional metrics callback, with result.
+func observe(f func(string), result string) {
+	if f != nil {
+		f(result)
+	}
 }
 
 // cached returns the cached entry for id with its parsed client, or nil. An

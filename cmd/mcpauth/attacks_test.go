@@ -274,7 +274,9 @@ type attackServer struct {
 	verifiers map[string]string
 }
 
-func newAttackServer(t *testing.T) *attackServer {
+// newAttackServer starts serve with the attack configuration and the extra
+// serve arguments.
+func newAttackServer(t *testing.T, extra ...string) *attackServer {
 	a := &attackServer{t: t, bodies: map[string][]byte{}, verifiers: map[string]string{}}
 	a.docs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := a.bodies[r.URL.Path]
@@ -289,8 +291,8 @@ func newAttackServer(t *testing.T) *attackServer {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "attacks.yaml", fmt.Sprintf(
 		"lifetimes:\n  code: %s\nclients:\n  - client_id: rs\n    secret: %s\n    introspect: true\n", attackCodeLifetime, attackRSSecret))
-	base, out := startServe(t, nil, "--addr", freeAddr(t), "--data", dir+"/data", "--config", cfg,
-		"--dev-allow-loopback", "--resource", attackResource+"=read,write")
+	base, out := startServe(t, nil, append([]string{"--addr", freeAddr(t), "--data", dir + "/data", "--config", cfg,
+		"--dev-allow-loopback", "--resource", attackResource + "=read,write"}, extra...)...)
 	a.base, a.issuer, a.password = base, base, adminPassword(t, dir+"/data")
 	if i := strings.Index(out.String(), "issuer "); i >= 0 {
 		a.issuer = strings.Fields(out.String()[i+len("issuer "):])[0]

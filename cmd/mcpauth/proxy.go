@@ -65,6 +65,7 @@ type ProxyConfig struct {
 	MaxBodyBytes          int64               `yaml:"-"`
 	UpstreamTimeout       duration            `yaml:"-"`
 	LogFormat             string              `yaml:"-"`
+	MetricsAddr           string              `yaml:"-"`
 }
 
 // IdentityHeaders names the headers carrying the verified identity upstream.
@@ -123,6 +124,8 @@ func proxySettings(c *ProxyConfig) []setting {
 			}},
 		{flag: "log-format", env: "MCPAUTH_LOG_FORMAT", key: "log_format", def: "text", help: "log format: text or json",
 			set: oneOf(&c.LogFormat, "text", "json")},
+		{flag: "metrics-addr", env: "MCPAUTH_PROXY_METRICS_ADDR", key: "metrics_addr", help: "serve Prometheus metrics at /metrics on this listen `address`, e.g. 127.0.0.1:9091; off when empty",
+			set: checkedText(&c.MetricsAddr, hostPort("127.0.0.1:9091"))},
 		{flag: "max-body", env: "MCPAUTH_PROXY_MAX_BODY", key: "max_body_bytes", def: strconv.Itoa(gateway.DefaultMaxBodyBytes),
 			help: "largest request body in `bytes`; larger ones get 413",
 			set:  whole(&c.MaxBodyBytes, 1, math.MaxInt64, "write a positive number of bytes, e.g. 4194304")},
@@ -149,6 +152,12 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError("%v", err)
 	}
+	hooks, stopMetrics, err := startMetrics(cfg.MetricsAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	opts.Observer = hooks.gateway
 	gw, err := gateway.New(opts)
 	if err != nil {
 		return usageError("%v", err)

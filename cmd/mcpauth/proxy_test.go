@@ -143,9 +143,11 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 // TestProxyRun runs `mcpauth proxy` in-process with introspection against a
 // loopback authorization server stand-in and a loopback upstream.
-func TestProxyRun(t *testing.T) {
-	addr := freeAddr(t)
-	resourceURL := "http://" + addr + "/mcp"
+// newIntrospectionAS is an authorization server with metadata and an
+// introspection endpoint for client gw (secret s3cret) that finds token
+// "good" active for alice with scope mcp:tools on resourceURL.
+func newIntrospectionAS(t *testing.T, resourceURL string) *httptest.Server {
+	t.Helper()
 	var as *httptest.Server
 	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -164,7 +166,14 @@ func TestProxyRun(t *testing.T) {
 			w.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	defer as.Close()
+	t.Cleanup(as.Close)
+	return as
+}
+
+func TestProxyRun(t *testing.T) {
+	addr := freeAddr(t)
+	resourceURL := "http://" + addr + "/mcp"
+	as := newIntrospectionAS(t, resourceURL)
 	var mu sync.Mutex
 	var upstreamSaw []http.Header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -62,6 +62,11 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	hooks, stopMetrics, err := startMetrics(cfg.MetricsAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 
 	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, sqlstore.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
@@ -82,7 +87,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	as, resolver, err := newServer(ctx, cfg, db, keys, logger)
+	as, resolver, err := newServer(ctx, cfg, db, keys, logger, hooks)
 	if err != nil {
 		return err
 	}
@@ -185,7 +190,7 @@ func keyLoadError(err error, kekFile string) error {
 // newServer builds the authorization server with its CIMD resolver (whose
 // trust policy startBackground reloads) and outbound fetchers, and logs the
 // warnings about the configuration.
-func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys, logger *slog.Logger) (*authserver.Server, *cimd.Resolver, error) {
+func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys, logger *slog.Logger, hooks metricsHooks) (*authserver.Server, *cimd.Resolver, error) {
 	roots, err := safehttp.LoadRootCAs(cfg.CIMDCAFile)
 	if err != nil {
 		return nil, nil, usageError("cimd-ca-file: %v", err)
@@ -195,7 +200,7 @@ func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys
 		return nil, nil, err
 	}
 	resolver, err := cimd.NewResolver(cimd.Options{Policy: policy, AllowLoopback: cfg.DevAllowLoopback, RootCAs: roots, Logger: logger,
-		LoopbackClients: cfg.Trust.loopbackClients(), Cache: cimdCacheFor(db, logger)})
+		LoopbackClients: cfg.Trust.loopbackClients(), Cache: cimdCacheFor(db, logger), OnCache: hooks.cimdCache, OnFetch: hooks.cimdFetch})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -210,7 +215,7 @@ func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys
 	proxies, _ := cfg.trustedProxies() // validated with the rest of the configuration
 	as, err := authserver.New(authserver.Options{Issuer: cfg.Issuer, Resources: cfg.authResources(),
 		StaticClients: cfg.staticClients(), EnableDCR: cfg.EnableDCR, DevAutoApprove: cfg.DevAutoApprove, TrustedProxies: proxies,
-		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger})
+		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger, Observer: hooks.server})
 	if err != nil {
 		return nil, nil, usageError("%v", err)
 	}

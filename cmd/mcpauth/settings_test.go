@@ -37,7 +37,7 @@ func commandTables() []commandTable {
 // so that every layer that wins shows.
 var settingSamples = map[string][3]string{
 	// serve
-	"addr": {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}, "issuer": {"https://a.example", "https://b.example", "https://c.example"},
+	"addr": {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}, "metrics_addr": {"127.0.0.1:1004", "127.0.0.1:1005", "127.0.0.1:1006"}, "issuer": {"https://a.example", "https://b.example", "https://c.example"},
 	"data": {"/d1", "/d2", "/d3"}, "store": {"postgres://a/x", "postgres://b/x", "postgres://c/x"}, "store_max_conns": {"1", "2", "3"},
 	"store-statement-timeout": {"1s", "2s", "3s"}, "log_format": {"json", "text", "json"}, "dev_allow_loopback": {"true", "false", "true"},
 	"dev_auto_approve": {"a", "b", "c"}, "cimd_ca_file": {"/a.pem", "/b.pem", "/c.pem"}, "key_encryption_key_file": {"/a.kek", "/b.kek", "/c.kek"}, "enable_dcr": {"true", "off", "yes"},

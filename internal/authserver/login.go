@@ -134,6 +134,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if limited {
+		s.observeLogin(LoginRateLimited)
 		s.renderLogin(w, r, ar, "Too many sign-in attempts. Wait 15 minutes and try again.", http.StatusTooManyRequests)
 		return
 	}
@@ -148,6 +149,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !VerifyPassword(hash, password) || err != nil {
 		s.log.Info("login failed", "user", truncate(name, 64), "remote", s.clientIP(r))
+		s.observeLogin(LoginFailure)
 		s.renderLogin(w, r, ar, "Wrong user name or password.", http.StatusUnauthorized)
 		return
 	}
@@ -156,6 +158,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.loginSucceeded(r, name, now)
+	s.observeLogin(LoginSuccess)
 	next := "/consent?request=" + url.QueryEscape(ar.ID)
 	if ar.Return != "" {
 		next = ar.Return

@@ -110,6 +110,7 @@ type Options struct {
 	LogoFetch *safehttp.Client
 	Logger    *slog.Logger     // nil discards logs
 	Now       func() time.Time // nil means time.Now
+	Observer  Observer         // metrics; nil is off
 }
 
 // Server is the authorization server, an http.Handler; routes.go lists its
@@ -132,6 +133,7 @@ type Server struct {
 	logoFetch *safehttp.Client
 	log       *slog.Logger
 	now       func() time.Time
+	obs       Observer
 	handler   http.Handler
 	pages     map[string]*template.Template
 	jwksCache jwksCache
@@ -177,6 +179,7 @@ func New(opts Options) (*Server, error) {
 		logoFetch: opts.LogoFetch,
 		log:       opts.Logger,
 		now:       opts.Now,
+		obs:       opts.Observer,
 
 		dcr: defaultDCRLimits(),
 	}

@@ -79,11 +79,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		err = oauth.NewError(oauth.UnsupportedGrantType, "The token endpoint reads grant_type and its parameters from an application/x-www-form-urlencoded body (RFC 6749 §3.2); a %q body carries none it supports.", truncate(mt, 60))
 	}
 	if err != nil {
+		s.observeToken("", err)
 		s.writeJSONError(w, r, err)
 		return
 	}
 	var resp *tokenResponse
-	switch gt := form.Get("grant_type"); gt {
+	gt := form.Get("grant_type")
+	switch gt {
 	case "authorization_code":
 		resp, err = s.grantCode(r, form)
 	case "refresh_token":
@@ -93,6 +95,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		err = oauth.NewError(oauth.UnsupportedGrantType, "grant_type %q is not supported; use authorization_code or refresh_token (RFC 9700 section 2.1.2, section 2.4).", truncate(gt, 80))
 	}
+	s.observeToken(gt, err)
 	if err != nil {
 		s.writeJSONError(w, r, err)
 		return

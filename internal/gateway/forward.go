@@ -40,6 +40,10 @@ type exchange struct {
 	owner    string    // who the request's session belongs to
 	session  string    // the request's Mcp-Session-Id, if any
 	method   string
+	// start is when forwarding began; upstreamSeen is set once the
+	// Observer has been told how long the upstream took.
+	start        time.Time
+	upstreamSeen bool
 	// timer cancels the upstream request when it fires: first it bounds
 	// the wait for the response headers, then (re-armed by modifyResponse)
 	// the body of a response that is not an event stream.
@@ -114,6 +118,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ex.body = body
+		observeMethod(r.Context(), body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
@@ -160,6 +165,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		cancel()
 	})
 	defer ex.timer.Stop() // also when the proxy aborts with http.ErrAbortHandler
+	ex.start = time.Now()
 	g.proxy.ServeHTTP(&ex.out, r.WithContext(ctx))
 }
 
@@ -230,6 +236,7 @@ const maxBufferedBody = 256 << 10
 // before the status goes to the client.
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
+	g.observeUpstream(ex)
 	if !ex.timer.Stop() {
 		return errTimeout
 	}
@@ -340,6 +347,7 @@ func (b *timedBody) Read(p []byte) (int, error) {
 // answer in time, or broke a rule: never a hang, always a clear status.
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	ex := exchangeFrom(r.Context())
+	g.observeUpstream(ex)
 	var netErr net.Error
 	switch {
 	case ex.flooded.Load():

@@ -121,6 +121,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for session bindings. Zero means time.Now.
 	Now func() time.Time
+	// Observer receives metrics events. Zero means none.
+	Observer Observer
 }
 
 // Gateway is the http.Handler of the whole gateway origin: metadata, the
@@ -138,6 +140,7 @@ type Gateway struct {
 	protected  http.Handler   // RequireBearer in front of forward
 	toolScopes func(*http.Request) []string
 	proxy      *httputil.ReverseProxy
+	obs        Observer
 }
 
 // New checks opts and returns a Gateway. It does no I/O.
@@ -173,6 +176,7 @@ func New(opts Options) (*Gateway, error) {
 		strip:    stripNames(names),
 		log:      opts.Logger,
 		mux:      http.NewServeMux(),
+		obs:      opts.Observer,
 	}
 	if g.maxBody < 0 || g.timeout < 0 {
 		return nil, errors.New("gateway: MaxBodyBytes and UpstreamTimeout must not be negative")
@@ -279,10 +283,18 @@ func newTransport(headerTimeout time.Duration) *http.Transport {
 // ServeHTTP routes the MCP endpoint through the bearer check to the
 // upstream and everything else to the metadata (or 404).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != g.path {
+	switch {
+	case r.URL.Path != g.path:
 		g.mux.ServeHTTP(w, r)
-		return
+	case g.obs != nil:
+		g.serveObserved(w, r)
+	default:
+		g.serveMCP(w, r)
 	}
+}
+
+// serveMCP serves a request to the MCP endpoint.
+func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost, http.MethodGet, http.MethodDelete:
 	default:
