@@ -34,6 +34,7 @@ type Config struct {
 	StoreMaxConns         int              `yaml:"-"`
 	StoreStatementTimeout time.Duration    `yaml:"-"`
 	LogFormat             string           `yaml:"-"`
+	LogLevel              string           `yaml:"-"`
 	DevAllowLoopback      bool             `yaml:"-"`
 	DevAutoApprove        string           `yaml:"-"`
 	CIMDCAFile            string           `yaml:"-"`
@@ -72,6 +73,7 @@ func serveSettings(c *Config) []setting {
 			set: positiveDuration(&c.StoreStatementTimeout, "5s", 0, "")},
 		{flag: "log-format", env: "MCPAUTH_LOG_FORMAT", key: "log_format", def: "text", help: "log format: text or json",
 			set: oneOf(&c.LogFormat, "text", "json")},
+		logLevelRow(&c.LogLevel),
 		{flag: "dev-allow-loopback", env: "MCPAUTH_DEV_ALLOW_LOOPBACK", key: "dev_allow_loopback", boolean: true,
 			help: "development only: accept and fetch CIMD client_ids on loopback hosts; needs a loopback --addr", set: boolean(&c.DevAllowLoopback)},
 		{flag: "dev-auto-approve", env: "MCPAUTH_DEV_AUTO_APPROVE", key: "dev_auto_approve", help: "development only, with --dev-allow-loopback: skip login and consent as `USER`",

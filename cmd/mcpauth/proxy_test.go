@@ -38,7 +38,7 @@ upstream_timeout: 2m
 		t.Fatal(err)
 	}
 	base := ProxyConfig{Listen: "127.0.0.1:8090", Upstream: "http://127.0.0.1:3001/mcp", Issuer: "http://localhost:8080",
-		ResourceURL: "http://127.0.0.1:8090/mcp", LogFormat: "text", MaxBodyBytes: 4 << 20, UpstreamTimeout: duration(time.Minute),
+		ResourceURL: "http://127.0.0.1:8090/mcp", LogFormat: "text", LogLevel: "info", MaxBodyBytes: 4 << 20, UpstreamTimeout: duration(time.Minute),
 		IntrospectCache: duration(5 * time.Second)}
 	for _, tc := range []struct {
 		name string
@@ -329,7 +329,7 @@ func TestProxyIntrospectCache(t *testing.T) {
 		}))
 		c := ProxyConfig{Issuer: "http://localhost:8080", ResourceURL: resourceURL, Introspect: true, IntrospectionEndpoint: as.URL,
 			ClientID: "gw", ClientSecretFile: secret, IntrospectCache: duration(tc.cache)}
-		opts, err := c.gatewayOptions(slog.New(slog.DiscardHandler))
+		opts, _, err := c.gatewayOptions(slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
