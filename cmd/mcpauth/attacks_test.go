@@ -267,7 +267,7 @@ type attackServer struct {
 	t        *testing.T
 	base     string // the server's URL
 	issuer   string
-	password string // of user admin
+	password string      // of user admin
 	logs     *syncBuffer // the server's stderr
 	docs     *httptest.Server
 	bodies   map[string][]byte // client documents by path; written before the server reads them

@@ -7,7 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,7 +114,7 @@ func TestServeLogLevel(t *testing.T) {
 			if code, _ := get(t, base+"/.well-known/oauth-authorization-server"); code != 200 {
 				t.Fatalf("metadata: %d", code)
 			}
-			text := waitLog(t, logs, "msg=request") // 2 s when it never comes
+			text := waitLog(t, logs, "msg=request", 1) // 2 s when it never comes
 			info, access := strings.Contains(text, "level=INFO"), strings.Contains(text, "msg=request")
 			if info != tc.wantInfo || access != tc.wantInfo || !strings.Contains(text, "level=WARN") {
 				t.Errorf("log level %s: info records %v, access lines %v, want %v:\n%s", tc.level, info, access, tc.wantInfo, text)
@@ -121,12 +123,12 @@ func TestServeLogLevel(t *testing.T) {
 	}
 }
 
-// waitLog returns logs once they hold s (an access line is written after
-// its response), or after 2 s.
-func waitLog(t *testing.T, logs *syncBuffer, s string) string {
+// waitLog returns logs once they hold s n times (an access line is
+// written after its response), or after 2 s.
+func waitLog(t *testing.T, logs *syncBuffer, s string, n int) string {
 	t.Helper()
 	for range 100 {
-		if strings.Contains(logs.String(), s) {
+		if strings.Count(logs.String(), s) >= n {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -151,10 +153,7 @@ func TestServeJSONLogsOfAFullFlow(t *testing.T) {
 	if rt.AccessToken == "" {
 		t.Fatalf("refresh grant: %s", rt.body)
 	}
-	logs := waitLog(t, a.logs, `"msg":"token issued","grant_type":"refresh_token"`)
-	// the access line of the last token request follows its record
-	time.Sleep(100 * time.Millisecond)
-	logs = a.logs.String()
+	logs := waitLog(t, a.logs, `"path":"/token"`, 2)
 
 	for _, secret := range []string{code, verifier, a.password, ta.AccessToken, ta.RefreshToken, rt.AccessToken, rt.RefreshToken} {
 		if secret != "" && strings.Contains(logs, secret) {
@@ -292,19 +291,7 @@ func TestProxyReadyz(t *testing.T) {
 func TestProxyJSONLogs(t *testing.T) {
 	addr := freeAddr(t)
 	resourceURL := "http://" + addr + "/mcp"
-	var as *httptest.Server
-	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case oauth.WellKnownAuthorizationServer:
-			_ = json.NewEncoder(w).Encode(oauth.AuthorizationServerMetadata{Issuer: as.URL, AuthorizationEndpoint: as.URL + "/authorize",
-				TokenEndpoint: as.URL + "/token", IntrospectionEndpoint: as.URL + "/introspect"})
-		case "/introspect":
-			_ = json.NewEncoder(w).Encode(map[string]any{"active": r.PostFormValue("token") == "good-token-value", "iss": as.URL, "sub": "alice",
-				"client_id": "https://client.example/c.json", "scope": "mcp:tools", "aud": resourceURL, "exp": time.Now().Add(time.Hour).Unix()})
-		}
-	}))
-	t.Cleanup(as.Close)
+	as := introspectingIssuer(t, resourceURL, "good-token-value")
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
@@ -331,7 +318,7 @@ func TestProxyJSONLogs(t *testing.T) {
 	if code := post("bad"); code != 401 {
 		t.Fatalf("bad token: %d", code)
 	}
-	text := waitLog(t, logs, `"status":401`)
+	text := waitLog(t, logs, `"status":401`, 1)
 	if out.String() != "" {
 		t.Errorf("stdout with JSON logs: %q", out)
 	}
@@ -350,5 +337,36 @@ func TestProxyJSONLogs(t *testing.T) {
 	}
 	if n := len(recordsWith(recs, "request", map[string]any{"status": float64(401), "client_id": nil})); n != 1 {
 		t.Errorf("the refused request's access line names a client_id: %s", text)
+	}
+}
+
+// TestJSONLogsEndInJSON: with JSON logs the error a command stops with is a
+// JSON record too, and the exit status stays.
+func TestJSONLogsEndInJSON(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"serve", []string{"serve", "--addr", busy.Addr().String(), "--data", t.TempDir(), "--log-format", "json"}},
+		{"proxy", []string{"proxy", "--listen", busy.Addr().String(), "--upstream", "http://127.0.0.1:1/mcp",
+			"--issuer", "http://127.0.0.1:2", "--resource-url", "http://127.0.0.1:3/mcp", "--log-format", "json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, logs bytes.Buffer
+			err := run(t.Context(), tc.args, func(string) string { return "" }, strings.NewReader(""), &out, &logs)
+			if code := exitCode(err, &logs); code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			recs := jsonRecords(t, logs.String())
+			last := recs[len(recs)-1]
+			if last["level"] != "ERROR" || !strings.Contains(fmt.Sprint(last["err"]), busy.Addr().String()) || out.Len() != 0 {
+				t.Errorf("last record %v, stdout %q", last, out.String())
+			}
+		})
 	}
 }

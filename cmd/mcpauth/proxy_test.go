@@ -141,11 +141,11 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// TestProxyRun runs `mcpauth proxy` in-process with introspection against a
-// loopback authorization server stand-in and a loopback upstream.
-func TestProxyRun(t *testing.T) {
-	addr := freeAddr(t)
-	resourceURL := "http://" + addr + "/mcp"
+// introspectingIssuer is an authorization server stand-in on loopback: its
+// metadata, and an introspection endpoint for client gw (secret s3cret)
+// that finds good active (for alice, client https://client.example/c.json,
+// scope mcp:tools, audience resourceURL) and any other token inactive.
+func introspectingIssuer(t *testing.T, resourceURL, good string) *httptest.Server {
 	var as *httptest.Server
 	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -158,13 +158,22 @@ func TestProxyRun(t *testing.T) {
 				w.WriteHeader(http.StatusUnauthorized)
 				return
 			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"active": r.PostFormValue("token") == "good", "iss": as.URL, "sub": "alice",
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": r.PostFormValue("token") == good, "iss": as.URL, "sub": "alice",
 				"client_id": "https://client.example/c.json", "scope": "mcp:tools", "aud": resourceURL, "exp": time.Now().Add(time.Hour).Unix()})
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	defer as.Close()
+	t.Cleanup(as.Close)
+	return as
+}
+
+// TestProxyRun runs `mcpauth proxy` in-process with introspection against a
+// loopback authorization server stand-in and a loopback upstream.
+func TestProxyRun(t *testing.T) {
+	addr := freeAddr(t)
+	resourceURL := "http://" + addr + "/mcp"
+	as := introspectingIssuer(t, resourceURL, "good")
 	var mu sync.Mutex
 	var upstreamSaw []http.Header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
