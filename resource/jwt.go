@@ -175,6 +175,17 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 	return v, nil
 }
 
+// LoadKeys makes sure the issuer's signing keys are loaded, for a
+// readiness check: nil once a JWKS has been fetched, else it fetches one now
+// (at most once per JWKSMinRefresh; in between it returns the last error).
+func (v *JWTVerifier) LoadKeys(ctx context.Context) error {
+	if v.keys.set.Load() != nil {
+		return nil
+	}
+	_, err := v.keys.refresh(ctx, nil, false)
+	return err
+}
+
 // VerifyToken implements TokenVerifier. Rejections wrap ErrInvalidToken
 // (ErrTokenExpired for an expired token); failing to fetch the issuer's keys
 // gives an error that does not.

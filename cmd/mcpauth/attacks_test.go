@@ -267,7 +267,8 @@ type attackServer struct {
 	t        *testing.T
 	base     string // the server's URL
 	issuer   string
-	password string // of user admin
+	password string      // of user admin
+	logs     *syncBuffer // the server's stderr
 	docs     *httptest.Server
 	bodies   map[string][]byte // client documents by path; written before the server reads them
 	// verifiers is the PKCE verifier of each challenge sent.
@@ -277,6 +278,11 @@ type attackServer struct {
 // newAttackServer starts serve with the attack configuration and the extra
 // serve arguments.
 func newAttackServer(t *testing.T, extra ...string) *attackServer {
+	return newAttackServerWith(t, extra...)
+}
+
+// newAttackServerWith is newAttackServer with extra serve flags.
+func newAttackServerWith(t *testing.T, extra ...string) *attackServer {
 	a := &attackServer{t: t, bodies: map[string][]byte{}, verifiers: map[string]string{}}
 	a.docs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := a.bodies[r.URL.Path]
@@ -291,11 +297,11 @@ func newAttackServer(t *testing.T, extra ...string) *attackServer {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "attacks.yaml", fmt.Sprintf(
 		"lifetimes:\n  code: %s\nclients:\n  - client_id: rs\n    secret: %s\n    introspect: true\n", attackCodeLifetime, attackRSSecret))
-	base, out := startServe(t, nil, append([]string{"--addr", freeAddr(t), "--data", dir + "/data", "--config", cfg,
+	base, out, logs := startServeLogs(t, nil, append([]string{"--addr", freeAddr(t), "--data", dir + "/data", "--config", cfg,
 		"--dev-allow-loopback", "--resource", attackResource + "=read,write"}, extra...)...)
-	a.base, a.issuer, a.password = base, base, adminPassword(t, dir+"/data")
-	if i := strings.Index(out.String(), "issuer "); i >= 0 {
-		a.issuer = strings.Fields(out.String()[i+len("issuer "):])[0]
+	a.base, a.issuer, a.password, a.logs = base, base, adminPassword(t, dir+"/data"), logs
+	if iss, ok := bannerWord(out.String()+logs.String(), "issuer "); ok {
+		a.issuer = iss
 	}
 	return a
 }

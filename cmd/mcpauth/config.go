@@ -35,6 +35,7 @@ type Config struct {
 	StoreStatementTimeout time.Duration    `yaml:"-"`
 	LogFormat             string           `yaml:"-"`
 	MetricsAddr           string           `yaml:"-"`
+	LogLevel              string           `yaml:"-"`
 	DevAllowLoopback      bool             `yaml:"-"`
 	DevAutoApprove        string           `yaml:"-"`
 	CIMDCAFile            string           `yaml:"-"`
@@ -76,6 +77,7 @@ func serveSettings(c *Config) []setting {
 			set: oneOf(&c.LogFormat, "text", "json")},
 		{flag: "metrics-addr", env: "MCPAUTH_METRICS_ADDR", key: "metrics_addr", help: "serve Prometheus metrics at /metrics on this listen `address`, e.g. 127.0.0.1:9090; off when empty",
 			set: checkedText(&c.MetricsAddr, hostPort("127.0.0.1:9090"))},
+		logLevelRow(&c.LogLevel),
 		{flag: "dev-allow-loopback", env: "MCPAUTH_DEV_ALLOW_LOOPBACK", key: "dev_allow_loopback", boolean: true,
 			help: "development only: accept and fetch CIMD client_ids on loopback hosts; needs a loopback --addr", set: boolean(&c.DevAllowLoopback)},
 		{flag: "dev-auto-approve", env: "MCPAUTH_DEV_AUTO_APPROVE", key: "dev_auto_approve", help: "development only, with --dev-allow-loopback: skip login and consent as `USER`",

@@ -156,7 +156,7 @@ func TestServeMetricsOff(t *testing.T) {
 func TestProxyMetrics(t *testing.T) {
 	addr, maddr := freeAddr(t), freeAddr(t)
 	resourceURL := "http://" + addr + "/mcp"
-	as := newIntrospectionAS(t, resourceURL)
+	as := introspectingIssuer(t, resourceURL, "good")
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)

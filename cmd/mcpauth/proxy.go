@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/internal/gateway"
 	"github.com/mcpauth/mcpauth/oauth"
 	"github.com/mcpauth/mcpauth/resource"
@@ -66,6 +67,7 @@ type ProxyConfig struct {
 	UpstreamTimeout       duration            `yaml:"-"`
 	LogFormat             string              `yaml:"-"`
 	MetricsAddr           string              `yaml:"-"`
+	LogLevel              string              `yaml:"-"`
 }
 
 // IdentityHeaders names the headers carrying the verified identity upstream.
@@ -126,6 +128,7 @@ func proxySettings(c *ProxyConfig) []setting {
 			set: oneOf(&c.LogFormat, "text", "json")},
 		{flag: "metrics-addr", env: "MCPAUTH_PROXY_METRICS_ADDR", key: "metrics_addr", help: "serve Prometheus metrics at /metrics on this listen `address`, e.g. 127.0.0.1:9091; off when empty",
 			set: checkedText(&c.MetricsAddr, hostPort("127.0.0.1:9091"))},
+		logLevelRow(&c.LogLevel),
 		{flag: "max-body", env: "MCPAUTH_PROXY_MAX_BODY", key: "max_body_bytes", def: strconv.Itoa(gateway.DefaultMaxBodyBytes),
 			help: "largest request body in `bytes`; larger ones get 413",
 			set:  whole(&c.MaxBodyBytes, 1, math.MaxInt64, "write a positive number of bytes, e.g. 4194304")},
@@ -135,7 +138,7 @@ func proxySettings(c *ProxyConfig) []setting {
 	}
 }
 
-func runProxy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runProxy(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	pf := newProxyFlags(stderr)
 	if err := parseFlags(pf.fs, args, stdout); err != nil {
 		return err
@@ -147,8 +150,9 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError("%v", err)
 	}
-	logger := newLogger(cfg.LogFormat, stderr)
-	opts, err := cfg.gatewayOptions(logger)
+	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	defer func() { err = logExit(err, logger, cfg.LogFormat) }()
+	opts, checks, err := cfg.gatewayOptions(logger)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -171,6 +175,9 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 	if ru, _ := url.Parse(opts.Resource); ru.Path != "/healthz" {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	}
+	if ru, _ := url.Parse(opts.Resource); ru.Path != "/readyz" {
+		mux.Handle("GET /readyz", readyHandler(logger, append([]readyCheck{upstreamReachable(cfg.Upstream)}, checks...)...))
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -179,13 +186,14 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 	// time to start answering plus 30 s to send it. The gateway lifts it for
 	// event streams (SSE responses and long-lived GET streams), which stay
 	// open as long as both ends want.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+	srv := &http.Server{Handler: accesslog.Handler(logger, mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: time.Duration(cfg.UpstreamTimeout) + 30*time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "mcpauth proxy: listening on http://%s, MCP endpoint %s -> %s, issuer %s\n", ln.Addr(), opts.Resource, cfg.Upstream, cfg.Issuer)
-	logger.Info("proxy listening", "addr", ln.Addr().String(), "resource", opts.Resource, "upstream", cfg.Upstream, "issuer", cfg.Issuer,
+	announce(stdout, logger, cfg.LogFormat, "mcpauth proxy",
+		fmt.Sprintf("listening on http://%s, MCP endpoint %s -> %s, issuer %s", ln.Addr(), opts.Resource, cfg.Upstream, cfg.Issuer),
+		"addr", ln.Addr().String(), "resource", opts.Resource, "upstream", cfg.Upstream, "issuer", cfg.Issuer,
 		"verify", map[bool]string{false: "jwt", true: "introspection"}[cfg.Introspect])
 
 	select {
@@ -300,18 +308,20 @@ func publicURLProblem(s string) error {
 	return nil
 }
 
-// gatewayOptions builds the verifier and the gateway's options.
-func (c *ProxyConfig) gatewayOptions(logger *slog.Logger) (gateway.Options, error) {
+// gatewayOptions builds the verifier and the gateway's options, and the
+// readiness check of the issuer's keys (none with introspection).
+func (c *ProxyConfig) gatewayOptions(logger *slog.Logger) (gateway.Options, []readyCheck, error) {
 	client := &http.Client{Timeout: 10 * time.Second} // the operator's own issuer, not an untrusted URL
 	var v resource.TokenVerifier
+	var checks []readyCheck
 	if c.Introspect {
 		secret, err := os.ReadFile(c.ClientSecretFile)
 		if err != nil {
-			return gateway.Options{}, fmt.Errorf("client-secret-file: %w", err)
+			return gateway.Options{}, nil, fmt.Errorf("client-secret-file: %w", err)
 		}
 		s := strings.TrimRight(string(secret), "\r\n")
 		if s == "" {
-			return gateway.Options{}, fmt.Errorf("client-secret-file %q is empty", c.ClientSecretFile)
+			return gateway.Options{}, nil, fmt.Errorf("client-secret-file %q is empty", c.ClientSecretFile)
 		}
 		ttl := time.Duration(c.IntrospectCache)
 		if ttl == 0 {
@@ -320,14 +330,15 @@ func (c *ProxyConfig) gatewayOptions(logger *slog.Logger) (gateway.Options, erro
 		v, err = gateway.NewIntrospection(resource.IntrospectionOptions{Endpoint: c.IntrospectionEndpoint, Issuer: c.Issuer,
 			Resource: c.ResourceURL, ClientID: c.ClientID, ClientSecret: s, Client: client, CacheTTL: ttl})
 		if err != nil {
-			return gateway.Options{}, err
+			return gateway.Options{}, nil, err
 		}
 	} else {
 		jwt, err := resource.NewJWTVerifier(resource.JWTOptions{Issuer: c.Issuer, Resource: c.ResourceURL, Client: client})
 		if err != nil {
-			return gateway.Options{}, err
+			return gateway.Options{}, nil, err
 		}
 		v = resource.NewCache(jwt, resource.CacheOptions{})
+		checks = append(checks, readyCheck{reason: "issuer keys not loaded", check: jwt.LoadKeys})
 	}
 	return gateway.Options{
 		Upstream:             c.Upstream,
@@ -341,5 +352,5 @@ func (c *ProxyConfig) gatewayOptions(logger *slog.Logger) (gateway.Options, erro
 		MaxBodyBytes:         c.MaxBodyBytes,
 		UpstreamTimeout:      time.Duration(c.UpstreamTimeout),
 		Logger:               logger,
-	}, nil
+	}, checks, nil
 }

@@ -38,7 +38,7 @@ upstream_timeout: 2m
 		t.Fatal(err)
 	}
 	base := ProxyConfig{Listen: "127.0.0.1:8090", Upstream: "http://127.0.0.1:3001/mcp", Issuer: "http://localhost:8080",
-		ResourceURL: "http://127.0.0.1:8090/mcp", LogFormat: "text", MaxBodyBytes: 4 << 20, UpstreamTimeout: duration(time.Minute),
+		ResourceURL: "http://127.0.0.1:8090/mcp", LogFormat: "text", LogLevel: "info", MaxBodyBytes: 4 << 20, UpstreamTimeout: duration(time.Minute),
 		IntrospectCache: duration(5 * time.Second)}
 	for _, tc := range []struct {
 		name string
@@ -141,13 +141,11 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// TestProxyRun runs `mcpauth proxy` in-process with introspection against a
-// loopback authorization server stand-in and a loopback upstream.
-// newIntrospectionAS is an authorization server with metadata and an
-// introspection endpoint for client gw (secret s3cret) that finds token
-// "good" active for alice with scope mcp:tools on resourceURL.
-func newIntrospectionAS(t *testing.T, resourceURL string) *httptest.Server {
-	t.Helper()
+// introspectingIssuer is an authorization server stand-in on loopback: its
+// metadata, and an introspection endpoint for client gw (secret s3cret)
+// that finds good active (for alice, client https://client.example/c.json,
+// scope mcp:tools, audience resourceURL) and any other token inactive.
+func introspectingIssuer(t *testing.T, resourceURL, good string) *httptest.Server {
 	var as *httptest.Server
 	as = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -160,7 +158,7 @@ func newIntrospectionAS(t *testing.T, resourceURL string) *httptest.Server {
 				w.WriteHeader(http.StatusUnauthorized)
 				return
 			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"active": r.PostFormValue("token") == "good", "iss": as.URL, "sub": "alice",
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": r.PostFormValue("token") == good, "iss": as.URL, "sub": "alice",
 				"client_id": "https://client.example/c.json", "scope": "mcp:tools", "aud": resourceURL, "exp": time.Now().Add(time.Hour).Unix()})
 		default:
 			w.WriteHeader(http.StatusNotFound)
@@ -170,10 +168,12 @@ func newIntrospectionAS(t *testing.T, resourceURL string) *httptest.Server {
 	return as
 }
 
+// TestProxyRun runs `mcpauth proxy` in-process with introspection against a
+// loopback authorization server stand-in and a loopback upstream.
 func TestProxyRun(t *testing.T) {
 	addr := freeAddr(t)
 	resourceURL := "http://" + addr + "/mcp"
-	as := newIntrospectionAS(t, resourceURL)
+	as := introspectingIssuer(t, resourceURL, "good")
 	var mu sync.Mutex
 	var upstreamSaw []http.Header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -338,7 +338,7 @@ func TestProxyIntrospectCache(t *testing.T) {
 		}))
 		c := ProxyConfig{Issuer: "http://localhost:8080", ResourceURL: resourceURL, Introspect: true, IntrospectionEndpoint: as.URL,
 			ClientID: "gw", ClientSecretFile: secret, IntrospectCache: duration(tc.cache)}
-		opts, err := c.gatewayOptions(slog.New(slog.DiscardHandler))
+		opts, _, err := c.gatewayOptions(slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/internal/authserver"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 	"github.com/mcpauth/mcpauth/internal/store"
@@ -45,12 +46,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // runServeWith is runServe with the periods of its background work, which
 // tests shorten. Each step is a function below, in the order they run.
-func runServeWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, iv serveIntervals) error {
+func runServeWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, iv serveIntervals) (err error) {
 	cfg, err := loadServeConfig(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.LogFormat, stderr)
+	logger := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	defer func() { err = logExit(err, logger, cfg.LogFormat) }()
 	// Bound first, so that a port in use leaves nothing behind: no data
 	// directory, no database, no keys, no admin.
 	ln, err := listen(cfg.Addr)
@@ -92,10 +94,10 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	var ready atomic.Bool
-	srv := newHTTPServer(newMux(as, db, &ready), logger)
+	srv := newHTTPServer(accesslog.Handler(logger, newMux(as, db, &ready)), logger)
 	stopBackground := startBackground(ctx, cfg, db, keys, resolver, logger, iv)
 	defer stopBackground()
-	return serveUntilDone(ctx, srv, ln, &ready, cfg.Issuer, stdout, logger)
+	return serveUntilDone(ctx, srv, ln, &ready, cfg.Issuer, stdout, logger, cfg.LogFormat)
 }
 
 // serveIntervals are the periods of serve's background work.
@@ -288,12 +290,11 @@ func startBackground(ctx context.Context, cfg Config, db store.Store, keys *toke
 // serveUntilDone serves on ln until ctx ends or the server fails, then
 // stops taking requests (/readyz answers 503 first) and finishes the
 // in-flight ones within 20 s.
-func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, issuer string, stdout io.Writer, logger *slog.Logger) error {
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, issuer string, stdout io.Writer, logger *slog.Logger, logFormat string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
-	fmt.Fprintf(stdout, "mcpauth: listening on http://%s, issuer %s\n", ln.Addr(), issuer)
-	logger.Info("listening", "addr", ln.Addr().String(), "issuer", issuer)
+	announce(stdout, logger, logFormat, "mcpauth", fmt.Sprintf("listening on http://%s, issuer %s", ln.Addr(), issuer), "addr", ln.Addr().String(), "issuer", issuer)
 
 	select {
 	case err := <-errc:
@@ -325,13 +326,6 @@ func every(ctx context.Context, d time.Duration, f func()) {
 			f()
 		}
 	}
-}
-
-func newLogger(format string, w io.Writer) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
-	}
-	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 // openStore opens the store: PostgreSQL when storeURL is a postgres:// or

@@ -51,8 +51,8 @@ func startServed(t *testing.T, args ...string) *servedInProcess {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if i := strings.Index(s.out.String(), "listening on "); i >= 0 {
-			s.base = strings.TrimSuffix(strings.Fields(s.out.String()[i+len("listening on "):])[0], ",")
+		if base, ok := listenedOn(s.out.String() + s.logs.String()); ok {
+			s.base = base
 			s.addr = strings.TrimPrefix(s.base, "http://")
 			return s
 		}

@@ -87,9 +87,8 @@ func startServeWith(t *testing.T, env map[string]string, iv serveIntervals, args
 		}
 	})
 	for range 200 {
-		if i := strings.Index(out.String(), "listening on "); i >= 0 {
-			rest := out.String()[i+len("listening on "):]
-			return strings.TrimSuffix(strings.Fields(rest)[0], ","), out, errOut
+		if base, ok := listenedOn(out.String() + errOut.String()); ok {
+			return base, out, errOut
 		}
 		select {
 		case err := <-done:
@@ -473,7 +472,7 @@ func TestFirstUserPassword(t *testing.T) {
 			}
 			defer db.Close()
 			var out, logs bytes.Buffer
-			to := adminPasswordTo{terminal: tc.terminal, stdout: &out, dataDir: data, logger: newLogger("json", &logs)}
+			to := adminPasswordTo{terminal: tc.terminal, stdout: &out, dataDir: data, logger: newLogger("json", "info", &logs)}
 			if err := ensureAdmin(t.Context(), db, to); err != nil {
 				t.Fatal(err)
 			}

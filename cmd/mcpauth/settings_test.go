@@ -39,7 +39,7 @@ var settingSamples = map[string][3]string{
 	// serve
 	"addr": {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"}, "metrics_addr": {"127.0.0.1:1004", "127.0.0.1:1005", "127.0.0.1:1006"}, "issuer": {"https://a.example", "https://b.example", "https://c.example"},
 	"data": {"/d1", "/d2", "/d3"}, "store": {"postgres://a/x", "postgres://b/x", "postgres://c/x"}, "store_max_conns": {"1", "2", "3"},
-	"store-statement-timeout": {"1s", "2s", "3s"}, "log_format": {"json", "text", "json"}, "dev_allow_loopback": {"true", "false", "true"},
+	"store-statement-timeout": {"1s", "2s", "3s"}, "log_format": {"json", "text", "json"}, "log_level": {"debug", "warn", "error"}, "dev_allow_loopback": {"true", "false", "true"},
 	"dev_auto_approve": {"a", "b", "c"}, "cimd_ca_file": {"/a.pem", "/b.pem", "/c.pem"}, "key_encryption_key_file": {"/a.kek", "/b.kek", "/c.kek"}, "enable_dcr": {"true", "off", "yes"},
 	"trusted_proxies": {"10.0.0.1", "10.0.0.0/8", "192.0.2.7"}, "resource": {"https://a.example/mcp", "https://b.example/mcp=x", "-"},
 	"lifetimes.access_token": {"-", "-", "5m"}, "lifetimes.code": {"-", "-", "1m"}, "lifetimes.refresh_idle": {"-", "-", "24h"},
@@ -150,6 +150,8 @@ func TestSettingErrorsNameTheirSource(t *testing.T) {
 		{"serve", "store-max-conns", "MCPAUTH_STORE_MAX_CONNS", "store_max_conns", false, "0", "write a number of connections from 1 to 1000"},
 		{"serve", "store-max-conns", "MCPAUTH_STORE_MAX_CONNS", "store_max_conns", false, "many", "write a number of connections from 1 to 1000"},
 		{"serve", "log-format", "MCPAUTH_LOG_FORMAT", "log_format", false, "xml", "use text or json"},
+		{"serve", "log-level", "MCPAUTH_LOG_LEVEL", "log_level", false, "verbose", "use debug, info, warn or error"},
+		{"proxy", "log-level", "MCPAUTH_LOG_LEVEL", "log_level", false, "trace", "use debug, info, warn or error"},
 		{"serve", "enable-dcr", "MCPAUTH_ENABLE_DCR", "enable_dcr", false, "maybe", "use true or false"},
 		{"serve", "dev-allow-loopback", "MCPAUTH_DEV_ALLOW_LOOPBACK", "dev_allow_loopback", false, "sometimes", "use true or false"},
 		{"serve", "addr", "MCPAUTH_ADDR", "addr", false, "8080", "must be host:port, e.g. 127.0.0.1:8080"},

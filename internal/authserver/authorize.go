@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
@@ -58,6 +59,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.writeHTMLError(w, r, http.StatusBadRequest, err)
 		return
 	}
+	accesslog.SetClientID(r.Context(), c.ID)
 	fail := func(err error) { s.writeRedirectError(w, r, redirectURI, q.Get("state"), err) }
 	ar, p, err := s.newAuthRequest(q, c, redirectURI)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/internal/safehttp"
 	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/internal/token"
@@ -115,6 +116,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 	default:
 		return nil, oauth.NewError(oauth.InvalidClient, "Client %s has an unsupported authentication method.", truncate(c.ID, 200))
 	}
+	accesslog.SetClientID(r.Context(), c.ID)
 	return c, nil
 }
 

@@ -2,11 +2,13 @@ package authserver
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/mcpauth/mcpauth/cimd"
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/oauth"
 )
@@ -152,7 +154,11 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.writeHTMLError(w, r, http.StatusBadRequest, err)
 		return
 	}
+	accesslog.SetClientID(r.Context(), c.ID)
+	consentAttrs := []slog.Attr{slog.String("user_id", sess.UserID), slog.String("client_id", c.ID), slog.String("resource", ar.Resource),
+		slog.String("scopes", strings.Join(ar.Scopes, " ")), slog.String("request_id", requestID(r))}
 	if decision == "deny" {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "consent denied", consentAttrs...)
 		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, oauth.NewError(oauth.AccessDenied, "The user denied the request."))
 		return
 	}
@@ -161,5 +167,6 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.writeRedirectError(w, r, ar.RedirectURI, ar.State, err)
 		return
 	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "consent granted", consentAttrs...)
 	s.issueCode(w, r, ar, sess.UserID)
 }

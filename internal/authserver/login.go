@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
@@ -159,6 +161,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.loginSucceeded(r, name, now)
 	s.observeLogin(LoginSuccess)
+	accesslog.SetClientID(r.Context(), ar.ClientID)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "login succeeded", slog.String("user", u.Name), slog.String("user_id", u.ID),
+		slog.String("client_id", ar.ClientID), slog.String("remote", s.clientIP(r)), slog.String("request_id", requestID(r)))
 	next := "/consent?request=" + url.QueryEscape(ar.ID)
 	if ar.Return != "" {
 		next = ar.Return

@@ -1,11 +1,11 @@
 package authserver
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/oauth"
 )
 
@@ -51,7 +51,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("OPTIONS "+b+"/register", cors(nil))
 		mux.Handle(b+"/register", cors(notPost))
 	}
-	return withRequestID(s.observed(mux))
+	return accesslog.WithID(s.observed(mux))
 }
 
 // handleNotPost answers a back-channel endpoint called with a method other
@@ -133,19 +133,7 @@ func page(h http.Handler) http.Handler {
 	})
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-func withRequestID(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := randomID(9)
-		w.Header().Set("X-Request-Id", id)
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
-	})
-}
-
+// requestID is the request's id (X-Request-Id), set by accesslog.
 func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey).(string)
-	return id
+	return accesslog.RequestID(r.Context())
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -146,7 +147,7 @@ func (s *Server) grantCode(r *http.Request, form url.Values) (*tokenResponse, er
 	}
 	fam := store.Family{ID: cd.FamilyID, ClientID: c.ID, UserID: cd.UserID, Resource: cd.Resource, Scopes: cd.Scopes,
 		Fingerprint: c.Fingerprint, KeyID: c.AssertionKey, CreatedAt: now, ExpiresAt: now.Add(s.life.RefreshAbsolute)}
-	resp, rt, err := s.mint(c, fam, cd.Scopes, cd.AuthTime)
+	resp, rt, err := s.mint(r, "authorization_code", c, fam, cd.Scopes, cd.AuthTime)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +255,7 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 	if err := checkTokenResource(form, fam.Resource); err != nil {
 		return nil, err
 	}
-	resp, next, err := s.mint(c, fam, scopes, fam.CreatedAt)
+	resp, next, err := s.mint(r, "refresh_token", c, fam, scopes, fam.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -269,8 +270,9 @@ func (s *Server) grantRefresh(r *http.Request, form url.Values) (*tokenResponse,
 }
 
 // mint signs an access token for the family and, when the client may
-// refresh, creates the next refresh token (not yet stored).
-func (s *Server) mint(c *client, fam store.Family, scopes string, authTime time.Time) (*tokenResponse, *store.RefreshToken, error) {
+// refresh, creates the next refresh token (not yet stored). It logs the
+// issuance for grant, never the tokens.
+func (s *Server) mint(r *http.Request, grant string, c *client, fam store.Family, scopes string, authTime time.Time) (*tokenResponse, *store.RefreshToken, error) {
 	now := s.now()
 	at, err := s.keys.SignAccessToken(token.AccessClaims{Issuer: s.issuer, Subject: fam.UserID, ClientID: c.ID,
 		Audience: fam.Resource, Scope: scopes, JTI: randomID(12), FamilyID: fam.ID,
@@ -279,6 +281,9 @@ func (s *Server) mint(c *client, fam store.Family, scopes string, authTime time.
 		return nil, nil, err
 	}
 	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(s.life.AccessToken / time.Second), Scope: scopes}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "token issued", slog.String("grant_type", grant), slog.String("client_id", c.ID),
+		slog.String("user_id", fam.UserID), slog.String("resource", fam.Resource), slog.String("scopes", scopes),
+		slog.String("family_id", fam.ID), slog.String("request_id", requestID(r)))
 	if !c.allowsGrant("refresh_token") {
 		return resp, nil, nil
 	}

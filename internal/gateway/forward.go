@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 	"github.com/mcpauth/mcpauth/resource"
 )
 
@@ -131,6 +132,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 
+	accesslog.SetClientID(r.Context(), info.ClientID)
 	ex.identity = [3]string{info.Subject, info.ClientID, strings.Join(info.Scopes, " ")}
 	for i, v := range ex.identity {
 		if !isHeaderValue(v) {
