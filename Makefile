@@ -3,9 +3,9 @@ GO ?= go
 # Pinned, and run through go run, so nothing must be installed first.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test tools lint unit build bench e2e e2e-bin e2e-deps screenshot conformance
+.PHONY: test tools lint unit build build-release deploy-check bench e2e e2e-bin e2e-deps screenshot conformance
 
-test: tools lint unit e2e conformance
+test: tools lint deploy-check unit e2e conformance
 
 # tools stops make test at once, in one line, when a program it needs is
 # missing (Go modules, staticcheck and the npm packages are fetched as needed).
@@ -26,6 +26,16 @@ unit:
 
 build:
 	$(GO) build -o bin/mcpauth ./cmd/mcpauth
+
+# The release binary (static, -trimpath, stripped), built by deploy/build.sh
+# exactly as the Dockerfile builds it.
+build-release:
+	GO=$(GO) sh deploy/build.sh bin/release/mcpauth
+
+# Checks the release build's flags, that the Dockerfile uses deploy/build.sh,
+# and deploy/mcpauth.service with systemd-analyze verify when installed.
+deploy-check: build-release
+	GO=$(GO) sh deploy/check.sh bin/release/mcpauth
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
