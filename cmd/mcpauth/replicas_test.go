@@ -1004,13 +1004,14 @@ func TestReplicaWithoutDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
-		t.Fatalf("readyz before the outage: %d %s", code, body)
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != `{"status":"ready"}`+"\n" {
+		t.Fatalf("readyz before the outage: %d %q, want 200 {\"status\":\"ready\"}", code, body)
 	}
 
 	proxy.cut()
-	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("readyz without the database: %d %s, want 503", code, body)
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable ||
+		body != `{"reason":"database not reachable or refusing writes","status":"not ready"}`+"\n" {
+		t.Errorf("readyz without the database: %d %q, want 503 naming the database", code, body)
 	}
 	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("healthz without the database: %d, want 200 (the process is alive)", code)

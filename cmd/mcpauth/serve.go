@@ -94,7 +94,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	var ready atomic.Bool
-	srv := newHTTPServer(accesslog.Handler(logger, newMux(as, db, &ready)), logger)
+	srv := newHTTPServer(accesslog.Handler(logger, newMux(as, db, &ready, logger)), logger)
 	stopBackground := startBackground(ctx, cfg, db, keys, resolver, logger, iv)
 	defer stopBackground()
 	return serveUntilDone(ctx, srv, ln, &ready, cfg.Issuer, stdout, logger, cfg.LogFormat)
@@ -233,20 +233,22 @@ func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys
 	return as, resolver, nil
 }
 
-// newMux serves as under / next to /healthz and /readyz, which answers
-// while ready is set and the store answers a ping.
-func newMux(as http.Handler, db store.Store, ready *atomic.Bool) *http.ServeMux {
+// newMux serves as under / next to /healthz and /readyz. /readyz answers
+// like the proxy's (readyHandler): ready while the server takes requests
+// (not yet, or no longer once shutting down) and the store answers a ping
+// and still takes writes.
+func newMux(as http.Handler, db store.Store, ready *atomic.Bool, logger *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if !ready.Load() || db.Ping(pctx) != nil {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+	mux.Handle("GET /readyz", readyHandler(logger,
+		readyCheck{reason: "not serving (starting or shutting down)", check: func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("the server is not taking requests")
+			}
+			return nil
+		}},
+		readyCheck{reason: "database not reachable or refusing writes", check: db.Ping},
+	))
 	mux.Handle("/", as)
 	return mux
 }
