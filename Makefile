@@ -40,7 +40,7 @@ deploy-check: build-release
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# End-to-end tests with real third-party MCP clients (README, "End-to-end
+# End-to-end tests with real third-party MCP clients (docs/testing.md, "End-to-end
 # tests"): builds mcpauth and the example MCP server into E2E_BIN and runs the
 # Node tests against them. The Go SDK end-to-end test (e2e/*_test.go) runs
 # with unit.
@@ -61,6 +61,6 @@ screenshot: e2e-bin e2e-deps
 	cd e2e && E2E_MCPAUTH_BIN=$(E2E_BIN)/mcpauth E2E_MCPSERVER_BIN=$(E2E_BIN)/mcpserver npm run screenshot
 
 # The official MCP conformance suite's auth client scenarios, with mcpauth
-# login as the client under test (README, "Conformance").
+# login as the client under test (docs/client.md, "Conformance").
 conformance: e2e-bin
 	MCPAUTH_BIN=$(E2E_BIN)/mcpauth bash e2e/conformance/run.sh
