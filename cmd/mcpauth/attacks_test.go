@@ -283,6 +283,12 @@ func newAttackServer(t *testing.T, extra ...string) *attackServer {
 
 // newAttackServerWith is newAttackServer with extra serve flags.
 func newAttackServerWith(t *testing.T, extra ...string) *attackServer {
+	return newAttackServerEnv(t, nil, extra...)
+}
+
+// newAttackServerEnv is newAttackServer with an environment and extra
+// serve flags.
+func newAttackServerEnv(t *testing.T, env map[string]string, extra ...string) *attackServer {
 	a := &attackServer{t: t, bodies: map[string][]byte{}, verifiers: map[string]string{}}
 	a.docs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := a.bodies[r.URL.Path]
@@ -297,7 +303,7 @@ func newAttackServerWith(t *testing.T, extra ...string) *attackServer {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "attacks.yaml", fmt.Sprintf(
 		"lifetimes:\n  code: %s\nclients:\n  - client_id: rs\n    secret: %s\n    introspect: true\n", attackCodeLifetime, attackRSSecret))
-	base, out, logs := startServeLogs(t, nil, append([]string{"--addr", freeAddr(t), "--data", dir + "/data", "--config", cfg,
+	base, out, logs := startServeLogs(t, env, append([]string{"--addr", freeAddr(t), "--data", dir + "/data", "--config", cfg,
 		"--dev-allow-loopback", "--resource", attackResource + "=read,write"}, extra...)...)
 	a.base, a.issuer, a.password, a.logs = base, base, adminPassword(t, dir+"/data"), logs
 	if iss, ok := bannerWord(out.String()+logs.String(), "issuer "); ok {

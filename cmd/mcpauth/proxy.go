@@ -156,12 +156,17 @@ func runProxy(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return usageError("%v", err)
 	}
+	var stopTracing func()
 	hooks, stopMetrics, err := startMetrics(cfg.MetricsAddr, logger)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
 	opts.Observer = hooks.gateway
+	if opts.TracerProvider, stopTracing, err = startTracing(ctx, getenv, "mcpauth-proxy", logger); err != nil {
+		return err
+	}
+	defer stopTracing()
 	gw, err := gateway.New(opts)
 	if err != nil {
 		return usageError("%v", err)

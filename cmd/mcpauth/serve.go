@@ -26,6 +26,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 	sqlstore "github.com/mcpauth/mcpauth/internal/store/sql"
 	"github.com/mcpauth/mcpauth/internal/token"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const serveUsage = `Usage: mcpauth serve [flags]
@@ -69,6 +70,11 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer stopMetrics()
+	tp, stopTracing, err := startTracing(ctx, getenv, "mcpauth", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	db, err := openStoreWith(ctx, cfg.Store, cfg.Data, sqlstore.Options{MaxConns: int32(cfg.StoreMaxConns), StatementTimeout: cfg.StoreStatementTimeout})
 	if err != nil {
@@ -89,7 +95,7 @@ func runServeWith(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	as, resolver, err := newServer(ctx, cfg, db, keys, logger, hooks)
+	as, resolver, err := newServer(ctx, cfg, db, keys, logger, hooks, tp)
 	if err != nil {
 		return err
 	}
@@ -192,7 +198,7 @@ func keyLoadError(err error, kekFile string) error {
 // newServer builds the authorization server with its CIMD resolver (whose
 // trust policy startBackground reloads) and outbound fetchers, and logs the
 // warnings about the configuration.
-func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys, logger *slog.Logger, hooks metricsHooks) (*authserver.Server, *cimd.Resolver, error) {
+func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys, logger *slog.Logger, hooks metricsHooks, tp trace.TracerProvider) (*authserver.Server, *cimd.Resolver, error) {
 	roots, err := safehttp.LoadRootCAs(cfg.CIMDCAFile)
 	if err != nil {
 		return nil, nil, usageError("cimd-ca-file: %v", err)
@@ -217,7 +223,8 @@ func newServer(ctx context.Context, cfg Config, db store.Store, keys *token.Keys
 	proxies, _ := cfg.trustedProxies() // validated with the rest of the configuration
 	as, err := authserver.New(authserver.Options{Issuer: cfg.Issuer, Resources: cfg.authResources(),
 		StaticClients: cfg.staticClients(), EnableDCR: cfg.EnableDCR, DevAutoApprove: cfg.DevAutoApprove, TrustedProxies: proxies,
-		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger, Observer: hooks.server})
+		Lifetimes: cfg.lifetimes(), Store: db, Resolver: resolver, Keys: keys, Fetch: fetch, LogoFetch: logos, Logger: logger, Observer: hooks.server,
+		TracerProvider: tp})
 	if err != nil {
 		return nil, nil, usageError("%v", err)
 	}

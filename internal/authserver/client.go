@@ -90,7 +90,9 @@ func (s *Server) loadClient(ctx context.Context, id string) (*client, error) {
 }
 
 func (s *Server) loadCIMDClient(ctx context.Context, id string) (*client, error) {
-	rc, err := s.resolver.Resolve(ctx, id)
+	rctx, end := s.startSpan(ctx, "cimd resolve")
+	rc, err := s.resolver.Resolve(rctx, id)
+	end(err)
 	s.recordSeen(ctx, id, rc, err)
 	if err != nil {
 		var ce *cimd.Error

@@ -89,9 +89,7 @@ func (s *Server) observeToken(grantType string, err error) {
 	if s.obs == nil {
 		return
 	}
-	if grantType != "authorization_code" && grantType != "refresh_token" {
-		grantType = "other"
-	}
+	grantType = grantLabel(grantType)
 	if err == nil {
 		s.obs.TokenIssued(grantType)
 		return
@@ -104,6 +102,15 @@ func (s *Server) observeToken(grantType string, err error) {
 		code = oauth.TemporarilyUnavailable
 	}
 	s.obs.TokenError(grantType, string(code))
+}
+
+// grantLabel is grantType when it is authorization_code or refresh_token,
+// else other: a bounded label.
+func grantLabel(grantType string) string {
+	if grantType != "authorization_code" && grantType != "refresh_token" {
+		return "other"
+	}
+	return grantType
 }
 
 // observeLogin reports a sign-in attempt to s.obs, if set.

@@ -51,7 +51,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("OPTIONS "+b+"/register", cors(nil))
 		mux.Handle(b+"/register", cors(notPost))
 	}
-	return accesslog.WithID(s.observed(mux))
+	return accesslog.WithID(s.traced(s.observed(mux)))
 }
 
 // handleNotPost answers a back-channel endpoint called with a method other

@@ -20,6 +20,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/store"
 	"github.com/mcpauth/mcpauth/internal/token"
 	"github.com/mcpauth/mcpauth/oauth"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Resource is an MCP server this issuer protects: a value clients may send
@@ -111,6 +112,9 @@ type Options struct {
 	Logger    *slog.Logger     // nil discards logs
 	Now       func() time.Time // nil means time.Now
 	Observer  Observer         // metrics; nil is off
+	// TracerProvider gives the tracer of the server's spans (traces.go);
+	// nil is off.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the authorization server, an http.Handler; routes.go lists its
@@ -134,6 +138,7 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	obs       Observer
+	tracer    trace.Tracer // nil: no spans
 	handler   http.Handler
 	pages     map[string]*template.Template
 	jwksCache jwksCache
@@ -182,6 +187,9 @@ func New(opts Options) (*Server, error) {
 		obs:       opts.Observer,
 
 		dcr: defaultDCRLimits(),
+	}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

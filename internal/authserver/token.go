@@ -86,6 +86,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var resp *tokenResponse
 	gt := form.Get("grant_type")
+	traceGrant(r.Context(), gt)
 	switch gt {
 	case "authorization_code":
 		resp, err = s.grantCode(r, form)

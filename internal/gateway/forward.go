@@ -120,6 +120,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 		}
 		ex.body = body
 		observeMethod(r.Context(), body)
+		traceBody(r.Context(), body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
@@ -157,6 +158,8 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+
+	traceSession(r.Context(), ex.session)
 
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer cancel()
@@ -206,6 +209,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.SetXForwarded()
+	g.injectTrace(out.Context(), h)
 	for i, v := range ex.identity {
 		if v != "" {
 			h[g.names[i]] = []string{v}

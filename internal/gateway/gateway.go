@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/oauth"
 	"github.com/mcpauth/mcpauth/resource"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Options and of the upstream transport.
@@ -123,6 +124,10 @@ type Options struct {
 	Now func() time.Time
 	// Observer receives metrics events. Zero means none.
 	Observer Observer
+	// TracerProvider gives the tracer of a span per request to the MCP
+	// endpoint (traces.go), whose W3C traceparent goes upstream. Zero
+	// means no spans, and the client's traceparent goes upstream as is.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is the http.Handler of the whole gateway origin: metadata, the
@@ -141,6 +146,7 @@ type Gateway struct {
 	toolScopes func(*http.Request) []string
 	proxy      *httputil.ReverseProxy
 	obs        Observer
+	tracer     trace.Tracer // nil: no spans
 }
 
 // New checks opts and returns a Gateway. It does no I/O.
@@ -183,6 +189,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.TracerProvider != nil {
+		g.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
 	now := opts.Now
 	if now == nil {
@@ -286,7 +295,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path != g.path:
 		g.mux.ServeHTTP(w, r)
-	case g.obs != nil:
+	case g.obs != nil || g.tracer != nil:
 		g.serveObserved(w, r)
 	default:
 		g.serveMCP(w, r)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Observer receives the gateway's events for metrics (Options.Observer).
@@ -73,11 +75,19 @@ func (o *observation) Write(b []byte) (int, error) {
 func (o *observation) Unwrap() http.ResponseWriter { return o.ResponseWriter }
 
 // serveObserved serves a request to the MCP endpoint with serveMCP and
-// reports it to g.obs.
+// reports it to g.obs and in a span of g.tracer, each when set.
 func (g *Gateway) serveObserved(w http.ResponseWriter, r *http.Request) {
 	o := &observation{ResponseWriter: w, method: "other"}
-	g.serveMCP(o, r.WithContext(context.WithValue(r.Context(), observationKey{}, o)))
-	g.obs.ProxyRequest(o.method, max(o.code, http.StatusOK))
+	ctx := r.Context()
+	if g.tracer != nil {
+		var span trace.Span
+		ctx, span = g.startTrace(r)
+		defer func() { endTrace(span, max(o.code, http.StatusOK)) }()
+	}
+	g.serveMCP(o, r.WithContext(context.WithValue(ctx, observationKey{}, o)))
+	if g.obs != nil {
+		g.obs.ProxyRequest(o.method, max(o.code, http.StatusOK))
+	}
 }
 
 // observeMethod records the method of a body forward has read.
