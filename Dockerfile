@@ -13,11 +13,12 @@
 
 FROM golang:1.26 AS build
 WORKDIR /src
+ENV GOCACHE=/cache/go-build
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 # deploy/build.sh holds the build flags; make build-release runs it too.
-RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/cache/go-build \
     sh deploy/build.sh /rootfs/usr/local/bin/mcpauth
 # The runtime image has no shell: prepare its few files here. The CA bundle
 # is for fetching https client metadata documents; /tmp is for SQLite's
