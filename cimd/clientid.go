@@ -8,7 +8,7 @@ import (
 )
 
 // Client Identifier URL rules: draft-ietf-oauth-client-id-metadata-document-02
-// §3, RFC 3986 §3 and §6.2, docs/security.md decision 2.
+// §3, RFC 3986 §3 and §6.2, CIMD §3.
 
 // MaxClientIDLength is the longest client_id ParseClientID accepts, in bytes
 // (CIMD §3, §8.6; the draft sets no limit).
@@ -29,7 +29,7 @@ type ClientID struct {
 }
 
 // ParseClientID checks s against every Client Identifier URL rule and
-// returns it as a ClientID (CIMD §3, docs/security.md decision 2). The rules
+// returns it as a ClientID (CIMD §3). The rules
 // are strict and purely syntactic; no network activity happens here:
 //
 //   - https only, with no userinfo, not even an empty ":@";
@@ -41,7 +41,7 @@ type ClientID struct {
 //     percent-encoded, an empty port or query, a trailing dot on the host;
 //   - no fragment, not even a bare "#" (CIMD §3);
 //   - a query is allowed and kept byte for byte (CIMD §3,
-//     docs/security.md decision 2);
+//     CIMD §3);
 //   - a port is allowed and never normalised: ":443" stays (CIMD §3);
 //   - the host is a lowercase ASCII DNS name (punycode for IDNs), never an
 //     IP address in any notation: dotted, hex, octal, single number,
@@ -59,7 +59,7 @@ func ParseClientID(s string) (ClientID, error) {
 }
 
 // parseClientID is ParseClientID with the development loopback exception
-// (CIMD §8.6, docs/security.md decision 8): when allowLoopback is true it also
+// (CIMD §8.6): when allowLoopback is true it also
 // accepts the http scheme and IP-literal hosts, provided the host is loopback
 // (localhost, an address in 127.0.0.0/8 or [::1], written canonically). Every
 // other rule applies unchanged.
@@ -90,7 +90,7 @@ func (c ClientID) IsZero() bool { return c.raw == "" }
 
 // DevLoopback reports whether c was accepted only because of the
 // development loopback exception: an http client_id, or one whose host is a
-// loopback IP address (CIMD §8.6, docs/security.md decision 8). Such clients
+// loopback IP address (CIMD §8.6). Such clients
 // should be labelled "development client" wherever they are shown.
 func (c ClientID) DevLoopback() bool { return c.dev }
 
@@ -371,7 +371,7 @@ func checkHostName(h string) *Problem {
 // endsInNumber reports whether a WHATWG URL parser would read h as an IPv4
 // address: its last label is all digits or 0x-prefixed hex (WHATWG URL
 // "ends in a number checker"). That covers 10.0.0.5, 2130706433,
-// 0x7f000001 and 0177.0.0.1 (docs/security.md attack 9).
+// 0x7f000001 and 0177.0.0.1 (CIMD §8.6, RFC 6890).
 func endsInNumber(h string) bool {
 	last := h[strings.LastIndexByte(h, '.')+1:]
 	if hex, ok := strings.CutPrefix(last, "0x"); ok {

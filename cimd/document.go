@@ -15,7 +15,7 @@ import (
 )
 
 // Client metadata document validation: draft-ietf-oauth-client-id-metadata-document-02
-// §4 and §4.1-§4.3, RFC 7591 §2, docs/security.md decision 1.
+// §4 and §4.1-§4.3 and RFC 7591 §2.
 
 // Document is a client metadata document that passed every rule of
 // ParseDocument, with mcpauth's decisions applied: the effective
@@ -39,7 +39,7 @@ type Document struct {
 	ResponseTypes []string `json:"response_types"` // always ["code"] (RFC 7591 §2, RFC 9700 §2.1.2, §2.4)
 
 	// TokenEndpointAuthMethod is "none" or "private_key_jwt" (CIMD §4.1,
-	// RFC 7591 §2, docs/security.md decision 1).
+	// RFC 7591 §2, CIMD §4.1).
 	TokenEndpointAuthMethod     string `json:"token_endpoint_auth_method"`
 	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
 	JWKS                        *JWKS  `json:"jwks,omitempty"`     // public keys only (CIMD §4.1)
@@ -100,7 +100,7 @@ func (k *JWK) UnmarshalJSON(b []byte) error {
 
 // ParseDocument validates a client metadata document fetched for id and
 // returns it with mcpauth's decisions applied (CIMD §4,
-// docs/security.md decision 1). It checks every member and reports every
+// CIMD §4.1, RFC 7591 §2). It checks every member and reports every
 // problem found, as one *Error, not just the first. Warnings are conditions
 // worth showing that do not reject the document; they are returned with the
 // error too.
@@ -120,7 +120,7 @@ func (k *JWK) UnmarshalJSON(b []byte) error {
 //     (com.example.app:/cb); never javascript:, data:, file: or vbscript:. A
 //     missing client_name only warns.
 //   - CIMD §4.1: client_secret and client_secret_expires_at must be absent.
-//   - CIMD §4.1, RFC 7591 §2, docs/security.md decision 1: an omitted
+//   - CIMD §4.1, RFC 7591 §2: an omitted
 //     token_endpoint_auth_method means "none"; shared-secret and unknown
 //     methods are rejected. A token_endpoint_auth_methods_supported list
 //     (OpenID RP Metadata Choices) picks private_key_jwt when keys are
@@ -601,7 +601,7 @@ func sharedSecretMethod(m string) bool {
 	return strings.HasPrefix(m, "client_secret")
 }
 
-// authMethod applies CIMD §4.1, RFC 7591 §2, docs/security.md decision 1 and
+// authMethod applies CIMD §4.1, RFC 7591 §2 and
 // the requirements of CIMD §8.2, RFC 7591 §2 for private_key_jwt.
 func (v *validator) authMethod(d *Document) {
 	const none, pkj = "none", "private_key_jwt"
@@ -631,7 +631,7 @@ func (v *validator) authMethod(d *Document) {
 	case hasList && !listOK:
 		return
 	case hasList:
-		// docs/security.md decision 1: the list, plus the single method if both
+		// CIMD §4.1, RFC 7591 §2: the list, plus the single method if both
 		// are given, offers choices; shared-secret and unknown entries are
 		// skipped.
 		if hasMethod {
@@ -652,7 +652,7 @@ func (v *validator) authMethod(d *Document) {
 	case hasMethod:
 		d.TokenEndpointAuthMethod = method
 	default:
-		d.TokenEndpointAuthMethod = none // docs/security.md decision 1, not RFC 7591's client_secret_basic
+		d.TokenEndpointAuthMethod = none // CIMD §4.1, RFC 7591 §2, not RFC 7591's client_secret_basic
 	}
 	// CIMD §8.2, RFC 7591 §2: private_key_jwt needs keys. Malformed jwks or
 	// jwks_uri values have been reported already.
@@ -666,7 +666,7 @@ func (v *validator) authMethod(d *Document) {
 }
 
 // grantTypes applies RFC 7591 §2, RFC 9700 §2.1.2, §2.4,
-// docs/security.md decision 1 to grant_types.
+// CIMD §4.1, RFC 7591 §2 to grant_types.
 func (v *validator) grantTypes(d *Document) {
 	list, ok := v.strsOr("grant_types", "authorization_code")
 	if !ok {

@@ -7,7 +7,7 @@ import (
 
 // MaxDisplayNameRunes is the longest name DisplayName returns, in runes,
 // counting the "…" that marks a cut (CIMD §8.8, §9.2,
-// docs/security.md attack 32).
+// CIMD §8.5).
 const MaxDisplayNameRunes = 64
 
 // DisplayName returns the client_name to show a user: with control,
@@ -15,7 +15,7 @@ const MaxDisplayNameRunes = 64
 // and invisible filler characters removed, runs of whitespace collapsed to
 // one space, stacked combining marks limited, trimmed, and cut to
 // MaxDisplayNameRunes runes ending in "…" (CIMD §8.8, §9.2,
-// docs/security.md attack 32). When nothing is left it returns host, which the
+// CIMD §8.5). When nothing is left it returns host, which the
 // consent screen shows next to the name anyway (CIMD §8.5,
 // MCP 2025-11-25 Authorization §Localhost Redirect URI Risks). The result is
 // plain text: HTML-escape it when rendering.

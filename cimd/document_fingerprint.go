@@ -10,7 +10,7 @@ import (
 )
 
 // Change detection for the security-relevant members of a document
-// (CIMD §8.4, §8.4.1, docs/security.md attack 34).
+// (CIMD §8.4, §8.4.1).
 
 // securityField is one security-relevant member in canonical form.
 type securityField struct {
@@ -67,7 +67,7 @@ func (d *Document) Fingerprint() string {
 
 // changedFields returns the JSON names of the security-relevant members
 // that differ between old and new, in the order Fingerprint lists them, or
-// nil when none does (CIMD §8.4, docs/security.md attack 34). A nil Document
+// nil when none does (CIMD §8.4). A nil Document
 // counts as one with every member empty.
 func changedFields(old, new *Document) []string {
 	if old == nil {

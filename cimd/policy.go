@@ -12,7 +12,7 @@ type Tier string
 // The three trust tiers.
 const (
 	TierVerified   Tier = "verified"   // listed in Policy.Allow: name and logo may be shown as-is
-	TierUnverified Tier = "unverified" // not listed: name and logo are labelled unverified (docs/security.md decision 6)
+	TierUnverified Tier = "unverified" // not listed: name and logo are labelled unverified (CIMD §8.5)
 	TierBlocked    Tier = "blocked"    // listed in Policy.Deny, or not allowed in allowlist-only mode
 )
 

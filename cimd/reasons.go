@@ -71,15 +71,15 @@ const (
 // Warning codes: conditions that do not reject a client but that an operator
 // or the consent screen should show (CIMD §3, §8.5, §8.8, §9.2,
 // MCP 2025-11-25 Authorization §Client ID Metadata Documents, §Localhost
-// Redirect URI Risks, docs/security.md decision 1).
+// Redirect URI Risks, CIMD §4.1, RFC 7591 §2).
 const (
 	WarnQueryInClientID     = "query_in_client_id"       // CIMD §3: client_id has a query (SHOULD NOT)
 	WarnNonDefaultPort      = "non_default_port"         // CIMD §3: client_id names a port other than the scheme default
 	WarnLocalhostOnly       = "localhost_only_redirects" // CIMD §8.5, MCP 2025-11-25 Authorization §Localhost Redirect URI Risks: every redirect URI is on a loopback host
 	WarnMissingClientName   = "missing_client_name"      // MCP 2025-11-25 Authorization §Client ID Metadata Documents: no client_name; show the host instead
-	WarnGrantTypeFiltered   = "grant_type_filtered"      // docs/security.md decision 1: a grant type a public client cannot use was dropped
+	WarnGrantTypeFiltered   = "grant_type_filtered"      // CIMD §4.1, RFC 7591 §2: a grant type a public client cannot use was dropped
 	WarnURIDropped          = "uri_dropped"              // CIMD §8.8, §9.2: a display URI that is not https was dropped
-	WarnClientNameSanitized = "client_name_sanitized"    // docs/security.md attack 32: client_name needed cleaning for display
+	WarnClientNameSanitized = "client_name_sanitized"    // CIMD §8.5: client_name needed cleaning for display
 )
 
 // Problem is one broken rule: its Reason, Ref (the section of the standard

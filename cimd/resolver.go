@@ -22,7 +22,7 @@ import (
 )
 
 // Accept is the Accept header sent with every document fetch (RFC 9110 §12.5.1,
-// docs/security.md decision 4).
+// CIMD §5, §8.7).
 const Accept = "application/cimd+json, application/json;q=0.9"
 
 // Options configures a Resolver. Every zero value is a safe production default.
@@ -49,7 +49,7 @@ type Options struct {
 	OnFetch func(result string)
 
 	// AllowLoopback is the development exception (CIMD §8.6,
-	// docs/security.md decision 8): client_ids on loopback hosts, over http or
+	// CIMD §8.6): client_ids on loopback hosts, over http or
 	// https, are accepted and fetched. Never enable it in production.
 	AllowLoopback bool
 	// LoopbackClients accepts loopback development client_ids
@@ -58,7 +58,7 @@ type Options struct {
 	// default; turn it off in production.
 	LoopbackClients bool
 	// LenientContentType also accepts text/plain documents
-	// (docs/security.md decision 4). Off by default.
+	// (CIMD §5, §8.7). Off by default.
 	LenientContentType bool
 
 	// Fetch limits; zero means the safehttp defaults (5120 bytes, 5 s).
@@ -103,7 +103,7 @@ type Limits struct {
 }
 
 // ChangeEvent reports that a client's document changed in a security-relevant
-// field between two fetches (CIMD §8.4, docs/security.md attack 34). Servers
+// field between two fetches (CIMD §8.4). Servers
 // use it to require fresh consent or revoke grants bound to the old
 // fingerprint.
 type ChangeEvent struct {
@@ -433,7 +433,7 @@ func (r *Resolver) store(ctx context.Context, id ClientID, e *Entry, hdr http.He
 	e.client.FetchedAt, e.client.FreshUntil = now, e.FreshUntil
 	if !f.Store {
 		// no-store: answer the callers of this fetch, keep nothing
-		// (docs/security.md decision 3).
+		// (CIMD §5.2, RFC 9111).
 		_ = r.cache.Delete(ctx, id.String())
 		return e.client
 	}

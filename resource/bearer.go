@@ -62,11 +62,11 @@ type Options struct {
 // valid access token from the Authorization header (RFC 6750 §2.1,
 // OAuth 2.1 §5.2, RFC 8707 §2), verified by v, with the scopes the request
 // needs. The token is read from the header only: never from the query string or
-// the body (OAuth 2.1 §5.2, RFC 8707 §2, docs/security.md attack 56). The next
+// the body (OAuth 2.1 §5.2, RFC 8707 §2, RFC 6750 §2.3, MCP 2025-11-25 Authorization §Token Requirements). The next
 // handler gets the request without its Authorization header, so the token
 // cannot be forwarded upstream by accident
 // (MCP 2025-11-25 Authorization §Access Token Privilege Restriction,
-// docs/security.md attack 60); it finds the verified TokenInfo with
+// MCP 2025-11-25 Authorization §Access Token Privilege Restriction); it finds the verified TokenInfo with
 // TokenInfoFromContext.
 //
 // Responses, each with Cache-Control: no-store and, when an error code
@@ -74,15 +74,15 @@ type Options struct {
 //
 //   - no Bearer credentials: 401 with `WWW-Authenticate: Bearer
 //     resource_metadata="...", scope="..."` and no error (RFC 6750 §3, §3.1,
-//     RFC 9728 §5.1, docs/security.md attack 55);
+//     RFC 9728 §5.1, RFC 6750 §3.1);
 //   - several Authorization fields: 400 invalid_request;
 //   - a token v rejects, or a malformed or overlong one: 401
 //     error="invalid_token" (RFC 6750 §3, RFC 9728 §5.1,
-//     docs/security.md attacks 57, 58);
+//     RFC 8707 §2, RFC 9068 §4, OAuth 2.1 §5.2);
 //   - missing scopes: 403 error="insufficient_scope" with scope= listing
 //     every scope the request needs and resource_metadata= (RFC 6750 §3.1,
 //     MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors,
-//     docs/security.md attack 59);
+//     RFC 6750 §3.1, MCP 2025-11-25 Authorization §Runtime Insufficient Scope Errors);
 //   - v failed for another reason (authorization server unreachable): 503
 //     with Retry-After, no challenge.
 //

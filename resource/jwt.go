@@ -40,7 +40,7 @@ const (
 // §3.1) JWTVerifier can check, which are also the default allowlist. none
 // and the HMAC algorithms are never accepted: a resource server holds no
 // shared secret, and accepting them lets anyone mint tokens
-// (docs/security.md attack 58).
+// (RFC 9068 §4, OAuth 2.1 §5.2).
 func SupportedAlgorithms() []string {
 	return []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 }

@@ -38,7 +38,7 @@ type authRequest struct {
 
 // oauthParams are the authorization request parameters that must not repeat
 // (OAuth 2.1 §3.1). resource is not one of them: RFC 8707 §2 allows several,
-// and selectResource answers invalid_target (docs/security.md attack 41).
+// and selectResource answers invalid_target (RFC 8707 §2).
 func oauthParams() []string {
 	return []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
 		"code_challenge_method", "prompt", "response_mode"}
@@ -219,7 +219,7 @@ func validChallenge(c string) bool {
 	return true
 }
 
-// selectResource applies RFC 8707 and docs/security.md decision 5: one resource
+// selectResource applies RFC 8707 §2 with mcpauth's default: one resource
 // per request; absent means the only protected resource, if there is exactly
 // one. With no resources configured, any absolute https (or loopback http) URI
 // is accepted.

@@ -126,7 +126,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*client, 
 const assertionFutureSkew = time.Minute
 
 // verifyAssertion checks an RFC 7523 client assertion (RFC 7523 §3, CIMD §8.2,
-// docs/security.md attack 52) sent to endpoint (our URL of the endpoint called)
+// RFC 7523 §3) sent to endpoint (our URL of the endpoint called)
 // and returns the RFC 7638 thumbprint of the key that verified it.
 func (s *Server) verifyAssertion(ctx context.Context, c *client, parsed *jwt.JSONWebToken, endpoint string) (string, error) {
 	bad := func(why string) (string, error) {

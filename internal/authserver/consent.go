@@ -15,7 +15,7 @@ import (
 
 // consentView is what the consent page shows (CIMD §8.5,
 // MCP 2025-11-25 Authorization §Localhost Redirect URI Risks,
-// docs/security.md decision 6).
+// CIMD §8.5).
 type consentView struct {
 	Request, CSRF, Action string
 	ClientHost            string // first and prominent
@@ -41,7 +41,7 @@ type consentView struct {
 // trust policy and the document's freshness, and checks that nothing the
 // user is about to approve changed since /authorize validated it: the
 // redirect URI is still registered and the security-relevant metadata is
-// the same (CIMD §8.4, docs/security.md attack 34). Otherwise the user starts
+// the same (CIMD §8.4). Otherwise the user starts
 // again.
 func (s *Server) pendingClient(ctx context.Context, ar *authRequest) (*client, error) {
 	c, err := s.loadClient(ctx, ar.ClientID)
@@ -98,7 +98,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// CIMD §8.5, MCP 2025-11-25 Authorization §Localhost Redirect URI Risks,
-	// docs/security.md attack 35: warn when the code would go to this machine
+	// MCP 2025-11-25 Authorization §Localhost Redirect URI Risks: warn when the code would go to this machine
 	// only.
 	v.LocalhostWarning = c.LocalhostOnly || oauth.IsLoopbackRedirect(ar.RedirectURI)
 	v.Development = c.Kind == kindCIMD && isLoopbackHost(c.Host)
@@ -120,7 +120,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 
 // handleConsent takes the decision (form field "decision": "approve" or
 // "deny"). The request is consumed atomically, so a replayed POST fails
-// (docs/security.md attack 43).
+// (RFC 9700 §4.16, RFC 6749 §10.12).
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.writeHTMLError(w, r, http.StatusBadRequest, bodyError(err, "The form could not be read."))

@@ -58,7 +58,7 @@ func sessionCSRF(raw string) string { return deriveToken("mcpauth-session-csrf",
 // consentCSRF derives the CSRF token of a consent form from the pending
 // request's secret and the session cookie, so that a token scraped from
 // another browser's page is useless (RFC 9700 §4.16, RFC 6749 §10.12,
-// docs/security.md attack 43).
+// RFC 9700 §4.16, RFC 6749 §10.12).
 func consentCSRF(requestCSRF, sessionRaw string) string {
 	return deriveToken("mcpauth-consent-csrf", requestCSRF, sessionRaw)
 }

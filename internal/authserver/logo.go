@@ -1,6 +1,6 @@
 package authserver
 
-// Client logos (CIMD §8.8, §9.2, docs/security.md attack 33): the consent page
+// Client logos (CIMD §8.8, §9.2, §8.6): the consent page
 // never hot-links a client's logo_uri. The server fetches it through safehttp
 // (no special-use addresses, https only, 64 KiB), keeps only the four raster
 // image formats browsers render safely, caches it in memory for as long as

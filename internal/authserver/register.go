@@ -30,7 +30,7 @@ const (
 	dcrMaxBody      = 16 << 10       // request body bytes
 	dcrWindow       = time.Hour      // rate limit window
 	dcrUnusedExpiry = 24 * time.Hour // a registration never used is collected after this
-	dcrIDPrefix     = "mca_dcr_"     // never https:// (CIMD §7.1, docs/security.md attack 14)
+	dcrIDPrefix     = "mca_dcr_"     // never https:// (CIMD §7.1)
 	dcrSecretPrefix = "mca_s_"
 )
 

@@ -88,7 +88,7 @@ type Options struct {
 	Issuer string
 	// Resources are the MCP servers tokens may be issued for. Empty means
 	// any https resource a client names is accepted
-	// (docs/security.md decision 5).
+	// (RFC 8707 §2).
 	Resources     []Resource
 	StaticClients []StaticClient
 	// EnableDCR serves RFC 7591 registration at /register (RFC 7591 §3,

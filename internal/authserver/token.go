@@ -34,7 +34,7 @@ type tokenResponse struct {
 var errNotForm = errors.New("not a form")
 
 // parseBackChannelForm reads an application/x-www-form-urlencoded body and
-// rejects repeated parameters (OAuth 2.1 §3.1, docs/security.md attack 54),
+// rejects repeated parameters (OAuth 2.1 §3.1, §4.1.3, RFC 9700 §2.4),
 // except resource, which RFC 8707 §2 allows to repeat (checkTokenResource
 // answers invalid_target). A parameter without a value counts as omitted
 // (OAuth 2.1 §3.1): it is removed. A body of another type is invalid_request,
@@ -74,7 +74,7 @@ func dropEmpty(v url.Values) {
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	form, err := parseBackChannelForm(w, r)
 	if errors.Is(err, errNotForm) {
-		// Parameters sent as JSON (docs/security.md attack 54): no grant type
+		// Parameters sent as JSON (OAuth 2.1 §4.1.3, RFC 9700 §2.4): no grant type
 		// this endpoint supports can be read from such a body.
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		err = oauth.NewError(oauth.UnsupportedGrantType, "The token endpoint reads grant_type and its parameters from an application/x-www-form-urlencoded body (RFC 6749 §3.2); a %q body carries none it supports.", truncate(mt, 60))
@@ -176,7 +176,7 @@ func (s *Server) code(ctx context.Context, hash string) (store.Code, error) {
 }
 
 // checkTokenResource applies RFC 8707 §2.2 at the token endpoint
-// (docs/security.md attack 50): resource, when sent, must name the one resource
+// (RFC 8707 §2.2): resource, when sent, must name the one resource
 // the grant is for; a different or broader set is invalid_target.
 func checkTokenResource(form url.Values, granted string) error {
 	vs := form["resource"]
@@ -192,7 +192,7 @@ func checkTokenResource(form url.Values, granted string) error {
 }
 
 // checkVerifier validates an RFC 7636 code_verifier against its S256 challenge
-// (OAuth 2.1 §4.1.3, RFC 7636 §4.6, docs/security.md attack 46).
+// (OAuth 2.1 §4.1.3, RFC 7636 §4.6, §4.1).
 func checkVerifier(v, challenge string) error {
 	if v == "" {
 		return oauth.NewError(oauth.InvalidRequest, "code_verifier is required (PKCE, OAuth 2.1 section 4.1.3, RFC 7636 section 4.6).")
@@ -299,7 +299,7 @@ func (s *Server) mint(r *http.Request, grant string, c *client, fam store.Family
 
 // checkKeyBinding enforces CIMD §8.2, §8.4, RFC 7523 §3 for a grant made to a
 // private_key_jwt client: the client must still authenticate with
-// private_key_jwt (docs/security.md attack 34: a document downgraded to none
+// private_key_jwt (CIMD §8.4: a document downgraded to none
 // cannot refresh) and the key used at the grant must still be published.
 // Otherwise the family is revoked.
 func (s *Server) checkKeyBinding(r *http.Request, c *client, fam store.Family) error {

@@ -89,7 +89,7 @@ func globalUnicast6() netip.Prefix { return p6(3, 0x2000) }
 // NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo
 // (2001::/32) are refused because they can reach arbitrary IPv4 addresses.
 // Addresses with a zone are refused. With allowLoopback (CIMD §8.6,
-// docs/security.md decision 8; development only) 127.0.0.0/8 and ::1 are
+// CIMD §8.6; development only) 127.0.0.0/8 and ::1 are
 // allowed; nothing else is.
 //
 // CheckAddr does no I/O and is safe for concurrent use.

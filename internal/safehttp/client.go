@@ -170,7 +170,7 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Response, *Error) {
 func (c *Client) header(req Request) (http.Header, *Error) {
 	h := http.Header{
 		"User-Agent":      {c.opts.UserAgent},
-		"Accept-Encoding": {"identity"}, // docs/security.md decision 4: no transparent decompression
+		"Accept-Encoding": {"identity"}, // CIMD §5, §8.7: no transparent decompression
 	}
 	if req.Accept != "" {
 		h.Set("Accept", req.Accept)

@@ -66,7 +66,7 @@ func checkedDialer(allowLoopback bool) func(ctx context.Context, network, addres
 // connect resolves f.host once, checks every address it returned, and
 // dials the checked addresses in order until one answers (CIMD §8.6, RFC 6890:
 // resolve, check every address, then connect only to a checked address;
-// docs/security.md attack 11). Dialling the literal IP:port leaves no second
+// CIMD §8.6). Dialling the literal IP:port leaves no second
 // resolution for DNS rebinding to exploit.
 func (f *fetch) connect() (net.Conn, error) {
 	addrs, err := f.resolve()

@@ -13,7 +13,7 @@
 //     special-use table of CIMD §8.6 (RFC 6890; IPv4-mapped, NAT64, 6to4 and
 //     Teredo forms included) and refuses the host if any address is special,
 //     then dials only the checked IP:port from the Transport's dialer, so a
-//     second, rebound resolution never happens (docs/security.md attack 11);
+//     second, rebound resolution never happens (CIMD §8.6);
 //   - verifies TLS against the system roots (or Options.RootCAs), never uses
 //     a proxy, a cookie jar or credentials, and sends only User-Agent,
 //     Accept, Accept-Encoding: identity and the conditional headers
@@ -34,7 +34,7 @@
 // reasonable (the host looks down) or not (the host answered wrongly).
 //
 // Options.AllowLoopback is the development exception of CIMD §8.6,
-// docs/security.md decision 8: it lets loopback addresses through, and http for
+// CIMD §8.6: it lets loopback addresses through, and http for
 // loopback hosts. It must stay off in production.
 //
 // Not supported: HTTP/2 (requests use HTTP/1.1 with one connection per

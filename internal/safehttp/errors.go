@@ -21,13 +21,13 @@ const (
 	// non-canonical numeric IPv4 form such as 0x7f000001, 2130706433,
 	// 0177.0.0.1 or 127.1, a percent-encoded or non-ASCII name, a trailing dot,
 	// a single label, or an IPv6 zone (CIMD §3, §8.6,
-	// docs/security.md attack 9).
+	// CIMD §8.6, RFC 6890).
 	ReasonHost Reason = "invalid_host"
 	// ReasonPort: the port is malformed or not in Options.AllowedPorts
-	// (CIMD §3, docs/security.md attack 12).
+	// (CIMD §3, §8.6).
 	ReasonPort Reason = "port_not_allowed"
 	// ReasonBlockedAddress: the host is, or resolves to, a special-use address
-	// (CIMD §8.6, RFC 6890, docs/security.md attacks 9-11). Error.Addr holds
+	// (CIMD §8.6, RFC 6890). Error.Addr holds
 	// the offending address when one is known.
 	ReasonBlockedAddress Reason = "blocked_address"
 	// ReasonDNS: the host name did not resolve (MCP SEP-991 §Security
@@ -38,34 +38,34 @@ const (
 	ReasonConnect Reason = "connect_failure"
 	// ReasonTLS: the TLS handshake failed, for example an unknown CA, a
 	// self-signed, expired or wrong-host certificate (RFC 9110 §4.3.4,
-	// CIMD §8.6, docs/security.md attack 20).
+	// CIMD §8.6, RFC 9110 §4.3.4).
 	ReasonTLS Reason = "tls_failure"
 	// ReasonTimeout: a per-phase limit or the overall deadline passed
-	// (MCP SEP-991 §Security Implications, docs/security.md attack 19).
+	// (MCP SEP-991 §Security Implications).
 	ReasonTimeout Reason = "timeout"
 	// ReasonRedirect: the server answered 3xx (other than a conditional 304);
-	// redirects are never followed (CIMD §5, docs/security.md attack 15).
+	// redirects are never followed (CIMD §5).
 	ReasonRedirect Reason = "redirect"
 	// ReasonStatus: the server answered anything but 200, or 304 to an
-	// unconditional request (CIMD §5, docs/security.md attacks 16, 17, 22).
+	// unconditional request (CIMD §5, §5.1, §5.2, §8.6).
 	// Error.StatusCode holds the code.
 	ReasonStatus Reason = "bad_status"
 	// ReasonTooLarge: the body or the response headers exceed their caps
-	// (CIMD §8.7, docs/security.md attack 18).
+	// (CIMD §8.7).
 	ReasonTooLarge Reason = "too_large"
 	// ReasonEncoding: the response carries a Content-Encoding other than
-	// identity (CIMD §8.7, docs/security.md decision 4: no transparent
+	// identity (CIMD §8.7, §5: no transparent
 	// decompression).
 	ReasonEncoding Reason = "content_encoding"
 	// ReasonSetCookie: the response sets a cookie (RFC 9110 §4.3.4, CIMD §8.6,
-	// docs/security.md attack 22).
+	// CIMD §8.6).
 	ReasonSetCookie Reason = "sets_cookie"
 	// ReasonRateLimited: the per-host rate limit is exhausted
 	// (MCP SEP-991 §Best Practices).
 	ReasonRateLimited Reason = "rate_limited"
 	// ReasonRequest: the URL or the request is malformed: unparsable,
 	// relative, too long, with userinfo, a fragment, whitespace, control
-	// characters or a backslash (CIMD §3, docs/security.md attack 13).
+	// characters or a backslash (CIMD §3, §8.6).
 	ReasonRequest Reason = "bad_request"
 	// ReasonCanceled: the caller's context was canceled. It says nothing
 	// about the host, so Unavailable reports false.

@@ -13,7 +13,7 @@ import (
 )
 
 // Defaults for the zero values of Options (CIMD §8.7, MCP SEP-991 §Security
-// Implications, docs/security.md decision 4).
+// Implications, CIMD §5, §8.7).
 const (
 	DefaultMaxBodyBytes       = 5120
 	DefaultTimeout            = 5 * time.Second
@@ -52,7 +52,7 @@ type Options struct {
 	// complete response headers. 0 means 3s.
 	HeaderTimeout time.Duration
 	// AllowLoopback is the development exception of CIMD §8.6,
-	// docs/security.md decision 8: loopback targets (127.0.0.0/8, ::1,
+	// CIMD §8.6: loopback targets (127.0.0.0/8, ::1,
 	// localhost) are allowed, and the http scheme is allowed when the host is
 	// loopback. Off by default; never in production.
 	AllowLoopback bool
@@ -80,7 +80,7 @@ type Options struct {
 	// with ReasonRateLimited (MCP SEP-991 §Best Practices). 0 means 10.
 	PerHostBurst int
 	// AllowedPorts lists the ports URLs may name (explicitly or by scheme
-	// default). Empty means any port (docs/security.md decision 2).
+	// default). Empty means any port (CIMD §3).
 	AllowedPorts []int
 	// Logger receives one record per fetch: Debug on success, Info on
 	// failure (MCP SEP-991 §Best Practices: log fetch failures). nil means

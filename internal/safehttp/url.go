@@ -21,7 +21,7 @@ const MaxURLBytes = 2048
 // The rules:
 //   - at most MaxURLBytes of printable ASCII: no whitespace, control
 //     characters, backslashes or non-ASCII bytes (ReasonRequest,
-//     docs/security.md attack 13);
+//     CIMD §3, §8.6);
 //   - absolute, with no userinfo (CIMD §3) and no fragment (CIMD §3)
 //     (ReasonRequest);
 //   - scheme https; http only when allowLoopback is set and the host is
@@ -30,7 +30,7 @@ const MaxURLBytes = 2048
 //     or a DNS name of at least two letter-digit-hyphen labels with no
 //     trailing dot and no percent-encoding, whose last label is not numeric:
 //     0x7f000001, 2130706433, 0177.0.0.1 and 127.1 are ReasonHost, because
-//     some resolvers read them as IPv4 addresses (docs/security.md attack 9).
+//     some resolvers read them as IPv4 addresses (CIMD §8.6, RFC 6890).
 //     IPv6 zones are ReasonHost;
 //   - "localhost" and names under ".localhost" always mean loopback (RFC 6761
 //     §6.3), so they are ReasonBlockedAddress unless allowLoopback is set;

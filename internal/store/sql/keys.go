@@ -37,7 +37,7 @@ func (db *DB) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
 
 // RecordJTI stores the client's assertion jti until expiresAt;
 // store.ErrConflict while the pair is stored, expired or not (RFC 7523 §3,
-// CIMD §8.2, docs/security.md attack 52).
+// CIMD §8.2, RFC 7523 §3).
 func (db *DB) RecordJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	_, err := db.exec(ctx, "INSERT INTO jtis (client_id, jti, expires_at) VALUES (?, ?, ?)", clientID, jti, expiresAt)
 	return wrapf(err, "record jti for client %q", clientID)

@@ -32,7 +32,7 @@ func testConcurrency(t *testing.T, open opener) {
 		winner := checkOneWinner(t, errs, store.ErrAlreadyUsed)
 		checkOnlyWinnerToken(t, s, "rt-next-%d", winner)
 	})
-	t.Run("attack 43 concurrent consumptions of one auth request: exactly one wins", func(t *testing.T) {
+	t.Run("concurrent consumptions of one auth request: exactly one wins", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		must(t, "PutAuthRequest", s.PutAuthRequest(ctx, store.AuthRequest{ID: "req-1", Data: []byte("{}"), ExpiresAt: at(time.Hour)}))
 		errs := race(racers, func(int) error {

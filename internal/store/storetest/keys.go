@@ -105,7 +105,7 @@ func testJTI(t *testing.T, open opener) {
 		must(t, "RecordJTI same jti, other client", s.RecordJTI(ctx, clientB, "jti-1", at(5*time.Minute)))
 		must(t, "RecordJTI other jti", s.RecordJTI(ctx, clientA, "jti-2", at(5*time.Minute)))
 	})
-	t.Run("attack 52 a jti stays refused until collected after expiry", func(t *testing.T) {
+	t.Run("a jti stays refused until collected after expiry", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		must(t, "RecordJTI", s.RecordJTI(ctx, clientA, "jti-1", at(5*time.Minute)))
 		_, err := s.DeleteExpired(ctx, at(5*time.Minute-time.Millisecond))

@@ -70,7 +70,7 @@ func testCodes(t *testing.T, open opener) {
 			t.Errorf("GetFamily mismatch (-want +got):\n%s", d)
 		}
 	})
-	t.Run("attack 45 second redemption is ErrAlreadyUsed and creates nothing", func(t *testing.T) {
+	t.Run("second redemption is ErrAlreadyUsed and creates nothing", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		f, _ := grant(t, s, "u1", clientA, "fam-1", "rt-1")
 		again := newFamily("fam-1", "u1", clientA)
@@ -95,7 +95,7 @@ func testCodes(t *testing.T, open opener) {
 		f, _ := grant(t, s, "u1", clientA, "fam-1", "rt-1")
 		check(t, "RedeemCode after expiry", s.RedeemCode(ctx, "code-fam-1", at(time.Hour), f, nil), store.ErrAlreadyUsed)
 	})
-	t.Run("attack 48 expired code is ErrNotFound and stays unused", func(t *testing.T) {
+	t.Run("expired code is ErrNotFound and stays unused", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		c := newCode("code-1", "u1", clientA, "fam-1")
 		must(t, "CreateCode", s.CreateCode(ctx, c))
@@ -173,7 +173,7 @@ func testRefreshTokens(t *testing.T, open opener) {
 		rt3 := newRefresh("rt-3", "fam-1", at(2*time.Hour))
 		must(t, "RotateRefreshToken next", s.RotateRefreshToken(ctx, "rt-2", at(2*time.Hour), rt3))
 	})
-	t.Run("attack 53 a replayed rotated token is ErrAlreadyUsed and creates nothing", func(t *testing.T) {
+	t.Run("a replayed rotated token is ErrAlreadyUsed and creates nothing", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		grant(t, s, "u1", clientA, "fam-1", "rt-1")
 		must(t, "RotateRefreshToken", s.RotateRefreshToken(ctx, "rt-1", at(time.Hour), newRefresh("rt-2", "fam-1", at(time.Hour))))

@@ -223,7 +223,7 @@ func testAuthRequests(t *testing.T, open opener) {
 			t.Errorf("GetAuthRequest mismatch (-want +got):\n%s", d)
 		}
 	})
-	t.Run("attack 43 consume returns it once, a replay is ErrNotFound", func(t *testing.T) {
+	t.Run("consume returns it once, a replay is ErrNotFound", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		must(t, "PutAuthRequest", s.PutAuthRequest(ctx, req))
 		got, err := s.ConsumeAuthRequest(ctx, req.ID, t0())
