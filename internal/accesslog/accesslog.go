@@ -72,7 +72,7 @@ func Handler(logger *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		e := &Entry{ID: newID()}
 		w.Header().Set("X-Request-Id", e.ID)
-		rw := &recorder{ResponseWriter: w}
+		rw := NewRecorder(w)
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, e)))
 		e.mu.Lock()
 		clientID := e.clientID
@@ -80,7 +80,7 @@ func Handler(logger *slog.Logger, next http.Handler) http.Handler {
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", rw.status()),
+			slog.Int("status", rw.Status()),
 			slog.Int64("bytes", rw.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", e.ID),
@@ -92,21 +92,23 @@ func Handler(logger *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// recorder notes the status and the size of the response.
-type recorder struct {
+// Recorder is a ResponseWriter that notes the status and the size of the
+// response, for the access log and for metrics and traces of the same
+// request. It passes flushes and http.ResponseController calls through.
+type Recorder struct {
 	http.ResponseWriter
 	code  int
 	bytes int64
 }
 
-func (w *recorder) WriteHeader(code int) {
+func (w *Recorder) WriteHeader(code int) {
 	if w.code == 0 && code >= 200 { // 1xx are interim
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *recorder) Write(b []byte) (int, error) {
+func (w *Recorder) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
@@ -116,7 +118,7 @@ func (w *recorder) Write(b []byte) (int, error) {
 }
 
 // Flush passes streamed responses (server-sent events) on at once.
-func (w *recorder) Flush() {
+func (w *Recorder) Flush() {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
@@ -124,10 +126,13 @@ func (w *recorder) Flush() {
 }
 
 // Unwrap gives http.ResponseController the writer underneath.
-func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *Recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// status is the status sent, 200 when the handler sent nothing.
-func (w *recorder) status() int {
+// NewRecorder wraps w.
+func NewRecorder(w http.ResponseWriter) *Recorder { return &Recorder{ResponseWriter: w} }
+
+// Status is the status sent, 200 when the handler sent nothing.
+func (w *Recorder) Status() int {
 	if w.code == 0 {
 		return http.StatusOK
 	}

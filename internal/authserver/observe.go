@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/oauth"
+
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 )
 
 // Observer receives the server's events for metrics (Options.Observer).
@@ -43,44 +45,14 @@ func (s *Server) observed(mux *http.ServeMux) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := accesslog.NewRecorder(w)
 		mux.ServeHTTP(sw, r)
 		handler := r.Pattern
 		if handler == "" {
 			handler = "unmatched"
 		}
-		s.obs.Request(handler, sw.status(), time.Since(start))
+		s.obs.Request(handler, sw.Status(), time.Since(start))
 	})
-}
-
-// statusWriter remembers the status a handler sent.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 && code >= 200 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap gives http.ResponseController the server's writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) status() int {
-	if w.code == 0 {
-		return http.StatusOK
-	}
-	return w.code
 }
 
 // observeToken reports a token endpoint answer to s.obs, if set: issued

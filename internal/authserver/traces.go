@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 )
 
 // tracerName names the instrumentation scope of the server's spans.
@@ -29,7 +31,7 @@ func (s *Server) traced(h http.Handler) http.Handler {
 		ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", spanMethod(r.Method))))
 		defer span.End()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := accesslog.NewRecorder(w)
 		r = r.WithContext(ctx)
 		h.ServeHTTP(sw, r)
 		if _, route, ok := strings.Cut(r.Pattern, " "); ok || r.Pattern != "" {
@@ -39,7 +41,7 @@ func (s *Server) traced(h http.Handler) http.Handler {
 			span.SetName(spanMethod(r.Method) + " " + route)
 			span.SetAttributes(attribute.String("http.route", route))
 		}
-		code := sw.status()
+		code := sw.Status()
 		span.SetAttributes(attribute.Int("http.response.status_code", code))
 		if code >= 500 {
 			span.SetStatus(codes.Error, "")

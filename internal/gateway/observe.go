@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpauth/mcpauth/internal/accesslog"
 )
 
 // Observer receives the gateway's events for metrics (Options.Observer).
@@ -49,44 +51,25 @@ func mcpMethod(body []byte) string {
 // ResponseWriter that remembers the status, and the method that forward
 // found in the body.
 type observation struct {
-	http.ResponseWriter
-	code   int
+	*accesslog.Recorder
 	method string
 }
 
 type observationKey struct{}
 
-func (o *observation) WriteHeader(code int) {
-	if o.code == 0 && code >= 200 {
-		o.code = code
-	}
-	o.ResponseWriter.WriteHeader(code)
-}
-
-func (o *observation) Write(b []byte) (int, error) {
-	if o.code == 0 {
-		o.code = http.StatusOK
-	}
-	return o.ResponseWriter.Write(b)
-}
-
-// Unwrap gives http.ResponseController (flushes, write deadlines) the
-// server's writer.
-func (o *observation) Unwrap() http.ResponseWriter { return o.ResponseWriter }
-
 // serveObserved serves a request to the MCP endpoint with serveMCP and
 // reports it to g.obs and in a span of g.tracer, each when set.
 func (g *Gateway) serveObserved(w http.ResponseWriter, r *http.Request) {
-	o := &observation{ResponseWriter: w, method: "other"}
+	o := &observation{Recorder: accesslog.NewRecorder(w), method: "other"}
 	ctx := r.Context()
 	if g.tracer != nil {
 		var span trace.Span
 		ctx, span = g.startTrace(r)
-		defer func() { endTrace(span, max(o.code, http.StatusOK)) }()
+		defer func() { endTrace(span, o.Status()) }()
 	}
 	g.serveMCP(o, r.WithContext(context.WithValue(ctx, observationKey{}, o)))
 	if g.obs != nil {
-		g.obs.ProxyRequest(o.method, max(o.code, http.StatusOK))
+		g.obs.ProxyRequest(o.method, o.Status())
 	}
 }
 
