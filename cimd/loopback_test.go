@@ -30,7 +30,7 @@ func TestLoopbackClient(t *testing.T) {
 			with("http://localhost/?redirect_uri=http://[::1]/cb&redirect_uri=http://localhost:9/cb", []string{"http://[::1]/cb", "http://localhost:9/cb"}, "")},
 	}
 	for _, tc := range ok {
-		t.Run(tc.id, func(t *testing.T) {
+		t.Run("A13 "+tc.id, func(t *testing.T) {
 			c, err := LoopbackClient(tc.id)
 			if err != nil {
 				t.Fatalf("LoopbackClient: %v", err)
@@ -63,7 +63,7 @@ func TestLoopbackClient(t *testing.T) {
 		{"http://localhost? ", "client_id", "space"},
 	}
 	for _, tc := range bad {
-		t.Run(tc.id, func(t *testing.T) {
+		t.Run("A13 "+tc.id, func(t *testing.T) {
 			_, err := LoopbackClient(tc.id)
 			var ce *Error
 			if !errors.As(err, &ce) {
@@ -98,7 +98,7 @@ func TestResolveLoopbackClient(t *testing.T) {
 		{"off", false, PolicyConfig{}, ReasonLoopbackDisabled, ""},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run("A13 "+tc.name, func(t *testing.T) {
 			p, err := NewPolicy(tc.policy)
 			if err != nil {
 				t.Fatal(err)

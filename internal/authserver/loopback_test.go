@@ -15,7 +15,7 @@ func TestLoopbackClient(t *testing.T) {
 	b := h.newBrowser()
 	id := "http://localhost?" + url.Values{"redirect_uri": {"http://127.0.0.1:4711/callback"}, "scope": {"read"}}.Encode()
 
-	t.Run("consent labels it and the flow yields tokens", func(t *testing.T) {
+	t.Run("A13 consent labels it and the flow yields tokens", func(t *testing.T) {
 		b := b.in(t)
 		q := authParams(id, newPKCE())
 		cp := b.consentPage(b.login(b.authorize(q), testPassword))
@@ -37,7 +37,7 @@ func TestLoopbackClient(t *testing.T) {
 		{"a non-loopback redirect_uri in the client_id", "http://localhost?redirect_uri=https://attacker.example/cb", set("redirect_uri", "https://attacker.example/cb"), http.StatusBadRequest, "127.0.0.1, [::1] or localhost"},
 	}
 	for _, tc := range refused {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run("A13 "+tc.name, func(t *testing.T) {
 			q := authParams(tc.id, newPKCE())
 			if tc.edit != nil {
 				tc.edit(q)
@@ -49,13 +49,13 @@ func TestLoopbackClient(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a scope outside the client_id's scope", func(t *testing.T) {
+	t.Run("A13 a scope outside the client_id's scope", func(t *testing.T) {
 		h, b := h.in(t), b.in(t)
 		q := authParams(id, newPKCE())
 		q.Set("scope", "read write")
 		h.wantRedirectError(b.authorize(q), q, "invalid_scope")
 	})
-	t.Run("a port on the client_id", func(t *testing.T) {
+	t.Run("A13 a port on the client_id", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{noDevLoopback: true})
 		resp := h.newBrowser().authorize(authParams("http://localhost:8080", newPKCE()))
 		wantErrorPage(t, resp, http.StatusBadRequest)
@@ -63,7 +63,7 @@ func TestLoopbackClient(t *testing.T) {
 			t.Errorf("error page:\n%s", resp.body)
 		}
 	})
-	t.Run("refused when turned off", func(t *testing.T) {
+	t.Run("A13 refused when turned off", func(t *testing.T) {
 		h := newHarness(t, harnessConfig{noLoopbackClients: true})
 		resp := h.newBrowser().authorize(authParams(id, newPKCE()))
 		wantErrorPage(t, resp, http.StatusBadRequest)
